@@ -1,0 +1,329 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/portfor/portfor/internal/portrange"
+	"github.com/portfor/portfor/lock"
+	"github.com/portfor/portfor/store"
+)
+
+// DefaultLockTimeout is how long an operation waits for the registry's lock
+// when [Options.LockTimeout] is zero and the context has no earlier deadline.
+const DefaultLockTimeout = 10 * time.Second
+
+// Options configure a [Registry]. The zero value is ready to use.
+type Options struct {
+	// LockTimeout bounds each wait for the registry's lock. Zero means
+	// DefaultLockTimeout; a negative value waits as long as the context allows.
+	LockTimeout time.Duration
+	// Now returns the current time, for timestamps; nil means time.Now.
+	Now func() time.Time
+}
+
+// Kind says how a port is held: a stable assignment or a lease.
+type Kind = store.Kind
+
+const (
+	// Stable is a name→port assignment that lasts until released.
+	Stable = store.Stable
+	// Lease is a port held for an owner process.
+	Lease = store.Lease
+)
+
+// Assignment is one port held in the registry.
+type Assignment struct {
+	ID      string    // the name the port is held under
+	Port    int       // the port
+	Kind    Kind      // Stable or Lease
+	Created time.Time // when it was assigned
+	Updated time.Time // when it last changed
+	Dir     string    // working directory of the process that asked, if known
+	// OwnerPID and OwnerStart identify a lease's owner process (zero for
+	// stable assignments); OwnerStart is the OS's process start time.
+	OwnerPID   int
+	OwnerStart uint64
+	Command    string // the owner's command line, if known
+}
+
+func fromEntry(e store.Entry) Assignment {
+	return Assignment{ID: e.ID, Port: e.Port, Kind: e.Kind, Created: e.Created, Updated: e.Updated,
+		Dir: e.Dir, OwnerPID: e.OwnerPID, OwnerStart: e.OwnerStart, Command: e.Command}
+}
+
+// Registry is a handle on a registry file. It holds no file open between
+// calls, so any number of processes and handles may share one file. Its
+// methods are safe for concurrent use.
+type Registry struct {
+	path     string
+	lockPath string
+	opts     Options
+
+	rangesOnce sync.Once
+	ephemeral  portrange.Range
+	reserved   portrange.List
+}
+
+// Open returns a handle on the registry at path (see [DefaultPath]). It does
+// not touch the file: the file and its directory are created by the first
+// operation that writes.
+func Open(path string, opts Options) (*Registry, error) {
+	if path == "" {
+		return nil, errors.New("open registry: empty path")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open registry %s: %w", path, err)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Registry{path: abs, lockPath: abs + ".lock", opts: opts}, nil
+}
+
+// Path returns the registry file's absolute path.
+func (r *Registry) Path() string { return r.path }
+
+// LockPath returns the path of the sidecar lock file, "<Path>.lock".
+func (r *Registry) LockPath() string { return r.lockPath }
+
+func (r *Registry) lock(ctx context.Context, mode lock.Mode) (*lock.Lock, error) {
+	timeout := r.opts.LockTimeout
+	if timeout == 0 {
+		timeout = DefaultLockTimeout
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	return lock.Acquire(ctx, r.lockPath, mode)
+}
+
+// errNoFile means the registry file does not exist yet: an empty registry.
+var errNoFile = errors.New("no registry file")
+
+// view runs fn in a read transaction under the shared lock. It returns
+// errNoFile, without locking, when the registry does not exist yet.
+func (r *Registry) view(ctx context.Context, fn func(*store.Tx) error) error {
+	if _, err := os.Lstat(r.path); errors.Is(err, fs.ErrNotExist) {
+		return errNoFile
+	}
+	l, err := r.lock(ctx, lock.Shared)
+	if errors.Is(err, fs.ErrNotExist) {
+		return errNoFile // the directory is gone too
+	}
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	db, err := store.Open(r.path, store.Options{ReadOnly: true})
+	if errors.Is(err, fs.ErrNotExist) {
+		return errNoFile
+	}
+	if err != nil {
+		return err
+	}
+	err = db.View(fn)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// update runs fn in a write transaction under the exclusive lock, creating
+// the registry when missing. The change is on disk when update returns nil.
+func (r *Registry) update(ctx context.Context, fn func(*store.Tx) error) error {
+	if err := os.MkdirAll(filepath.Dir(r.path), 0o700); err != nil {
+		return fmt.Errorf("open registry %s: %w", r.path, err)
+	}
+	l, err := r.lock(ctx, lock.Exclusive)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	db, err := store.Open(r.path, store.Options{})
+	if err != nil {
+		return err
+	}
+	err = db.Update(fn)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ForwardPort returns the port assigned to id, assigning one if id is new.
+//
+// An id that is already assigned gets its port, whatever suggested says. A
+// new id gets suggested when it is free on the host and assigned to no other
+// id, even inside the OS's ephemeral range or on an IANA-registered port;
+// otherwise the nearest suitable port above suggested (wrapping around to
+// 1024). With suggested == 0 the search starts at a port derived from id, so
+// one name tends to get one port on every machine. A suitable port is
+// 1024-65535, outside the ephemeral range and ip_local_reserved_ports, not
+// registered by IANA, assigned to no id, and free (see [CanBind]).
+//
+// The probe and the commit happen under one exclusive lock, so concurrent
+// callers, in any process, never get one port for two ids or two ports for
+// one id. Nothing guarantees that the port stays free on the host: another
+// program can bind it at any time.
+func (r *Registry) ForwardPort(ctx context.Context, id string, suggested int) (int, error) {
+	if err := ValidateID(id); err != nil {
+		return 0, err
+	}
+	if suggested != 0 {
+		if err := validatePort(id, suggested); err != nil {
+			return 0, err
+		}
+	}
+	var port int
+	err := r.view(ctx, func(tx *store.Tx) error {
+		e, ok, err := tx.Get(id)
+		if ok {
+			port = e.Port
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, errNoFile) {
+		return 0, fmt.Errorf("forward %q: %w", id, err)
+	}
+	if port != 0 {
+		return port, nil
+	}
+	err = r.update(ctx, func(tx *store.Tx) error {
+		if e, ok, err := tx.Get(id); err != nil || ok {
+			port = e.Port // assigned by another process since our look
+			return err
+		}
+		p, err := r.choose(tx, id, suggested)
+		if err != nil {
+			return err
+		}
+		now := r.opts.Now()
+		dir, _ := os.Getwd()
+		port = p
+		return tx.Put(store.Entry{ID: id, Port: p, Kind: store.Stable, Created: now, Updated: now, Dir: dir})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("forward %q: %w", id, err)
+	}
+	return port, nil
+}
+
+// Bind assigns exactly port to id, like port-for's --bind. It fails with
+// [ErrPortTaken] when the port belongs to another id and with [ErrIDBound]
+// when id already holds another port; binding an id to the port it already
+// holds succeeds. Bind does not probe the host: it records a port that a
+// service may already be using.
+func (r *Registry) Bind(ctx context.Context, id string, port int) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	if err := validatePort(id, port); err != nil {
+		return err
+	}
+	err := r.update(ctx, func(tx *store.Tx) error {
+		e, ok, err := tx.Get(id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if e.Port == port {
+				return nil
+			}
+			return &PortError{ID: id, Port: port, Held: e.Port, Err: ErrIDBound}
+		}
+		if owner, held := tx.PortOwner(port); held {
+			return &PortError{ID: id, Port: port, Owner: owner, Err: ErrPortTaken}
+		}
+		now := r.opts.Now()
+		dir, _ := os.Getwd()
+		return tx.Put(store.Entry{ID: id, Port: port, Kind: store.Stable, Created: now, Updated: now, Dir: dir})
+	})
+	if err != nil {
+		return fmt.Errorf("bind %q: %w", id, err)
+	}
+	return nil
+}
+
+// Lookup returns id's assignment, or an error wrapping [ErrNotFound].
+// It never assigns.
+func (r *Registry) Lookup(ctx context.Context, id string) (Assignment, error) {
+	if err := ValidateID(id); err != nil {
+		return Assignment{}, err
+	}
+	var a Assignment
+	err := r.view(ctx, func(tx *store.Tx) error {
+		e, ok, err := tx.Get(id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotFound
+		}
+		a = fromEntry(e)
+		return nil
+	})
+	if errors.Is(err, errNoFile) {
+		err = ErrNotFound
+	}
+	if err != nil {
+		return Assignment{}, fmt.Errorf("lookup %q: %w", id, err)
+	}
+	return a, nil
+}
+
+// Release removes id's assignment and returns what it was, or an error
+// wrapping [ErrNotFound] when id has none.
+func (r *Registry) Release(ctx context.Context, id string) (Assignment, error) {
+	if err := ValidateID(id); err != nil {
+		return Assignment{}, err
+	}
+	if _, err := os.Lstat(r.path); errors.Is(err, fs.ErrNotExist) {
+		return Assignment{}, fmt.Errorf("release %q: %w", id, ErrNotFound)
+	}
+	var a Assignment
+	err := r.update(ctx, func(tx *store.Tx) error {
+		e, ok, err := tx.Delete(id)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotFound
+		}
+		a = fromEntry(e)
+		return nil
+	})
+	if err != nil {
+		return Assignment{}, fmt.Errorf("release %q: %w", id, err)
+	}
+	return a, nil
+}
+
+// List returns every assignment, sorted by id (byte order). A registry that does not
+// exist yet is empty.
+func (r *Registry) List(ctx context.Context) ([]Assignment, error) {
+	var out []Assignment
+	err := r.view(ctx, func(tx *store.Tx) error {
+		out = make([]Assignment, 0, tx.Len())
+		return tx.ForEach(func(e store.Entry) error {
+			out = append(out, fromEntry(e))
+			return nil
+		})
+	})
+	if errors.Is(err, errNoFile) {
+		return []Assignment{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
+	return out, nil // bbolt iterates keys in byte order: sorted by id
+}

@@ -1,0 +1,281 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the registry layout this package reads and writes.
+const SchemaVersion = 1
+
+var (
+	bucketIDs   = []byte("ids")
+	bucketPorts = []byte("ports")
+	bucketMeta  = []byte("meta")
+	keySchema   = []byte("schema")
+	keyApp      = []byte("app")
+	appName     = []byte("portfor")
+)
+
+var (
+	// ErrNotRegistry is returned when the file is not a portfor registry:
+	// empty, not a bbolt database, or a bbolt database of another program.
+	ErrNotRegistry = errors.New("not a portfor registry")
+	// ErrTruncated is returned when the file is shorter than its own header says.
+	ErrTruncated = errors.New("registry file is truncated")
+	// ErrNewerSchema is returned when the file was written by a newer portfor.
+	ErrNewerSchema = errors.New("registry written by a newer portfor")
+	// ErrPortConflict is returned by [Tx.Put] when the port is held by another id.
+	ErrPortConflict = errors.New("port held by another id")
+	// ErrInconsistent is returned by [Tx.Check] when the two indexes disagree.
+	ErrInconsistent = errors.New("registry indexes disagree")
+)
+
+// Options configure [Open]. The zero value opens read-write.
+type Options struct {
+	// ReadOnly opens the file for reading only; a missing file is then
+	// reported as an error wrapping fs.ErrNotExist instead of being created.
+	ReadOnly bool
+	// Timeout bounds the wait for bbolt's own lock on the file, which only
+	// another program using the file directly (not through package lock) can
+	// hold. Zero means 1s.
+	Timeout time.Duration
+	// Now returns the current time for new files; nil means time.Now.
+	Now func() time.Time
+}
+
+// DB is an open registry file.
+type DB struct {
+	bolt *bolt.DB
+	path string
+}
+
+// Open opens the registry at path, creating it (and its directory, 0700)
+// when missing unless opts.ReadOnly is set. It refuses, without changing a
+// byte, files that are not registries or were written by a newer schema.
+func Open(path string, opts Options) (*DB, error) {
+	db, err := open(path, opts)
+	if errors.Is(err, fs.ErrNotExist) && !opts.ReadOnly {
+		if err = create(path); err == nil {
+			db, err = open(path, opts)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open registry %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func open(path string, opts Options) (*DB, error) {
+	timeout := opts.Timeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{
+		ReadOnly: opts.ReadOnly,
+		Timeout:  timeout,
+		// bbolt writes a freelist page at open time when the file lacks one;
+		// with NoFreelistSync it never writes at open, and commits are one
+		// page lighter. The freelist is rebuilt on each read-write open,
+		// which for a registry of a few thousand entries costs microseconds.
+		NoFreelistSync: true,
+		OpenFile:       openChecked,
+	})
+	switch {
+	case err == nil:
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("bbolt file lock held by another program: %w", err)
+	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum), errors.Is(err, berrors.ErrVersionMismatch):
+		return nil, fmt.Errorf("%w (%v)", ErrNotRegistry, err)
+	default:
+		return nil, err
+	}
+	db := &DB{bolt: b, path: path}
+	if err := b.View(func(tx *bolt.Tx) error { return checkSchema(tx) }); err != nil {
+		_ = b.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// openChecked opens the file for bbolt (never creating it: creation goes
+// through create) and refuses files bbolt would misread or crash on.
+func openChecked(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := os.OpenFile(path, (flag&^os.O_CREATE)|noFollow, perm)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkHeader(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// bbolt's meta page, as laid out on disk after the 16-byte page header.
+const (
+	pageHeaderSize = 16
+	boltMagic      = 0xED0CDAED
+	boltVersion    = 2
+	metaSize       = 64 // magic..checksum
+)
+
+type metaInfo struct {
+	pageSize uint32
+	pgid     uint64
+	txid     uint64
+}
+
+// checkHeader reads bbolt's two meta pages and checks that the file is a
+// bbolt file at least as long as its newest valid meta page says. bbolt maps
+// the file and would fault on pages past its end.
+func checkHeader(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fmt.Errorf("%w: is a directory", ErrNotRegistry)
+	}
+	size := fi.Size()
+	if size == 0 {
+		return fmt.Errorf("%w: empty file", ErrNotRegistry)
+	}
+	var buf [pageHeaderSize + metaSize]byte
+	best, ok := metaInfo{}, false
+	m0, ok0 := readMeta(f, 0, buf[:])
+	if ok0 {
+		best, ok = m0, true
+	}
+	// The second meta page sits one page in; try the first page's size, then common sizes.
+	for _, ps := range []uint32{m0.pageSize, 4096, 16384, 65536} {
+		if ps == 0 {
+			continue
+		}
+		if m1, ok1 := readMeta(f, int64(ps), buf[:]); ok1 && m1.pageSize == ps {
+			if !ok || m1.txid > best.txid {
+				best, ok = m1, true
+			}
+			break
+		}
+	}
+	if !ok {
+		return fmt.Errorf("%w: no valid bbolt header", ErrNotRegistry)
+	}
+	if need := int64(best.pgid) * int64(best.pageSize); size < need {
+		return fmt.Errorf("%w: %d bytes, header needs %d", ErrTruncated, size, need)
+	}
+	return nil
+}
+
+func readMeta(f *os.File, off int64, buf []byte) (metaInfo, bool) {
+	if n, _ := f.ReadAt(buf, off); n != len(buf) {
+		return metaInfo{}, false
+	}
+	m := buf[pageHeaderSize:]
+	le := binary.LittleEndian // bbolt writes native order; portfor's platforms are little-endian
+	if le.Uint32(m[0:]) != boltMagic || le.Uint32(m[4:]) != boltVersion {
+		return metaInfo{}, false
+	}
+	h := fnv.New64a()
+	h.Write(m[:56])
+	if h.Sum64() != le.Uint64(m[56:]) {
+		return metaInfo{}, false
+	}
+	return metaInfo{pageSize: le.Uint32(m[8:]), pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:])}, true
+}
+
+// checkSchema refuses bbolt files of other programs and newer schemas.
+func checkSchema(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil || !bytes.Equal(meta.Get(keyApp), appName) || tx.Bucket(bucketIDs) == nil || tx.Bucket(bucketPorts) == nil {
+		return fmt.Errorf("%w: a bbolt database without portfor's buckets", ErrNotRegistry)
+	}
+	v := meta.Get(keySchema)
+	if len(v) != 4 {
+		return fmt.Errorf("%w: no schema version", ErrNotRegistry)
+	}
+	if n := binary.BigEndian.Uint32(v); n > SchemaVersion {
+		return fmt.Errorf("%w: schema %d, this build reads up to %d", ErrNewerSchema, n, SchemaVersion)
+	}
+	return nil
+}
+
+// create writes an empty registry to a temporary file beside path and
+// renames it into place, so path never holds a half-made registry.
+func create(path string) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".new-*")
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	tmpPath := tmp.Name()
+	tmp.Close()
+	defer os.Remove(tmpPath) // a no-op once renamed
+	if err := os.Remove(tmpPath); err != nil {
+		return err // bbolt initialises only an empty or missing file; make it missing
+	}
+	b, err := bolt.Open(tmpPath, 0o600, &bolt.Options{Timeout: time.Second, NoFreelistSync: true})
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	err = b.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketIDs, bucketPorts, bucketMeta} {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		var v [4]byte
+		binary.BigEndian.PutUint32(v[:], SchemaVersion)
+		meta := tx.Bucket(bucketMeta)
+		if err := meta.Put(keySchema, v[:]); err != nil {
+			return err
+		}
+		return meta.Put(keyApp, appName)
+	})
+	if cerr := b.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	if err := os.Rename(tmpPath, path); err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	return syncDir(dir)
+}
+
+// Path returns the file's path.
+func (db *DB) Path() string { return db.path }
+
+// Close closes the file, releasing bbolt's lock on it.
+func (db *DB) Close() error {
+	if err := db.bolt.Close(); err != nil {
+		return fmt.Errorf("close registry %s: %w", db.path, err)
+	}
+	return nil
+}
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(fn func(*Tx) error) error {
+	return db.bolt.View(func(tx *bolt.Tx) error { return fn(newTx(tx)) })
+}
+
+// Update runs fn in a read-write transaction, committed (and synced to disk)
+// when fn returns nil and rolled back, leaving the file as it was, otherwise.
+func (db *DB) Update(fn func(*Tx) error) error {
+	return db.bolt.Update(func(tx *bolt.Tx) error { return fn(newTx(tx)) })
+}

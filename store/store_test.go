@@ -1,0 +1,317 @@
+package store_test
+
+import (
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/portfor/portfor/store"
+)
+
+func mustOpen(tb testing.TB, path string) *store.DB {
+	tb.Helper()
+	db, err := store.Open(path, store.Options{})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { db.Close() })
+	return db
+}
+
+func regPath(t testing.TB) string {
+	return filepath.Join(t.TempDir(), "state", "portfor", "registry.db")
+}
+
+func stable(id string, port int) store.Entry {
+	now := time.Unix(1700000000, 0)
+	return store.Entry{ID: id, Port: port, Kind: store.Stable, Created: now, Updated: now, Dir: "/src/app"}
+}
+
+func TestOpenCreatesPrivateFileAndDirectory(t *testing.T) {
+	path := regPath(t)
+	db := mustOpen(t, path)
+	require.NoError(t, db.Close())
+	if runtime.GOOS != "windows" {
+		fi, err := os.Stat(path)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+		di, err := os.Stat(filepath.Dir(path))
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o700), di.Mode().Perm())
+	}
+	left, err := filepath.Glob(filepath.Join(filepath.Dir(path), ".*new*"))
+	require.NoError(t, err)
+	assert.Empty(t, left, "no temporary files left behind")
+}
+
+func TestReadOnlyOpenOfMissingFileCreatesNothing(t *testing.T) {
+	path := regPath(t)
+	_, err := store.Open(path, store.Options{ReadOnly: true})
+	require.ErrorIs(t, err, os.ErrNotExist)
+	assert.Contains(t, err.Error(), path)
+	_, err = os.Stat(filepath.Dir(path))
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestPutGetDeleteSurviveReopen(t *testing.T) {
+	path := regPath(t)
+	db := mustOpen(t, path)
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		require.NoError(t, tx.Put(stable("web", 8000)))
+		return tx.Put(stable("api", 8001))
+	}))
+	require.NoError(t, db.Close())
+
+	db, err := store.Open(path, store.Options{ReadOnly: true})
+	require.NoError(t, err)
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		e, ok, err := tx.Get("web")
+		require.NoError(t, err)
+		require.True(t, ok)
+		assert.Equal(t, stable("web", 8000).Port, e.Port)
+		assert.Equal(t, "/src/app", e.Dir)
+		assert.True(t, e.Created.Equal(time.Unix(1700000000, 0)))
+		owner, ok := tx.PortOwner(8001)
+		assert.True(t, ok)
+		assert.Equal(t, "api", owner)
+		assert.Equal(t, 2, tx.Len())
+		var ids []string
+		require.NoError(t, tx.ForEach(func(e store.Entry) error { ids = append(ids, e.ID); return nil }))
+		assert.Equal(t, []string{"api", "web"}, ids)
+		return tx.Check()
+	}))
+	require.NoError(t, db.Close())
+
+	db = mustOpen(t, path)
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		e, ok, err := tx.Delete("web")
+		require.NoError(t, err)
+		assert.True(t, ok)
+		assert.Equal(t, 8000, e.Port)
+		_, ok, err = tx.Delete("web")
+		require.NoError(t, err)
+		assert.False(t, ok)
+		_, ok = tx.PortOwner(8000)
+		assert.False(t, ok, "port index entry removed with the id")
+		return tx.Check()
+	}))
+}
+
+func TestPutKeepsIndexesTogether(t *testing.T) {
+	db := mustOpen(t, regPath(t))
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		require.NoError(t, tx.Put(stable("web", 8000)))
+		err := tx.Put(stable("api", 8000))
+		require.ErrorIs(t, err, store.ErrPortConflict)
+		assert.Contains(t, err.Error(), `"web"`)
+
+		require.NoError(t, tx.Put(stable("web", 8100)), "moving an id frees its old port")
+		_, held := tx.PortOwner(8000)
+		assert.False(t, held)
+		require.NoError(t, tx.Put(stable("api", 8000)))
+		return tx.Check()
+	}))
+}
+
+func TestUpdateErrorRollsBack(t *testing.T) {
+	path := regPath(t)
+	db := mustOpen(t, path)
+	err := db.Update(func(tx *store.Tx) error {
+		require.NoError(t, tx.Put(stable("web", 8000)))
+		return os.ErrInvalid
+	})
+	require.ErrorIs(t, err, os.ErrInvalid)
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		_, ok, err := tx.Get("web")
+		assert.False(t, ok)
+		return err
+	}))
+}
+
+func TestCheckFindsIndexDrift(t *testing.T) {
+	path := regPath(t)
+	db := mustOpen(t, path)
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		require.NoError(t, tx.Put(stable("web", 8000)))
+		return tx.Put(stable("api", 8001))
+	}))
+	require.NoError(t, db.Close())
+
+	// Damage the indexes behind the store's back.
+	raw, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, raw.Update(func(tx *bolt.Tx) error {
+		require.NoError(t, tx.Bucket([]byte("ports")).Delete([]byte{0x1f, 0x40}))  // 8000
+		return tx.Bucket([]byte("ports")).Put([]byte{0x23, 0x28}, []byte("ghost")) // 9000
+	}))
+	require.NoError(t, raw.Close())
+
+	db = mustOpen(t, path)
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		err := tx.Check()
+		require.ErrorIs(t, err, store.ErrInconsistent)
+		assert.Contains(t, err.Error(), `id "web" has port 8000`)
+		assert.Contains(t, err.Error(), `port 9000 points to id "ghost"`)
+		assert.NotContains(t, err.Error(), `"api"`)
+		return nil
+	}))
+}
+
+// refusedFiles builds files that are not usable registries.
+func refusedFiles(t *testing.T, dir string) map[string]error {
+	t.Helper()
+	files := map[string]error{}
+	write := func(name string, data []byte, want error) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), data, 0o600))
+		files[name] = want
+	}
+	write("empty.db", nil, store.ErrNotRegistry)
+	write("garbage.db", []byte("port-for config\n[ports]\nweb = 8000\n"), store.ErrNotRegistry)
+	big := make([]byte, 64<<10)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	write("noise.db", big, store.ErrNotRegistry)
+
+	// A real registry, cut short.
+	full := filepath.Join(dir, "full.db")
+	db := mustOpen(t, full)
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		for i := 0; i < 300; i++ {
+			if err := tx.Put(stable("svc-"+string(rune('a'+i%26))+string(rune('a'+i/26)), 10000+i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.NoError(t, db.Close())
+	data, err := os.ReadFile(full)
+	require.NoError(t, err)
+	write("truncated.db", data[:len(data)/2], store.ErrTruncated)
+	write("onepage.db", data[:4096], store.ErrTruncated)
+
+	// bbolt databases that are not portfor's, or are from a newer portfor.
+	foreign := filepath.Join(dir, "foreign.db")
+	raw, err := bolt.Open(foreign, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, raw.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("settings"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), []byte("v"))
+	}))
+	require.NoError(t, raw.Close())
+	files["foreign.db"] = store.ErrNotRegistry
+
+	newer := filepath.Join(dir, "newer.db")
+	require.NoError(t, os.WriteFile(newer, data, 0o600))
+	raw, err = bolt.Open(newer, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, raw.Update(func(tx *bolt.Tx) error {
+		var v [4]byte
+		binary.BigEndian.PutUint32(v[:], store.SchemaVersion+1)
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), v[:])
+	}))
+	require.NoError(t, raw.Close())
+	files["newer.db"] = store.ErrNewerSchema
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "dir.db"), 0o700))
+	files["dir.db"] = nil
+	return files
+}
+
+func TestBadFilesAreRefusedAndLeftUntouched(t *testing.T) {
+	dir := t.TempDir()
+	for name, want := range refusedFiles(t, dir) {
+		path := filepath.Join(dir, name)
+		before, _ := os.ReadFile(path)
+		fiBefore, err := os.Stat(path)
+		require.NoError(t, err)
+		for _, ro := range []bool{false, true} {
+			db, err := store.Open(path, store.Options{ReadOnly: ro})
+			if db != nil {
+				db.Close()
+			}
+			require.Error(t, err, "%s (readonly=%v) must be refused", name, ro)
+			if want != nil {
+				assert.ErrorIs(t, err, want, "%s", name)
+			}
+			assert.Contains(t, err.Error(), path, "the error names the file")
+			after, _ := os.ReadFile(path)
+			assert.Equal(t, before, after, "%s must be left byte-for-byte as it was", name)
+			fiAfter, err := os.Stat(path)
+			require.NoError(t, err)
+			assert.Equal(t, fiBefore.Size(), fiAfter.Size())
+			assert.Equal(t, fiBefore.Mode(), fiAfter.Mode())
+		}
+	}
+}
+
+func TestSymlinkedRegistryIsRefused(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("symlinks")
+	}
+	dir := t.TempDir()
+	real := filepath.Join(dir, "real.db")
+	mustOpen(t, real).Close()
+	link := filepath.Join(dir, "registry.db")
+	require.NoError(t, os.Symlink(real, link))
+	_, err := store.Open(link, store.Options{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), link)
+}
+
+func TestEntryRoundTrip(t *testing.T) {
+	e := store.Entry{ID: "x", Port: 65535, Kind: store.Lease, Created: time.Unix(5, 6), Updated: time.Unix(7, 8),
+		OwnerPID: 4242, OwnerStart: 1 << 40, Dir: "/home/me", Command: "go test ./..."}
+	b, err := e.MarshalBinary()
+	require.NoError(t, err)
+	var got store.Entry
+	require.NoError(t, got.UnmarshalBinary(b))
+	got.ID = "x"
+	assert.Equal(t, e.Port, got.Port)
+	assert.Equal(t, e.Kind, got.Kind)
+	assert.True(t, e.Created.Equal(got.Created))
+	assert.True(t, e.Updated.Equal(got.Updated))
+	assert.Equal(t, e.OwnerPID, got.OwnerPID)
+	assert.Equal(t, e.OwnerStart, got.OwnerStart)
+	assert.Equal(t, e.Dir, got.Dir)
+	assert.Equal(t, e.Command, got.Command)
+	assert.Equal(t, "lease", got.Kind.String())
+
+	for i := 0; i < len(b); i++ {
+		assert.Error(t, got.UnmarshalBinary(b[:i]), "truncated at %d", i)
+	}
+	_, err = store.Entry{Port: 0}.MarshalBinary()
+	assert.Error(t, err)
+}
+
+func FuzzEntryUnmarshal(f *testing.F) {
+	good, _ := stable("web", 8000).MarshalBinary()
+	f.Add(good)
+	f.Add([]byte{})
+	f.Add([]byte{1, 1, 0})
+	f.Add([]byte{1, 2, 0xff, 0xff, 0x03, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var e store.Entry
+		if err := e.UnmarshalBinary(b); err != nil {
+			return
+		}
+		if e.Port < 1 || e.Port > 65535 || (e.Kind != store.Stable && e.Kind != store.Lease) || e.OwnerPID < 0 {
+			t.Fatalf("decoded an invalid entry %+v", e)
+		}
+		again, err := e.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e2 store.Entry
+		if err := e2.UnmarshalBinary(again); err != nil || e2.Port != e.Port || e2.Dir != e.Dir || e2.Command != e.Command {
+			t.Fatalf("round trip: %+v vs %+v (%v)", e, e2, err)
+		}
+	})
+}

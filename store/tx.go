@@ -1,0 +1,168 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Tx is a transaction on the registry. It is valid only inside the function
+// passed to [DB.View] or [DB.Update].
+type Tx struct {
+	tx    *bolt.Tx
+	ids   *bolt.Bucket
+	ports *bolt.Bucket
+}
+
+func newTx(tx *bolt.Tx) *Tx {
+	return &Tx{tx: tx, ids: tx.Bucket(bucketIDs), ports: tx.Bucket(bucketPorts)}
+}
+
+func portKey(port int) []byte {
+	var k [2]byte
+	binary.BigEndian.PutUint16(k[:], uint16(port))
+	return k[:]
+}
+
+// Get returns the entry for id; ok is false when there is none.
+func (t *Tx) Get(id string) (e Entry, ok bool, err error) {
+	v := t.ids.Get([]byte(id))
+	if v == nil {
+		return Entry{}, false, nil
+	}
+	if err := e.UnmarshalBinary(v); err != nil {
+		return Entry{}, false, fmt.Errorf("entry %q: %w", id, err)
+	}
+	e.ID = id
+	return e, true, nil
+}
+
+// PortOwner returns the id holding port; ok is false when none does.
+func (t *Tx) PortOwner(port int) (id string, ok bool) {
+	if port < 1 || port > 65535 {
+		return "", false
+	}
+	v := t.ports.Get(portKey(port))
+	return string(v), v != nil
+}
+
+// Put stores e under e.ID, moving the id off its old port if it had one.
+// It returns an error wrapping [ErrPortConflict] when e.Port is held by
+// another id; the caller decides whether to delete that one first.
+func (t *Tx) Put(e Entry) error {
+	if e.ID == "" {
+		return errors.New("put entry: empty id")
+	}
+	if owner, ok := t.PortOwner(e.Port); ok && owner != e.ID {
+		return fmt.Errorf("put %q: port %d: %w (%q)", e.ID, e.Port, ErrPortConflict, owner)
+	}
+	val, err := e.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if old, ok, _ := t.Get(e.ID); ok && old.Port != e.Port {
+		if err := t.ports.Delete(portKey(old.Port)); err != nil {
+			return fmt.Errorf("put %q: %w", e.ID, err)
+		}
+	}
+	if err := t.ids.Put([]byte(e.ID), val); err != nil {
+		return fmt.Errorf("put %q: %w", e.ID, err)
+	}
+	if err := t.ports.Put(portKey(e.Port), []byte(e.ID)); err != nil {
+		return fmt.Errorf("put %q: %w", e.ID, err)
+	}
+	return nil
+}
+
+// Delete removes id and its port; ok is false when id was not there.
+// A stored entry that cannot be decoded is still removed, with its port
+// found through the port index.
+func (t *Tx) Delete(id string) (e Entry, ok bool, err error) {
+	key := []byte(id)
+	v := t.ids.Get(key)
+	if v == nil {
+		return Entry{}, false, nil
+	}
+	e.ID = id
+	if derr := e.UnmarshalBinary(v); derr != nil {
+		e = Entry{ID: id}
+	}
+	if err := t.ids.Delete(key); err != nil {
+		return Entry{}, false, fmt.Errorf("delete %q: %w", id, err)
+	}
+	if e.Port != 0 {
+		if owner, held := t.PortOwner(e.Port); held && owner == id {
+			if err := t.ports.Delete(portKey(e.Port)); err != nil {
+				return Entry{}, false, fmt.Errorf("delete %q: %w", id, err)
+			}
+		}
+		return e, true, nil
+	}
+	// Undecodable entry: sweep the port index for it.
+	c := t.ports.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if bytes.Equal(v, key) {
+			if err := c.Delete(); err != nil {
+				return Entry{}, false, fmt.Errorf("delete %q: %w", id, err)
+			}
+		}
+	}
+	return e, true, nil
+}
+
+// Len returns the number of entries.
+func (t *Tx) Len() int { return t.ids.Stats().KeyN }
+
+// ForEach calls fn for each entry in id order, stopping at the first error.
+func (t *Tx) ForEach(fn func(Entry) error) error {
+	c := t.ids.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var e Entry
+		if err := e.UnmarshalBinary(v); err != nil {
+			return fmt.Errorf("entry %q: %w", k, err)
+		}
+		e.ID = string(k)
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Check verifies bbolt's own page structure and that the id and port
+// indexes agree: every id's port maps back to it and every port's id exists
+// with that port. It returns all problems found, joined, each wrapping
+// [ErrInconsistent] or bbolt's error.
+func (t *Tx) Check() error {
+	var errs []error
+	for err := range t.tx.Check() {
+		errs = append(errs, fmt.Errorf("bbolt: %w", err))
+	}
+	c := t.ids.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var e Entry
+		if err := e.UnmarshalBinary(v); err != nil {
+			errs = append(errs, fmt.Errorf("%w: id %q: %w", ErrInconsistent, k, err))
+			continue
+		}
+		if owner, ok := t.PortOwner(e.Port); !ok || owner != string(k) {
+			errs = append(errs, fmt.Errorf("%w: id %q has port %d, port index says %q", ErrInconsistent, k, e.Port, owner))
+		}
+	}
+	c = t.ports.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if len(k) != 2 {
+			errs = append(errs, fmt.Errorf("%w: port key %x", ErrInconsistent, k))
+			continue
+		}
+		port := int(binary.BigEndian.Uint16(k))
+		e, ok, err := t.Get(string(v))
+		if err == nil && (!ok || e.Port != port) {
+			errs = append(errs, fmt.Errorf("%w: port %d points to id %q, which does not hold it", ErrInconsistent, port, v))
+		}
+	}
+	return errors.Join(errs...)
+}
