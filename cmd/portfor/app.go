@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/portfor/portfor/registry"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitFailed      = 1   // the operation failed: not found, timeout, port taken
+	exitUsage       = 2   // the command line is wrong
+	exitInterrupted = 130 // stopped by SIGINT or SIGTERM, as shells report it
+)
+
+// usageError is a mistake on the command line; it exits 2 with a hint.
+type usageError struct {
+	msg  string
+	hint string // the command whose help to suggest, e.g. "portfor bind"
+}
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(hint, format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...), hint: hint}
+}
+
+// run is the whole command: it parses args (args[0] is the program name),
+// does the work, writes the answer to stdout and at most one line to stderr
+// on failure, and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	err := app.RunContext(ctx, args)
+	return report(ctx, err, stderr)
+}
+
+// report maps an error to its exit code and prints it as one line.
+func report(ctx context.Context, err error, stderr io.Writer) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue *usageError
+	code := exitFailed
+	switch {
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		fmt.Fprintln(stderr, "portfor: interrupted")
+		return exitInterrupted
+	case errors.As(err, &ue):
+		code = exitUsage
+		err = fmt.Errorf("%s (try '%s --help')", ue.msg, ue.hint)
+	case errors.Is(err, registry.ErrInvalidID), errors.Is(err, registry.ErrInvalidPort):
+		code = exitUsage
+	}
+	fmt.Fprintln(stderr, "portfor: "+oneLine(err.Error()))
+	return code
+}
+
+// oneLine folds a multi-line message so that stderr gets exactly one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+const description = `portfor keeps a registry of name→port assignments shared by every process
+on this host. A name keeps its port across runs and reboots until released;
+no two names ever share a port.
+
+Examples:
+   PORT=$(portfor my-service 8000)   # 8000 if free, else the nearest free port above
+   portfor my-service                # the same port again, from any process
+   portfor get my-service            # look up without assigning (exit 1 if unknown)
+   portfor bind nginx 8080           # record exactly this port, or fail
+   portfor list --json               # every assignment, for scripts
+   portfor release my-service        # free the port
+   portfor forward list              # a name that is also a command
+
+The registry is $PORTFOR_DB, else $XDG_STATE_HOME/portfor/registry.db
+(~/.local/state/portfor/registry.db). Exit status: 0 ok, 1 failed, 2 usage.`
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	app := &cli.App{
+		Name:                 "portfor",
+		Usage:                "stable local ports for named services",
+		UsageText:            "portfor [global options] NAME [PORT]\nportfor [global options] command [arguments...]",
+		Description:          description,
+		Version:              version(),
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		HideHelpCommand:      false,
+		EnableBashCompletion: false,
+		Suggest:              true,
+		ExitErrHandler:       func(*cli.Context, error) {}, // run maps errors to exit codes
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usagef("portfor", "%v", err)
+		},
+		Flags: []cli.Flag{
+			&cli.StringFlag{
+				Name:    "db",
+				Usage:   "registry file (default: $XDG_STATE_HOME/portfor/registry.db)",
+				EnvVars: []string{registry.EnvDB},
+			},
+			&cli.StringFlag{
+				Name:  "timeout",
+				Usage: "how long to wait for the registry lock (5, 0.5, 5s, 500ms)",
+				Value: registry.DefaultLockTimeout.String(),
+			},
+		},
+		Action: func(c *cli.Context) error {
+			// No NAME is a usage error, not help on stdout: in
+			// PORT=$(portfor $NAME) an empty $NAME must not look like success.
+			return forward(c, "portfor")
+		},
+		Commands: []*cli.Command{
+			forwardCommand(),
+			getCommand(),
+			bindCommand(),
+			releaseCommand(),
+			listCommand(),
+		},
+	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
+			return usagef("portfor "+c.Command.Name, "%v", err)
+		}
+	}
+	return app
+}
+
+// openRegistry opens the registry named by --db / $PORTFOR_DB / the default,
+// with the lock timeout from --timeout.
+func openRegistry(c *cli.Context) (*registry.Registry, error) {
+	timeout, err := parseDuration(c.String("timeout"))
+	if err != nil {
+		return nil, usagef("portfor", "--timeout: %v", err)
+	}
+	path := c.String("db")
+	if path == "" {
+		if path, err = registry.DefaultPath(); err != nil {
+			return nil, err
+		}
+	}
+	if timeout == 0 {
+		timeout = time.Nanosecond // "don't wait": one try, then give up
+	}
+	return registry.Open(path, registry.Options{LockTimeout: timeout})
+}
+
+// parseDuration reads a timeout: a Go duration ("5s", "500ms", "1m30s") or
+// a bare number of seconds ("5", "0.5"), never negative.
+func parseDuration(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		secs, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil || secs != secs || secs > float64(1<<62)/float64(time.Second) {
+			return 0, fmt.Errorf("invalid duration %q: want seconds (5, 0.5) or a duration (5s, 500ms)", s)
+		}
+		d = time.Duration(secs * float64(time.Second))
+	}
+	if d < 0 {
+		return 0, fmt.Errorf("invalid duration %q: negative", s)
+	}
+	return d, nil
+}
+
+// parsePort reads a PORT argument.
+func parsePort(hint, s string) (int, error) {
+	p, err := strconv.Atoi(s)
+	if err != nil || p < 1 || p > 65535 {
+		return 0, usagef(hint, "invalid port %q: want a number from 1 to 65535", s)
+	}
+	return p, nil
+}
+
+// checkArgs checks the positional arguments against their names; the
+// first min are required.
+func checkArgs(c *cli.Context, hint string, min int, names ...string) error {
+	n := c.NArg()
+	switch {
+	case n < min:
+		return usagef(hint, "missing %s", names[n])
+	case n > 0 && len(names) == 0:
+		return usagef(hint, "unexpected argument %q: %s takes none", c.Args().First(), hint)
+	case n > len(names):
+		return usagef(hint, "unexpected argument %q after %s", c.Args().Get(len(names)), strings.Join(names, " "))
+	}
+	return nil
+}
