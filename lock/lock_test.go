@@ -61,7 +61,7 @@ type child struct {
 func startHolder(t *testing.T, path string, mode lock.Mode) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "PORTFOR_LOCK_HELPER="+mode.String()+":"+path)
+	cmd.Env = append(os.Environ(), "PORTFOR_LOCK_HELPER="+mode.String()+":"+path, "GORACE=atexit_sleep_ms=0")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)

@@ -69,7 +69,7 @@ func startHelpers(tb testing.TB, db string, suggested int, jobs [][]string) []*h
 	hs := make([]*helper, len(jobs))
 	for i, ids := range jobs {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "PORTFOR_TEST_HELPER=1", "PORTFOR_TEST_DB="+db,
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "PORTFOR_TEST_HELPER=1", "PORTFOR_TEST_DB="+db,
 			"PORTFOR_TEST_IDS="+strings.Join(ids, " "), "PORTFOR_TEST_SUGGESTED="+strconv.Itoa(suggested))
 		cmd.Stderr = os.Stderr
 		stdin, err := cmd.StdinPipe()
