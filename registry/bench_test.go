@@ -1,0 +1,278 @@
+package registry_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portfor/portfor/registry"
+	"github.com/portfor/portfor/store"
+)
+
+// benchRegistry returns a handle on a fresh registry whose (empty) file
+// already exists, so that the cost of creating it is not measured.
+func benchRegistry(b *testing.B) *registry.Registry {
+	b.Helper()
+	path := filepath.Join(b.TempDir(), "state", "registry.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	reg, err := registry.Open(path, registry.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return reg
+}
+
+// benchPopulated returns a registry holding n stable entries, "svc-0000" …
+// bound to 20000 … 20000+n-1, and the id→port map it holds.
+func benchPopulated(b *testing.B, n int) (*registry.Registry, map[string]int) {
+	b.Helper()
+	reg := benchRegistry(b)
+	want := make(map[string]int, n)
+	for i := range n {
+		id, port := fmt.Sprintf("svc-%04d", i), 20000+i
+		if err := reg.Bind(ctx, id, port); err != nil {
+			b.Fatal(err)
+		}
+		want[id] = port
+	}
+	return reg, want
+}
+
+// BenchmarkForwardPortExisting measures ForwardPort for an id that already
+// holds a port: the read path (shared lock, read-only bbolt open, one Get,
+// close). It never writes or probes the host.
+func BenchmarkForwardPortExisting(b *testing.B) {
+	reg := benchRegistry(b)
+	want, err := reg.ForwardPort(ctx, "existing-service", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		got, err := reg.ForwardPort(ctx, "existing-service", 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got != want {
+			b.Fatalf("ForwardPort returned %d, want %d", got, want)
+		}
+	}
+}
+
+// BenchmarkForwardPortNew measures ForwardPort for a new id with suggested 0:
+// the read-path miss, then the exclusive lock, a read-write bbolt open (with
+// freelist rebuild), the port search with host bind probes, and a committed
+// (fdatasync'ed) Put. A fresh registry file is started, outside the timer,
+// every 1000 ids so that neither the registry's size nor the port space
+// drifts with b.N.
+func BenchmarkForwardPortNew(b *testing.B) {
+	const perRegistry = 1000
+	var reg *registry.Registry
+	var held map[int]string
+	i := 0
+	for b.Loop() {
+		if i%perRegistry == 0 {
+			b.StopTimer()
+			reg, held = benchRegistry(b), make(map[int]string, perRegistry)
+			b.StartTimer()
+		}
+		id := fmt.Sprintf("new-%d", i)
+		i++
+		port, err := reg.ForwardPort(ctx, id, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if port < registry.MinPort || port > 65535 || reg.IsEphemeral(port) {
+			b.Fatalf("%s got unsuitable port %d", id, port)
+		}
+		if other, dup := held[port]; dup {
+			b.Fatalf("port %d given to both %s and %s", port, other, id)
+		}
+		held[port] = id
+	}
+}
+
+// BenchmarkLookup measures Lookup of one id in a registry of 1,000 entries
+// (shared lock, read-only open, one Get and decode, close).
+func BenchmarkLookup(b *testing.B) {
+	reg, want := benchPopulated(b, 1000)
+	const id = "svc-0500"
+	for b.Loop() {
+		a, err := reg.Lookup(ctx, id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if a.ID != id || a.Port != want[id] {
+			b.Fatalf("Lookup returned %s=%d, want %s=%d", a.ID, a.Port, id, want[id])
+		}
+	}
+}
+
+// BenchmarkList1000 measures List of a registry of 1,000 entries: the read
+// path plus decoding every entry into a sorted slice.
+func BenchmarkList1000(b *testing.B) {
+	reg, want := benchPopulated(b, 1000)
+	for b.Loop() {
+		list, err := reg.List(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(list) != len(want) {
+			b.Fatalf("List returned %d entries, want %d", len(list), len(want))
+		}
+		for j, a := range list {
+			if want[a.ID] != a.Port || (j > 0 && list[j-1].ID >= a.ID) {
+				b.Fatalf("List entry %d is %s=%d (want port %d), or out of order", j, a.ID, a.Port, want[a.ID])
+			}
+		}
+	}
+}
+
+// BenchmarkRelease measures Release alone (exclusive lock, read-write open,
+// Delete from both indexes, fdatasync'ed commit, close) of an id in a small
+// registry. Before each timed Release the id is put back with Bind, outside
+// the timer, so each op releases a real assignment.
+func BenchmarkRelease(b *testing.B) {
+	reg := benchRegistry(b)
+	const id, port = "released-service", 20000
+	for b.Loop() {
+		b.StopTimer()
+		if err := reg.Bind(ctx, id, port); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		a, err := reg.Release(ctx, id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if a.ID != id || a.Port != port {
+			b.Fatalf("Release returned %s=%d, want %s=%d", a.ID, a.Port, id, port)
+		}
+	}
+}
+
+// BenchmarkProcesses16x50 measures contention between processes: 16 helper
+// processes (the re-executed test binary, see helpers_test.go), started and
+// ready before the clock starts, are told "go" at once and each forwards 50
+// new ids (suggested 0) on one fresh registry. One op is one such round of
+// 800 assignments, timed from the "go" to the last result read back. It
+// reports assignments/s (800 per round over the measured time) and the p50
+// and p99 of the per-call latencies the children measured, which include
+// waiting for the lock.
+func BenchmarkProcesses16x50(b *testing.B) {
+	const procs, perProc = 16, 50
+	var latencies []time.Duration
+	var measured time.Duration
+	round := 0
+	for b.Loop() {
+		b.StopTimer()
+		reg := benchRegistry(b)
+		jobs := make([][]string, procs)
+		for p := range jobs {
+			for j := range perProc {
+				jobs[p] = append(jobs[p], fmt.Sprintf("r%d-p%02d-id%02d", round, p, j))
+			}
+		}
+		hs := startHelpers(b, reg.Path(), 0, jobs)
+		round++
+		b.StartTimer()
+
+		start := time.Now()
+		results, last := collectHelpers(b, hs)
+		measured += last.Sub(start)
+
+		b.StopTimer()
+		byPort := make(map[int]string, procs*perProc)
+		for p, rs := range results {
+			if len(rs) != perProc {
+				b.Fatalf("helper %d returned %d results, want %d", p, len(rs), perProc)
+			}
+			for j, r := range rs {
+				id := jobs[p][j]
+				if other, dup := byPort[r.port]; dup {
+					b.Fatalf("duplicate port %d: given to both %s and %s", r.port, other, id)
+				}
+				byPort[r.port] = id
+				latencies = append(latencies, r.latency)
+			}
+		}
+		list, err := reg.List(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(list) != procs*perProc {
+			b.Fatalf("registry holds %d entries, want %d", len(list), procs*perProc)
+		}
+		for _, a := range list {
+			if byPort[a.Port] != a.ID {
+				b.Fatalf("registry says %s=%d, a helper printed %q for that port", a.ID, a.Port, byPort[a.Port])
+			}
+		}
+		b.StartTimer()
+	}
+	slices.Sort(latencies)
+	pct := func(q float64) float64 {
+		return float64(latencies[int(q*float64(len(latencies)-1))]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(float64(procs*perProc*round)/measured.Seconds(), "assignments/s")
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+}
+
+// collectHelpers tells every helper "go" at once, reads their results
+// concurrently and returns them with the time the last result line arrived
+// (so that process exit is not counted).
+func collectHelpers(b *testing.B, hs []*helper) ([][]result, time.Time) {
+	b.Helper()
+	for _, h := range hs {
+		if _, err := io.WriteString(h.stdin, "go\n"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	out := make([][]result, len(hs))
+	lastAt := make([]time.Time, len(hs))
+	errs := make([]error, len(hs))
+	var wg sync.WaitGroup
+	for i, h := range hs {
+		wg.Go(func() {
+			sc := bufio.NewScanner(h.stdout)
+			for sc.Scan() {
+				lastAt[i] = time.Now()
+				var r result
+				var ns int64
+				if _, err := fmt.Sscan(sc.Text(), &r.port, &ns); err != nil || strings.HasPrefix(sc.Text(), "error") {
+					errs[i] = fmt.Errorf("helper %d said %q", i, sc.Text())
+					return
+				}
+				r.latency = time.Duration(ns)
+				out[i] = append(out[i], r)
+			}
+			errs[i] = sc.Err()
+		})
+	}
+	wg.Wait()
+	var last time.Time
+	for i, h := range hs {
+		if errs[i] != nil {
+			b.Fatal(errs[i])
+		}
+		if err := h.cmd.Wait(); err != nil {
+			b.Fatalf("helper %d: %v", i, err)
+		}
+		if lastAt[i].After(last) {
+			last = lastAt[i]
+		}
+	}
+	return out, last
+}
