@@ -2,7 +2,11 @@
 // that is about to start would find out: by binding it.
 package netprobe
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
 
 // Proto selects the transport protocols to probe; values may be or-ed.
 type Proto int
@@ -28,20 +32,37 @@ func (p Proto) String() string {
 	return fmt.Sprintf("Proto(%d)", int(p))
 }
 
+// ErrAddrNotAvailable is returned by [BindAddr] when the address is not one
+// of this host's, or its family is not supported here.
+var ErrAddrNotAvailable = errors.New("address not available on this host")
+
+var serverAddrs = [...]netip.Addr{
+	netip.IPv4Unspecified(),
+	netip.AddrFrom4([4]byte{127, 0, 0, 1}),
+	netip.IPv6Unspecified(),
+	netip.IPv6Loopback(),
+}
+
+// ServerAddrs returns the addresses a server may bind: the IPv4 and IPv6
+// wildcard addresses ([::] dual-stack) and loopback addresses.
+func ServerAddrs() []netip.Addr { a := serverAddrs; return a[:] }
+
 // CanBind reports whether a server could bind port now, for each protocol in
-// protos, on every address it might use: the wildcard and loopback addresses
-// of IPv4 (0.0.0.0, 127.0.0.1) and IPv6 ([::] dual-stack, [::1]). A family
-// the host lacks (no IPv6, or no ::1 on loopback) is skipped. A bind refused
-// with EADDRINUSE or EACCES means the port is taken (false, nil); other
-// failures are returned as errors.
+// protos (TCP when zero), on every one of [ServerAddrs]. A family the host
+// lacks (no IPv6, or no ::1 on loopback) is skipped. A bind refused with
+// EADDRINUSE or EACCES means the port is taken (false, nil); other failures
+// are returned as errors.
 //
 // The answer is a snapshot: another process may take the port a moment later.
 // Probes from two goroutines on the same port at once may see each other's
 // socket and call the port taken; they never call a taken port free.
 func CanBind(port int, protos Proto) (bool, error) {
-	if port < 1 || port > 65535 {
-		return false, fmt.Errorf("probe port %d: out of range 1-65535", port)
-	}
+	return CanBindAddrs(serverAddrs[:], port, protos)
+}
+
+// CanBindAddrs is [CanBind] on the given addresses; addresses this host does
+// not have are skipped.
+func CanBindAddrs(addrs []netip.Addr, port int, protos Proto) (bool, error) {
 	if protos == 0 {
 		protos = TCP
 	}
@@ -49,10 +70,28 @@ func CanBind(port int, protos Proto) (bool, error) {
 		if protos&p == 0 {
 			continue
 		}
-		ok, err := canBind(port, p)
-		if err != nil || !ok {
-			return ok, err
+		for _, ip := range addrs {
+			ok, err := BindAddr(ip, port, p)
+			if errors.Is(err, ErrAddrNotAvailable) {
+				continue
+			}
+			if err != nil || !ok {
+				return false, err
+			}
 		}
 	}
 	return true, nil
+}
+
+// BindAddr reports whether port can be bound on ip for protocol p (one of
+// TCP or UDP) now: it binds (and for TCP listens), then closes at once. It
+// returns an error wrapping [ErrAddrNotAvailable] when ip is not this host's.
+func BindAddr(ip netip.Addr, port int, p Proto) (bool, error) {
+	if port < 1 || port > 65535 {
+		return false, fmt.Errorf("probe port %d: out of range 1-65535", port)
+	}
+	if p != TCP && p != UDP {
+		return false, fmt.Errorf("probe port %d: protocol %v: want tcp or udp", port, p)
+	}
+	return bindOnce(ip.Unmap(), port, p)
 }

@@ -1,0 +1,210 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/portfor/portfor/internal/netprobe"
+	"github.com/portfor/portfor/internal/portrange"
+	"github.com/portfor/portfor/store"
+)
+
+// Protocol selects transport protocols for [CanBind]; values may be or-ed.
+type Protocol = netprobe.Proto
+
+const (
+	// TCP: a stream socket binds with SO_REUSEADDR and listens.
+	TCP Protocol = netprobe.TCP
+	// UDP: a datagram socket binds.
+	UDP Protocol = netprobe.UDP
+)
+
+// PortRange is an inclusive range of ports.
+type PortRange = portrange.Range
+
+// PortList is an ordered list of port ranges, as [ParsePorts] reads it.
+type PortList = portrange.List
+
+// ParsePorts reads a comma-separated list of ports and inclusive ranges,
+// such as "8000-8100,8005,9000-9010". The error wraps [ErrInvalidPort].
+func ParsePorts(s string) (PortList, error) {
+	l, err := portrange.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidPort, err)
+	}
+	return l, nil
+}
+
+// ErrPortInUse is returned (in a [*PortInUseError]) by [AssertFree] when
+// something accepts connections on the address.
+var ErrPortInUse = errors.New("port in use")
+
+// PortInUseError says which address accepted a connection.
+type PortInUseError struct {
+	Addr HostPort   // the address asked about
+	IP   netip.Addr // the address that accepted
+}
+
+// Error returns e.g. "Port 8080 is in use on localhost (::1)".
+func (e *PortInUseError) Error() string {
+	return fmt.Sprintf("Port %d is in use on %s (%s)", e.Addr.Port, e.Addr.Host, e.IP)
+}
+
+// Unwrap returns ErrPortInUse.
+func (e *PortInUseError) Unwrap() error { return ErrPortInUse }
+
+// acceptingIP returns the first of addr's IPs that accepts a connection.
+func acceptingIP(ctx context.Context, addr HostPort) (netip.Addr, bool, error) {
+	ips, err := resolve(ctx, addr.Host)
+	if err != nil {
+		return netip.Addr{}, false, err
+	}
+	for _, ip := range ips {
+		ok, err := netprobe.Accepting(ctx, ip, addr.Port)
+		if err != nil {
+			return netip.Addr{}, false, fmt.Errorf("connect %s: %w", netip.AddrPortFrom(ip, uint16(addr.Port)), err)
+		}
+		if ok {
+			return ip, true, nil
+		}
+	}
+	return netip.Addr{}, false, nil
+}
+
+// AssertFree returns nil when nothing accepts TCP connections on any
+// address addr's host resolves to ([Localhost]: 127.0.0.1 and ::1), and a
+// [*PortInUseError] naming the address that did otherwise.
+//
+// This is portend's assert_free: a refused connection counts as free. A
+// server may still fail to bind a port that is free in this sense (a socket
+// bound but not listening, a UDP socket); see [CanBind] and [WaitFree].
+func AssertFree(ctx context.Context, addr HostPort) error {
+	ip, busy, err := acceptingIP(ctx, addr)
+	if err != nil {
+		return err
+	}
+	if busy {
+		return &PortInUseError{Addr: addr, IP: ip}
+	}
+	return nil
+}
+
+// IsFree reports whether nothing accepts TCP connections on addr (see
+// [AssertFree]).
+func IsFree(ctx context.Context, addr HostPort) (bool, error) {
+	err := AssertFree(ctx, addr)
+	if errors.Is(err, ErrPortInUse) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// CanBind reports whether a server could bind port on this host now, for
+// each of protos (TCP when zero): on 0.0.0.0, 127.0.0.1, [::] (dual-stack)
+// and [::1], skipping a family the host lacks. For TCP a socket with
+// SO_REUSEADDR binds and listens, so connections in TIME_WAIT do not count;
+// EACCES counts as taken. This is the stricter sense of free. The answer can
+// be stale the moment it is returned.
+func CanBind(port int, protos Protocol) (bool, error) {
+	if port < 1 || port > 65535 {
+		return false, &PortError{Port: port, Err: ErrInvalidPort}
+	}
+	return netprobe.CanBind(port, protos)
+}
+
+// bindable reports whether a server could bind addr now: on every server
+// address for Localhost and wildcards, on the address itself for an IP of
+// this host. For a host that is not local it reports true: nothing here can
+// bind there, and [AssertFree] is the only test.
+func bindable(ctx context.Context, addr HostPort) (bool, error) {
+	var ips []netip.Addr
+	if ip, err := netip.ParseAddr(addr.Host); err == nil {
+		ips = []netip.Addr{ip}
+	} else if addr.Host == Localhost {
+		ips = netprobe.ServerAddrs()
+	} else {
+		var err error
+		if ips, err = resolve(ctx, addr.Host); err != nil {
+			return false, err
+		}
+	}
+	for _, ip := range ips {
+		if ip.IsUnspecified() || ip.IsLoopback() {
+			ips = netprobe.ServerAddrs() // a server there conflicts with all of them
+			break
+		}
+	}
+	return netprobe.CanBindAddrs(ips, addr.Port, netprobe.TCP)
+}
+
+// FindFree returns the first port of ports, in the order given, that is
+// assigned to no id in the registry and that a server could bind now (see
+// [CanBind]). Ports below [MinPort] are skipped. When none is free, strict
+// returns an error wrapping [ErrNoPortAvailable] that names the list, and
+// non-strict falls back to [FindAvailableLocal]. FindFree records nothing:
+// use [Registry.ForwardPort] or a lease to keep the port.
+func (r *Registry) FindFree(ctx context.Context, ports PortList, strict bool) (int, error) {
+	assigned := map[int]bool{}
+	err := r.view(ctx, func(tx *store.Tx) error {
+		return tx.ForEach(func(e store.Entry) error {
+			assigned[e.Port] = true
+			return nil
+		})
+	})
+	if err != nil && !errors.Is(err, errNoFile) {
+		return 0, fmt.Errorf("find free port in %s: %w", ports, err)
+	}
+	var found int
+	for p := range ports.Ports {
+		if p < MinPort || assigned[p] {
+			continue
+		}
+		ok, err := netprobe.CanBind(p, netprobe.TCP)
+		if err != nil {
+			return 0, fmt.Errorf("find free port in %s: %w", ports, err)
+		}
+		if ok {
+			found = p
+			break
+		}
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+	}
+	if found != 0 {
+		return found, nil
+	}
+	if strict {
+		return 0, fmt.Errorf("find free port in %s: %w", ports, ErrNoPortAvailable)
+	}
+	for attempt := 0; attempt < 16; attempt++ {
+		p, err := FindAvailableLocal()
+		if err != nil || !assigned[p] {
+			return p, err
+		}
+	}
+	return 0, fmt.Errorf("find free port in %s, or any: %w", ports, ErrNoPortAvailable)
+}
+
+// FindAvailableLocal returns a port the OS considers free (it binds
+// 127.0.0.1:0 and reads the port back), checked with [CanBind] on every
+// server address. Such ports come from the ephemeral range, where outgoing
+// connections may take them later; prefer [Registry.ForwardPort] or a lease
+// for anything that lives long.
+func FindAvailableLocal() (int, error) {
+	for attempt := 0; attempt < 16; attempt++ {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("find available port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if ok, err := netprobe.CanBind(port, netprobe.TCP); err == nil && ok {
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("find available port: %w", ErrNoPortAvailable)
+}
