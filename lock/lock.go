@@ -104,22 +104,56 @@ type Lock struct {
 // A ctx that is already done is honoured only when the lock is busy: a free
 // lock is granted regardless, as a non-blocking try costs nothing.
 func Acquire(ctx context.Context, path string, mode Mode) (*Lock, error) {
+	if l, ok, err := TryAcquire(path, mode); ok || err != nil {
+		return l, err
+	}
+	l := &Lock{f: flock.New(path, flock.SetFlag(openFlags), flock.SetPermissions(fs.FileMode(0o600))), mode: mode}
+	return l.wait(ctx)
+}
+
+// TryAcquire takes the lock if it is free right now and reports whether it
+// did; busy is a result (ok false, nil error), not an error.
+func TryAcquire(path string, mode Mode) (l *Lock, ok bool, err error) {
 	f := flock.New(path, flock.SetFlag(openFlags), flock.SetPermissions(fs.FileMode(0o600)))
-	l := &Lock{f: f, mode: mode}
-	var ok bool
-	var err error
 	if mode == Exclusive {
 		ok, err = f.TryLock()
 	} else {
 		ok, err = f.TryRLock()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+		return nil, false, fmt.Errorf("lock %s: %w", path, err)
 	}
-	if ok {
-		return l, nil
+	if !ok {
+		return nil, false, nil
 	}
-	return l.wait(ctx)
+	return &Lock{f: f, mode: mode}, true, nil
+}
+
+// Poll takes the lock like [Acquire], but waits by trying again after
+// first, then twice as long each time up to max, instead of blocking in the
+// kernel. It is for callers that also wait on something else and may stop
+// wanting the lock: an abandoned blocking wait still takes the lock for an
+// instant when it is granted, which under heavy contention costs every
+// other waiter a wake-up; an abandoned poll costs nothing.
+func Poll(ctx context.Context, path string, mode Mode, first, max time.Duration) (*Lock, error) {
+	start := time.Now()
+	delay := first
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for {
+		if l, ok, err := TryAcquire(path, mode); ok || err != nil {
+			return l, err
+		}
+		timer.Reset(delay)
+		select {
+		case <-ctx.Done():
+			l := &Lock{f: flock.New(path), mode: mode}
+			return nil, l.timeout(ctx, start)
+		case <-timer.C:
+		}
+		delay = min(2*delay, max)
+	}
 }
 
 // wait blocks in the kernel on a goroutine of its own and returns when the

@@ -324,3 +324,43 @@ func BenchmarkHandover(b *testing.B) {
 	}
 	b.ReportMetric(float64(total.Nanoseconds())/float64(b.N), "ns/handover")
 }
+
+func TestTryAcquireReportsBusyAsAResult(t *testing.T) {
+	path := lockPath(t)
+	h := startHolder(t, path, lock.Exclusive)
+	l, ok, err := lock.TryAcquire(path, lock.Shared)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	assert.Nil(t, l)
+	h.release(t)
+	l, ok, err = lock.TryAcquire(path, lock.Shared)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.NoError(t, l.Unlock())
+}
+
+func TestPollGetsTheLockOnceFreeAndTimesOutOtherwise(t *testing.T) {
+	path := lockPath(t)
+	h := startHolder(t, path, lock.Exclusive)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	_, err := lock.Poll(ctx, path, lock.Exclusive, time.Millisecond, 4*time.Millisecond)
+	var te *lock.TimeoutError
+	require.ErrorAs(t, err, &te)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, path, te.Path)
+	assert.GreaterOrEqual(t, te.Waited, 25*time.Millisecond)
+
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		l, err := lock.Poll(ctx, path, lock.Exclusive, time.Millisecond, 4*time.Millisecond)
+		if err == nil {
+			err = l.Unlock()
+		}
+		got <- err
+	}()
+	h.release(t)
+	require.NoError(t, <-got)
+}

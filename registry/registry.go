@@ -113,47 +113,72 @@ var errNoFile = errors.New("no registry file")
 // view runs fn in a read transaction under the shared lock. It returns
 // errNoFile, without locking, when the registry does not exist yet.
 func (r *Registry) view(ctx context.Context, fn func(*store.Tx) error) error {
+	_, err := r.viewMaybe(ctx, false, fn)
+	return err
+}
+
+// viewMaybe is view; with tryOnly it does not wait for a busy lock and
+// reports ran == false instead.
+func (r *Registry) viewMaybe(ctx context.Context, tryOnly bool, fn func(*store.Tx) error) (ran bool, err error) {
 	if _, err := os.Lstat(r.path); errors.Is(err, fs.ErrNotExist) {
-		return errNoFile
+		return true, errNoFile
 	}
-	l, err := r.lock(ctx, lock.Shared)
+	var l *lock.Lock
+	if tryOnly {
+		var ok bool
+		if l, ok, err = lock.TryAcquire(r.lockPath, lock.Shared); err == nil && !ok {
+			return false, nil
+		}
+	} else {
+		l, err = r.lock(ctx, lock.Shared)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return errNoFile // the directory is gone too
+		return true, errNoFile // the directory is gone too
 	}
 	if err != nil {
-		return err
+		return true, err
 	}
 	defer l.Unlock()
 	db, err := store.Open(r.path, store.Options{ReadOnly: true})
 	if errors.Is(err, fs.ErrNotExist) {
-		return errNoFile
+		return true, errNoFile
 	}
 	if err != nil {
-		return err
+		return true, err
 	}
 	err = db.View(fn)
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
-	return err
+	return true, err
 }
 
 // update runs fn in a write transaction under the exclusive lock, creating
 // the registry when missing. The change is on disk when update returns nil.
 func (r *Registry) update(ctx context.Context, fn func(*store.Tx) error) error {
-	if err := os.MkdirAll(filepath.Dir(r.path), 0o700); err != nil {
-		return fmt.Errorf("open registry %s: %w", r.path, err)
-	}
-	l, err := r.lock(ctx, lock.Exclusive)
-	if err != nil {
-		return err
+	return r.withDB(ctx, nil, func(db *store.DB) error { return db.Update(fn) })
+}
+
+// withDB opens the registry read-write under the exclusive lock, creating
+// it when missing, and runs fn. A lock already taken may be passed in held;
+// withDB releases it.
+func (r *Registry) withDB(ctx context.Context, held *lock.Lock, fn func(*store.DB) error) error {
+	l := held
+	if l == nil {
+		if err := os.MkdirAll(filepath.Dir(r.path), 0o700); err != nil {
+			return fmt.Errorf("open registry %s: %w", r.path, err)
+		}
+		var err error
+		if l, err = r.lock(ctx, lock.Exclusive); err != nil {
+			return err
+		}
 	}
 	defer l.Unlock()
 	db, err := store.Open(r.path, store.Options{})
 	if err != nil {
 		return err
 	}
-	err = db.Update(fn)
+	err = fn(db)
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}
@@ -184,8 +209,12 @@ func (r *Registry) ForwardPort(ctx context.Context, id string, suggested int) (i
 			return 0, err
 		}
 	}
+	// A known id is answered under the shared lock, so lookups never queue
+	// behind each other. When a writer holds the lock, don't queue twice
+	// (once shared, then exclusive for a new id): go straight to the
+	// exclusive path, which looks the id up again anyway.
 	var port int
-	err := r.view(ctx, func(tx *store.Tx) error {
+	_, err := r.viewMaybe(ctx, true, func(tx *store.Tx) error {
 		e, ok, err := tx.Get(id)
 		if ok {
 			port = e.Port
@@ -198,20 +227,7 @@ func (r *Registry) ForwardPort(ctx context.Context, id string, suggested int) (i
 	if port != 0 {
 		return port, nil
 	}
-	err = r.update(ctx, func(tx *store.Tx) error {
-		if e, ok, err := tx.Get(id); err != nil || ok {
-			port = e.Port // assigned by another process since our look
-			return err
-		}
-		p, err := r.choose(tx, id, suggested)
-		if err != nil {
-			return err
-		}
-		now := r.opts.Now()
-		dir, _ := os.Getwd()
-		port = p
-		return tx.Put(store.Entry{ID: id, Port: p, Kind: store.Stable, Created: now, Updated: now, Dir: dir})
-	})
+	port, err = r.assign(ctx, request{ID: id, Suggested: suggested})
 	if err != nil {
 		return 0, fmt.Errorf("forward %q: %w", id, err)
 	}

@@ -1,0 +1,55 @@
+// Package procinfo tells whether a process is still the one it was: a pid
+// together with the process's start time, so that a pid the OS has handed to
+// a new process is not mistaken for the old one.
+package procinfo
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNoProcess is returned when no process has the pid.
+var ErrNoProcess = errors.New("no such process")
+
+// Identity names one process for its lifetime: its pid and its start time in
+// the OS's own units (clock ticks since boot on Linux, microseconds since the
+// epoch on macOS/BSD). Start is 0 where the OS cannot tell it.
+type Identity struct {
+	PID   int
+	Start uint64
+}
+
+// String returns "pid N" or "pid N (start S)".
+func (id Identity) String() string {
+	if id.Start == 0 {
+		return fmt.Sprintf("pid %d", id.PID)
+	}
+	return fmt.Sprintf("pid %d (start %d)", id.PID, id.Start)
+}
+
+// Lookup returns the identity of the running process pid, or an error
+// wrapping ErrNoProcess.
+func Lookup(pid int) (Identity, error) {
+	if pid <= 0 {
+		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+	}
+	return lookup(pid)
+}
+
+// Alive reports whether the process id names is still running: its pid
+// exists and, when both start times are known, started when id says. A
+// reused pid therefore reports false.
+func Alive(id Identity) (bool, error) {
+	cur, err := Lookup(id.PID)
+	if errors.Is(err, ErrNoProcess) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return id.Start == 0 || cur.Start == 0 || cur.Start == id.Start, nil
+}
+
+// Command returns the command line of pid with arguments joined by spaces,
+// or "" where it cannot be read.
+func Command(pid int) string { return command(pid) }

@@ -1,0 +1,23 @@
+package procinfo
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+func lookup(pid int) (Identity, error) {
+	kp, err := unix.SysctlKinfoProc("kern.proc.pid", pid)
+	if err != nil || kp == nil || kp.Proc.P_pid == 0 {
+		if err == nil || errors.Is(err, syscall.ESRCH) || errors.Is(err, syscall.ENOENT) {
+			return Identity{}, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+		}
+		return Identity{}, fmt.Errorf("process %d: %w", pid, err)
+	}
+	tv := kp.Proc.P_starttime
+	return Identity{PID: pid, Start: uint64(tv.Sec)*1e6 + uint64(tv.Usec)}, nil
+}
+
+func command(int) string { return "" }

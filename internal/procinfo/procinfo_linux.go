@@ -1,0 +1,59 @@
+package procinfo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// lookup reads /proc/PID/stat. Its second field, the command name, is in
+// parentheses and may itself hold spaces and parentheses, so the fields
+// after it are counted from the last ')'.
+func lookup(pid int) (Identity, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrProcessDone) {
+		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+	}
+	if err != nil {
+		return Identity{}, fmt.Errorf("process %d: %w", pid, err)
+	}
+	start, err := parseStat(b)
+	if err != nil {
+		return Identity{}, fmt.Errorf("process %d: %w", pid, err)
+	}
+	return Identity{PID: pid, Start: start}, nil
+}
+
+// parseStat returns field 22 (starttime) of a /proc/PID/stat line.
+func parseStat(b []byte) (uint64, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat: no ')'")
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	// fields[0] is field 3 (state); starttime is field 22.
+	const idx = 22 - 3
+	if len(fields) <= idx {
+		return 0, errors.New("malformed /proc stat: too few fields")
+	}
+	start, err := strconv.ParseUint(fields[idx], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("malformed /proc stat starttime %q", fields[idx])
+	}
+	if fields[0] == "Z" || fields[0] == "X" {
+		return 0, ErrNoProcess // a zombie has exited: it owns nothing any more
+	}
+	return start, nil
+}
+
+func command(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+}

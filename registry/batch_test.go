@@ -1,0 +1,112 @@
+package registry
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/portfor/portfor/internal/procinfo"
+)
+
+func newTestRegistry(t *testing.T) *Registry {
+	t.Helper()
+	r, err := Open(filepath.Join(t.TempDir(), "registry.db"), Options{})
+	require.NoError(t, err)
+	return r
+}
+
+func TestBatchAssignsPendingRequestsAndAnswersThem(t *testing.T) {
+	r := newTestRegistry(t)
+	ctx := context.Background()
+	_, err := r.ForwardPort(ctx, "first", 0) // creates the registry
+	require.NoError(t, err)
+
+	me, err := procinfo.Lookup(os.Getpid())
+	require.NoError(t, err)
+	w, err := r.enqueue(request{ID: "queued", Owner: me, Dir: "/somewhere"})
+	require.NoError(t, err)
+	defer w.close()
+
+	// A dead process's request is dropped, not assigned.
+	cmd := exec.Command("true")
+	require.NoError(t, cmd.Run())
+	dead, err := r.enqueue(request{ID: "ghost", Owner: procinfo.Identity{PID: cmd.Process.Pid, Start: 1}})
+	require.NoError(t, err)
+	defer dead.close()
+
+	_, err = r.ForwardPort(ctx, "second", 0)
+	require.NoError(t, err)
+
+	a, err := r.Lookup(ctx, "queued")
+	require.NoError(t, err, "the batch assigned the queued request")
+	assert.Equal(t, "/somewhere", a.Dir)
+	if w.answer != nil {
+		select {
+		case p := <-w.answer.ports:
+			assert.Equal(t, a.Port, p, "the waiter was told its port")
+		case <-time.After(10 * time.Second):
+			t.Fatal("the waiter was never answered")
+		}
+	}
+	_, err = os.Stat(w.file)
+	assert.ErrorIs(t, err, os.ErrNotExist, "an answered request is removed")
+
+	_, err = r.Lookup(ctx, "ghost")
+	assert.ErrorIs(t, err, ErrNotFound)
+	_, err = os.Stat(dead.file)
+	assert.ErrorIs(t, err, os.ErrNotExist, "a dead process's request is removed")
+}
+
+func TestMalformedPendingFilesAreRemoved(t *testing.T) {
+	r := newTestRegistry(t)
+	require.NoError(t, os.MkdirAll(r.pendingDir(), 0o700))
+	junk := filepath.Join(r.pendingDir(), "req-junk")
+	require.NoError(t, os.WriteFile(junk, []byte("hello"), 0o600))
+	other := filepath.Join(r.pendingDir(), "unrelated")
+	require.NoError(t, os.WriteFile(other, nil, 0o600))
+	assert.Empty(t, r.pending())
+	_, err := os.Stat(junk)
+	assert.ErrorIs(t, err, os.ErrNotExist)
+	_, err = os.Stat(other)
+	assert.NoError(t, err, "files that are not requests are left alone")
+}
+
+func TestRequestRoundTrip(t *testing.T) {
+	q := request{ID: "web", Suggested: 8000, Owner: procinfo.Identity{PID: 42, Start: 99}, Dir: "/a b/c"}
+	got, err := parseRequest(q.marshal())
+	require.NoError(t, err)
+	assert.Equal(t, q, got)
+	for _, bad := range []string{
+		"", "portfor-request 1\n", "portfor-request 2\nweb\n0\n1 1\n/\n",
+		"portfor-request 1\nbad id\n0\n1 1\n/\n", "portfor-request 1\nweb\n70000\n1 1\n/\n",
+		"portfor-request 1\nweb\n0\n0 1\n/\n", "portfor-request 1\nweb\n0\n1\n/\n", "portfor-request 1\nweb\n0\n1 1\n/\nextra",
+	} {
+		_, err := parseRequest([]byte(bad))
+		assert.ErrorIs(t, err, errBadRequest, "%q", bad)
+	}
+}
+
+func FuzzParseRequest(f *testing.F) {
+	f.Add(request{ID: "web", Suggested: 8000, Owner: procinfo.Identity{PID: 42, Start: 99}, Dir: "/x"}.marshal())
+	f.Add([]byte("portfor-request 1\n\n\n\n\n"))
+	f.Add([]byte("portfor-request 1\nweb\n-1\n1 1\n/\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q, err := parseRequest(b)
+		if err != nil {
+			return
+		}
+		if ValidateID(q.ID) != nil || q.Suggested < 0 || q.Suggested > 65535 || q.Owner.PID <= 0 {
+			t.Fatalf("parseRequest accepted %+v", q)
+		}
+		again, err := parseRequest(q.marshal())
+		if err != nil || again != q {
+			t.Fatalf("round trip %+v -> %+v, %v", q, again, err)
+		}
+	})
+}
