@@ -95,6 +95,10 @@ func (r *Registry) Path() string { return r.path }
 func (r *Registry) LockPath() string { return r.lockPath }
 
 func (r *Registry) lock(ctx context.Context, mode lock.Mode) (*lock.Lock, error) {
+	// Try first: a free lock needs no timer, nor anything from ctx.
+	if l, ok, err := lock.TryAcquire(r.lockPath, mode); ok || err != nil {
+		return l, err
+	}
 	timeout := r.opts.LockTimeout
 	if timeout == 0 {
 		timeout = DefaultLockTimeout

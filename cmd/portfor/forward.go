@@ -42,7 +42,8 @@ func forward(c *cli.Context, hint string) error {
 	if err != nil {
 		return err
 	}
-	if reg.IsEphemeral(port) {
+	// Only a port asked for by number can lie in the ephemeral range.
+	if suggested != 0 && port == suggested && reg.IsEphemeral(port) {
 		fmt.Fprintf(c.App.ErrWriter, "portfor: warning: port %d is in the OS ephemeral range; an outgoing connection may hold it when %s starts\n", port, c.Args().First())
 	}
 	_, err = fmt.Fprintln(c.App.Writer, port)

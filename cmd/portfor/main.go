@@ -4,15 +4,12 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx := newSignalContext()
 	code := run(ctx, os.Args, os.Stdout, os.Stderr)
-	stop()
+	ctx.stop()
 	os.Exit(code)
 }
