@@ -220,6 +220,17 @@ func refusedFiles(t *testing.T, dir string) map[string]error {
 	}))
 	require.NoError(t, raw.Close())
 	files["newer.db"] = store.ErrNewerSchema
+
+	// A bbolt file without a stored freelist: bbolt would write one at open.
+	nofree := filepath.Join(dir, "nofreelist.db")
+	raw, err = bolt.Open(nofree, 0o600, &bolt.Options{NoFreelistSync: true})
+	require.NoError(t, err)
+	require.NoError(t, raw.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("ids"))
+		return err
+	}))
+	require.NoError(t, raw.Close())
+	files["nofreelist.db"] = store.ErrNotRegistry
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "dir.db"), 0o700))
 	files["dir.db"] = nil
 	return files

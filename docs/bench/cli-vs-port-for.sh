@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Times the whole `portfor NAME` process for a known name against Debian's
+# `port-for NAME`, side by side in one hyperfine run, and prints the medians
+# and their ratio. Needs: apt-get install python3-port-for hyperfine.
+# port-for keeps its state in /etc/port-for.conf: it is backed up and restored.
+# Usage: docs/bench/cli-vs-port-for.sh [runs]   (from the repository root)
+set -euo pipefail
+runs=${1:-500}
+work=$(mktemp -d)
+conf=/etc/port-for.conf
+had_conf=0
+if [ -e "$conf" ]; then cp -a "$conf" "$work/port-for.conf.bak"; had_conf=1; fi
+restore() {
+  if [ "$had_conf" = 1 ]; then cp -a "$work/port-for.conf.bak" "$conf"; else rm -f "$conf"; fi
+  rm -rf "$work"
+}
+trap restore EXIT
+
+# The default build, and the release build (static, no urfave/cli doc generators, stripped).
+go build -o "$work/portfor-default" ./cmd/portfor
+CGO_ENABLED=0 go build -tags urfave_cli_no_docs -trimpath -ldflags='-s -w' -o "$work/portfor" ./cmd/portfor
+
+db="$work/registry.db"
+port-for bench-svc >/dev/null
+"$work/portfor" --db "$db" bench-svc >/dev/null
+
+hyperfine -N --warmup 30 --runs "$runs" --export-json "$work/result.json" \
+  'port-for bench-svc' \
+  "$work/portfor --db $db bench-svc" \
+  "$work/portfor-default --db $db bench-svc"
+
+/usr/bin/python3 - "$work/result.json" <<'PY'
+import json, statistics, sys
+res = json.load(open(sys.argv[1]))["results"]
+med = [statistics.median(r["times"]) * 1000 for r in res]
+names = ["port-for", "portfor (release build)", "portfor (default build)"]
+for n, m in zip(names, med):
+    print(f"{n:26s} median {m:7.2f} ms")
+print(f"ratio port-for / portfor release: {med[0] / med[1]:.1f}x; default: {med[0] / med[2]:.1f}x")
+PY
