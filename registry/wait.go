@@ -66,18 +66,23 @@ func WaitOccupied(ctx context.Context, addr HostPort) error {
 	})
 }
 
+// Available reports whether addr is free in the strict sense that [WaitFree]
+// waits for: nothing accepts connections on it and, for a host of this
+// machine, a server could bind the port now.
+func Available(ctx context.Context, addr HostPort) (bool, error) {
+	_, busy, err := acceptingIP(ctx, addr)
+	if err != nil || busy {
+		return false, err
+	}
+	return bindable(ctx, addr)
+}
+
 // WaitFree waits until addr is free in the strict sense: nothing accepts
 // connections on it and, for a host of this machine, a server could bind
 // the port again (see [CanBind]), so a script that waits for free and then
 // starts a server does not fail. When ctx ends first it returns a [*WaitError].
 func WaitFree(ctx context.Context, addr HostPort) error {
-	return wait(ctx, addr, "free", func(ctx context.Context) (bool, error) {
-		_, busy, err := acceptingIP(ctx, addr)
-		if err != nil || busy {
-			return false, err
-		}
-		return bindable(ctx, addr)
-	})
+	return wait(ctx, addr, "free", func(ctx context.Context) (bool, error) { return Available(ctx, addr) })
 }
 
 // wait polls done with a short, bounded backoff until it reports true, it

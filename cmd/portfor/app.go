@@ -50,15 +50,18 @@ func report(ctx context.Context, err error, stderr io.Writer) int {
 		return exitOK
 	}
 	var ue *usageError
+	var ee *exitError
 	code := exitFailed
 	switch {
+	case errors.As(err, &ee):
+		return ee.code // a child's status, or an answer already printed
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		fmt.Fprintln(stderr, "portfor: interrupted")
 		return exitInterrupted
 	case errors.As(err, &ue):
 		code = exitUsage
 		err = fmt.Errorf("%s (try '%s --help')", ue.msg, ue.hint)
-	case errors.Is(err, registry.ErrInvalidID), errors.Is(err, registry.ErrInvalidPort):
+	case errors.Is(err, registry.ErrInvalidID), errors.Is(err, registry.ErrInvalidPort), errors.Is(err, registry.ErrInvalidAddress):
 		code = exitUsage
 	}
 	fmt.Fprintln(stderr, "portfor: "+oneLine(err.Error()))
@@ -89,6 +92,10 @@ Examples:
    portfor list --json               # every assignment, for scripts
    portfor release my-service        # free the port
    portfor forward list              # a name that is also a command
+   portfor wait localhost:5432 -t 60 # until something accepts connections there
+   portfor wait my-service free      # until my-service's port can be bound again
+   portfor check 8080                # prints free or occupied (exit 0 or 1)
+   portfor find 8000-8100            # the first free port of a range
 
 The registry is $PORTFOR_DB, else $XDG_STATE_HOME/portfor/registry.db
 (~/.local/state/portfor/registry.db). Exit status: 0 ok, 1 failed, 2 usage.`
@@ -132,6 +139,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			bindCommand(),
 			releaseCommand(),
 			listCommand(),
+			waitCommand(),
+			checkCommand(),
+			findCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

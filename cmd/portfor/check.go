@@ -1,0 +1,58 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/portfor/portfor/registry"
+)
+
+// errOccupied makes `portfor check` exit 1 without a message: the answer
+// is already on stdout.
+var errOccupied = &exitError{code: exitFailed}
+
+func checkCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "check",
+		Usage:     "print free or occupied for TARGET (exit 0 if free, 1 if occupied)",
+		ArgsUsage: "TARGET",
+		Description: `Free means nothing accepts connections on TARGET and, for an address of this
+host, a server could bind the port now. TARGET is as for 'portfor wait'.
+With --udp, free means a UDP socket could bind the port on this host.
+
+   if portfor check 8080 >/dev/null; then ./server --port 8080; fi`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "udp", Usage: "check the UDP port instead (this host only)"},
+		},
+		Action: func(c *cli.Context) error {
+			const hint = "portfor check"
+			if err := checkArgs(c, hint, 1, "TARGET"); err != nil {
+				return err
+			}
+			reg, err := openRegistry(c)
+			if err != nil {
+				return err
+			}
+			addrs, err := resolveTargets(c.Context, reg, c.Args().Slice())
+			if err != nil {
+				return err
+			}
+			var free bool
+			if c.Bool("udp") {
+				free, err = registry.CanBind(addrs[0].Port, registry.UDP)
+			} else {
+				free, err = registry.Available(c.Context, addrs[0])
+			}
+			if err != nil {
+				return err
+			}
+			if !free {
+				fmt.Fprintln(c.App.Writer, "occupied")
+				return errOccupied
+			}
+			_, err = fmt.Fprintln(c.App.Writer, "free")
+			return err
+		},
+	}
+}
