@@ -8,4 +8,6 @@ import (
 )
 
 // acceptingLoopback defers to the net package elsewhere.
-func acceptingLoopback(context.Context, netip.Addr, int) (ok, done bool, err error) { return false, false, nil }
+func acceptingLoopback(context.Context, netip.Addr, int) (ok, done bool, err error) {
+	return false, false, nil
+}
