@@ -194,6 +194,11 @@ func (r *Registry) assign(ctx context.Context, q request) (int, error) {
 		return 0, err
 	}
 	if !ok {
+		// From here on we wait: derive the waiting context first, so that a
+		// context that acts on its first use (the CLI's signal handling)
+		// is ready before anything is left behind to clean up.
+		waitCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
 		var w *waiter
 		if me, err := procinfo.Lookup(os.Getpid()); err == nil {
 			q.Owner = me
@@ -202,7 +207,7 @@ func (r *Registry) assign(ctx context.Context, q request) (int, error) {
 			}
 		}
 		var port int
-		port, held, err = r.awaitAnswerOrLock(ctx, w)
+		port, held, err = r.awaitAnswerOrLock(waitCtx, w)
 		if port != 0 || err != nil {
 			return port, err
 		}
