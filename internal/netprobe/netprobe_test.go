@@ -4,6 +4,8 @@ package netprobe_test
 
 import (
 	"net"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -46,9 +48,15 @@ func TestTCPListenerOnAnyAddressMakesPortTaken(t *testing.T) {
 			if a.network != "tcp4" && !hasIPv6(t) {
 				t.Skip("no IPv6 on this host")
 			}
-			l, err := net.Listen(a.network, a.addr)
-			require.NoError(t, err)
-			port := portOf(t, l.Addr())
+			// A port free on every address and both protocols first: the OS
+			// picks a port-0 port per address, so it may be busy elsewhere.
+			var l net.Listener
+			var port int
+			for attempt := 0; l == nil && attempt < 50; attempt++ {
+				port = freeEverywhere(t)
+				l, _ = net.Listen(a.network, net.JoinHostPort(strings.Trim(a.addr[:strings.LastIndex(a.addr, ":")], "[]"), strconv.Itoa(port)))
+			}
+			require.NotNil(t, l, "no port to listen on")
 			ok, err := netprobe.CanBind(port, netprobe.TCP)
 			require.NoError(t, err)
 			assert.False(t, ok, "port %d held by a listener on %s reported bindable", port, a.addr)
@@ -56,11 +64,27 @@ func TestTCPListenerOnAnyAddressMakesPortTaken(t *testing.T) {
 			require.NoError(t, err)
 			assert.True(t, ok, "a TCP listener does not hold the UDP port")
 			require.NoError(t, l.Close())
-			ok, err = netprobe.CanBind(port, netprobe.TCP) // (UDP: other processes may hold it)
+			ok, err = netprobe.CanBind(port, netprobe.TCP)
 			require.NoError(t, err)
 			assert.True(t, ok, "port %d free again after close", port)
 		})
 	}
+}
+
+// freeEverywhere returns a port that CanBind calls free on TCP and UDP.
+func freeEverywhere(t *testing.T) int {
+	t.Helper()
+	for attempt := 0; attempt < 100; attempt++ {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		require.NoError(t, err)
+		port := portOf(t, l.Addr())
+		l.Close()
+		if ok, err := netprobe.CanBind(port, netprobe.TCP|netprobe.UDP); err == nil && ok {
+			return port
+		}
+	}
+	t.Fatal("no port free on every address")
+	return 0
 }
 
 func TestUDPSocketMakesPortTakenForUDP(t *testing.T) {
