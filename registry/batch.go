@@ -35,52 +35,117 @@ import (
 // maxBatch bounds how many requests one transaction takes.
 const maxBatch = 256
 
-// request is one caller's ask for a new id.
+// request is one caller's ask: a port for a new stable id, or Count leased
+// ports for an owner process.
 type request struct {
-	ID        string
-	Suggested int
-	Owner     procinfo.Identity // the asking process, to drop requests of the dead
-	Dir       string            // its working directory
-	file      string            // where it was read from
+	Kind      store.Kind
+	ID        string   // Stable: the id
+	Suggested int      // Stable: the suggested port; Lease: the port to start near
+	Count     int      // Lease: how many ports
+	Ports     PortList // Lease: where to look (nil: anywhere suitable)
+	Owner     procinfo.Identity
+	Dir       string // working directory of the asking process
+	Command   string // Lease: the owner's command line
+	file      string // where it was read from
 }
 
-// fifo is where the answer to the request in file goes.
-func fifoOf(file string) string { return file + ".fifo" }
+// fifoOf is the FIFO that wakes the caller of the request in file, and
+// answerOf the file its answer is kept in until the caller reads it.
+func fifoOf(file string) string   { return file + ".fifo" }
+func answerOf(file string) string { return file + ".ans" }
+
+// staleAfter is how old a leftover FIFO or answer (its caller died before
+// cleaning up) must be before a batch removes it.
+const staleAfter = 10 * time.Minute
 
 func (r *Registry) pendingDir() string { return r.path + ".pending" }
 
-// marshal writes the request as lines: a version, the id, the suggested
-// port, the owner's pid and start time, the working directory.
+const requestHeader = "portfor-request 1"
+
+// marshal writes the request as "key value" lines after a header line;
+// free text is quoted.
 func (q request) marshal() []byte {
-	return fmt.Appendf(nil, "portfor-request 1\n%s\n%d\n%d %d\n%s\n", q.ID, q.Suggested, q.Owner.PID, q.Owner.Start, q.Dir)
+	b := fmt.Appendf(nil, "%s\nkind %s\n", requestHeader, q.Kind)
+	if q.Kind == store.Stable {
+		b = fmt.Appendf(b, "id %s\n", q.ID)
+	} else {
+		b = fmt.Appendf(b, "count %d\n", q.Count)
+		if len(q.Ports) > 0 {
+			b = fmt.Appendf(b, "ports %s\n", q.Ports)
+		}
+	}
+	return fmt.Appendf(b, "port %d\nowner %d %d\ndir %s\ncmd %s\n",
+		q.Suggested, q.Owner.PID, q.Owner.Start, strconv.Quote(q.Dir), strconv.Quote(q.Command))
 }
 
 // errBadRequest marks a pending file that cannot be read as a request.
 var errBadRequest = errors.New("malformed pending request")
 
+// maxRequestSize bounds a pending request file.
+const maxRequestSize = 64 << 10
+
 // parseRequest reads what marshal wrote and validates it.
 func parseRequest(b []byte) (request, error) {
-	lines := strings.SplitN(string(b), "\n", 6)
-	if len(lines) < 6 || lines[0] != "portfor-request 1" || lines[5] != "" {
+	if len(b) > maxRequestSize || len(b) == 0 || b[len(b)-1] != '\n' {
 		return request{}, errBadRequest
 	}
-	q := request{ID: lines[1], Dir: lines[4]}
-	if ValidateID(q.ID) != nil {
+	lines := strings.Split(string(b[:len(b)-1]), "\n")
+	if lines[0] != requestHeader {
 		return request{}, errBadRequest
 	}
-	n, err := strconv.Atoi(lines[2])
-	if err != nil || n < 0 || n > 65535 {
-		return request{}, errBadRequest
+	var q request
+	seen := map[string]bool{}
+	for _, line := range lines[1:] {
+		key, val, _ := strings.Cut(line, " ")
+		if seen[key] {
+			return request{}, errBadRequest
+		}
+		seen[key] = true
+		var err error
+		switch key {
+		case "kind":
+			switch val {
+			case store.Stable.String():
+				q.Kind = store.Stable
+			case store.Lease.String():
+				q.Kind = store.Lease
+			default:
+				err = errBadRequest
+			}
+		case "id":
+			q.ID = val
+		case "port":
+			q.Suggested, err = strconv.Atoi(val)
+		case "count":
+			q.Count, err = strconv.Atoi(val)
+		case "ports":
+			q.Ports, err = ParsePorts(val)
+		case "owner":
+			pid, start, ok := strings.Cut(val, " ")
+			if q.Owner.PID, err = strconv.Atoi(pid); err == nil && ok {
+				q.Owner.Start, err = strconv.ParseUint(start, 10, 64)
+			} else if !ok {
+				err = errBadRequest
+			}
+		case "dir":
+			q.Dir, err = strconv.Unquote(val)
+		case "cmd":
+			q.Command, err = strconv.Unquote(val)
+		default:
+			err = errBadRequest
+		}
+		if err != nil {
+			return request{}, errBadRequest
+		}
 	}
-	q.Suggested = n
-	pid, start, ok := strings.Cut(lines[3], " ")
-	if !ok {
+	switch {
+	case !seen["kind"] || !seen["owner"] || !seen["port"] || q.Owner.PID <= 0:
 		return request{}, errBadRequest
-	}
-	if q.Owner.PID, err = strconv.Atoi(pid); err != nil || q.Owner.PID <= 0 {
+	case q.Suggested < 0 || q.Suggested > 65535:
 		return request{}, errBadRequest
-	}
-	if q.Owner.Start, err = strconv.ParseUint(start, 10, 64); err != nil {
+	case q.Kind == store.Stable && (ValidateID(q.ID) != nil || seen["count"] || seen["ports"]):
+		return request{}, errBadRequest
+	case q.Kind == store.Lease && (seen["id"] || q.Count < 1 || q.Count > MaxLeaseN):
 		return request{}, errBadRequest
 	}
 	return q, nil
@@ -126,10 +191,20 @@ func (r *Registry) enqueue(q request) (*waiter, error) {
 // close removes the request and its FIFO.
 func (w *waiter) close() {
 	os.Remove(w.file)
+	os.Remove(answerOf(w.file))
 	if w.answer != nil {
 		w.answer.close()
 		os.Remove(fifoOf(w.file))
 	}
+}
+
+// answered returns the answer a batch left for w, or nil if none did.
+func (w *waiter) answered() []int {
+	b, err := os.ReadFile(answerOf(w.file))
+	if err != nil {
+		return nil
+	}
+	return parseAnswer(string(b))
 }
 
 // pending reads the queued requests of live processes, oldest first, and
@@ -147,7 +222,15 @@ func (r *Registry) pending() []request {
 	var reqs []found
 	for _, e := range entries {
 		name := e.Name()
-		if !strings.HasPrefix(name, "req-") || strings.HasSuffix(name, ".fifo") {
+		if !strings.HasPrefix(name, "req-") {
+			continue
+		}
+		if strings.Contains(name, ".") { // a FIFO or an answer: remove those whose caller died
+			if base := filepath.Join(dir, name[:strings.IndexByte(name, '.')]); !exists(base) {
+				if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > staleAfter {
+					os.Remove(filepath.Join(dir, name))
+				}
+			}
 			continue
 		}
 		path := filepath.Join(dir, name)
@@ -182,16 +265,18 @@ func (r *Registry) pending() []request {
 	return out
 }
 
-// assign gives q.ID a port, assigning every pending request with it, and
-// returns q.ID's port. See "Group commit" above.
-func (r *Registry) assign(ctx context.Context, q request) (int, error) {
+// submit carries out q, together with every pending request, and returns
+// q's ports. See "Group commit" above.
+func (r *Registry) submit(ctx context.Context, q request) ([]int, error) {
 	if err := os.MkdirAll(filepath.Dir(r.path), 0o700); err != nil {
-		return 0, fmt.Errorf("open registry %s: %w", r.path, err)
+		return nil, fmt.Errorf("open registry %s: %w", r.path, err)
 	}
-	q.Dir, _ = os.Getwd()
+	if q.Dir == "" {
+		q.Dir, _ = os.Getwd()
+	}
 	held, ok, err := lock.TryAcquire(r.lockPath, lock.Exclusive)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if !ok {
 		// From here on we wait: derive the waiting context first, so that a
@@ -200,77 +285,89 @@ func (r *Registry) assign(ctx context.Context, q request) (int, error) {
 		waitCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var w *waiter
-		if me, err := procinfo.Lookup(os.Getpid()); err == nil {
-			q.Owner = me
+		if q.Owner.PID == 0 {
+			q.Owner, _ = procinfo.Lookup(os.Getpid())
+		}
+		if q.Owner.PID != 0 {
 			if w, err = r.enqueue(q); err == nil {
 				defer w.close()
 			}
 		}
-		var port int
-		port, held, err = r.awaitAnswerOrLock(waitCtx, w)
-		if port != 0 || err != nil {
-			return port, err
+		var ports []int
+		ports, held, err = r.awaitAnswerOrLock(waitCtx, w)
+		if ports != nil || err != nil {
+			return ports, err
+		}
+		if w != nil {
+			// A batch may have carried out our request just before we got
+			// the lock; otherwise take it back and carry it out ourselves.
+			if ports := w.answered(); ports != nil {
+				held.Unlock()
+				return ports, nil
+			}
+			os.Remove(w.file)
 		}
 	}
-	var port int
+	var ports []int
 	err = r.withDB(ctx, held, func(db *store.DB) error {
-		// Assigned already: by a batch that took our request, or by
-		// another caller of the same id.
-		err := db.View(func(tx *store.Tx) error {
-			e, ok, err := tx.Get(q.ID)
-			if ok {
-				port = e.Port
+		if q.Kind == store.Stable {
+			// Assigned already: by a batch that took our request, or by
+			// another caller of the same id.
+			err := db.View(func(tx *store.Tx) error {
+				e, ok, err := tx.Get(q.ID)
+				if ok {
+					ports = []int{e.Port}
+				}
+				return err
+			})
+			if err != nil || ports != nil {
+				return err
 			}
-			return err
-		})
-		if err != nil || port != 0 {
-			return err
 		}
 		batch := append([]request{q}, r.pending()...)
-		answers := make([]int, len(batch))
-		err = db.Update(func(tx *store.Tx) error {
-			now := r.opts.Now()
+		answers := make([][]int, len(batch))
+		err := db.Update(func(tx *store.Tx) error {
+			c := r.newChooser(tx)
 			for i, b := range batch {
-				if e, ok, err := tx.Get(b.ID); err != nil || ok {
-					answers[i] = e.Port
-					continue
-				}
-				p, err := r.choose(tx, b.ID, b.Suggested)
-				if err == nil {
-					err = tx.Put(store.Entry{ID: b.ID, Port: p, Kind: store.Stable, Created: now, Updated: now, Dir: b.Dir})
-				}
+				got, err := c.carryOut(b)
 				if err != nil && i == 0 {
 					return err // our own failure fails the call
 				}
-				if err == nil {
-					answers[i] = p
-				}
 				// Another caller's failure is left to that caller, who
 				// meets it when it gets the lock.
+				answers[i] = got
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		port = answers[0]
+		ports = answers[0]
 		for i, b := range batch[1:] {
-			if p := answers[i+1]; p != 0 {
-				notify(fifoOf(b.file), p) // committed: tell the caller
-				os.Remove(b.file)
+			if got := answers[i+1]; got != nil {
+				// Committed: leave the answer, retire the request, wake the caller.
+				if err := os.WriteFile(answerOf(b.file), []byte(formatAnswer(got)), 0o600); err == nil {
+					os.Remove(b.file)
+				}
+				notify(fifoOf(b.file), got)
 			}
 		}
 		return nil
 	})
-	return port, err
+	return ports, err
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // awaitAnswerOrLock waits until a batch answers w (port != 0) or the
 // exclusive lock is granted (held != nil), whichever comes first.
-func (r *Registry) awaitAnswerOrLock(ctx context.Context, w *waiter) (port int, held *lock.Lock, err error) {
+func (r *Registry) awaitAnswerOrLock(ctx context.Context, w *waiter) (ports []int, held *lock.Lock, err error) {
 	if w == nil || w.answer == nil {
 		held, err = r.lock(ctx, lock.Exclusive)
-		return 0, held, err
+		return nil, held, err
 	}
 	lockCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -297,6 +394,6 @@ func (r *Registry) awaitAnswerOrLock(ctx context.Context, w *waiter) (port int, 
 		}
 		return p, nil, nil
 	case g := <-got:
-		return 0, g.l, g.err
+		return nil, g.l, g.err
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portfor/portfor/internal/procinfo"
+	"github.com/portfor/portfor/store"
 )
 
 func newTestRegistry(t *testing.T) *Registry {
@@ -29,14 +31,14 @@ func TestBatchAssignsPendingRequestsAndAnswersThem(t *testing.T) {
 
 	me, err := procinfo.Lookup(os.Getpid())
 	require.NoError(t, err)
-	w, err := r.enqueue(request{ID: "queued", Owner: me, Dir: "/somewhere"})
+	w, err := r.enqueue(request{Kind: store.Stable, ID: "queued", Owner: me, Dir: "/somewhere"})
 	require.NoError(t, err)
 	defer w.close()
 
 	// A dead process's request is dropped, not assigned.
 	cmd := exec.Command("true")
 	require.NoError(t, cmd.Run())
-	dead, err := r.enqueue(request{ID: "ghost", Owner: procinfo.Identity{PID: cmd.Process.Pid, Start: 1}})
+	dead, err := r.enqueue(request{Kind: store.Stable, ID: "ghost", Owner: procinfo.Identity{PID: cmd.Process.Pid, Start: 1}})
 	require.NoError(t, err)
 	defer dead.close()
 
@@ -49,7 +51,7 @@ func TestBatchAssignsPendingRequestsAndAnswersThem(t *testing.T) {
 	if w.answer != nil {
 		select {
 		case p := <-w.answer.ports:
-			assert.Equal(t, a.Port, p, "the waiter was told its port")
+			assert.Equal(t, []int{a.Port}, p, "the waiter was told its port")
 		case <-time.After(10 * time.Second):
 			t.Fatal("the waiter was never answered")
 		}
@@ -78,14 +80,29 @@ func TestMalformedPendingFilesAreRemoved(t *testing.T) {
 }
 
 func TestRequestRoundTrip(t *testing.T) {
-	q := request{ID: "web", Suggested: 8000, Owner: procinfo.Identity{PID: 42, Start: 99}, Dir: "/a b/c"}
+	q := request{Kind: store.Stable, ID: "web", Suggested: 8000, Owner: procinfo.Identity{PID: 42, Start: 99}, Dir: "/a b/c"}
 	got, err := parseRequest(q.marshal())
 	require.NoError(t, err)
 	assert.Equal(t, q, got)
+	lease := request{Kind: store.Lease, Count: 3, Suggested: 15000, Ports: PortList{{First: 15000, Last: 15999}},
+		Owner: procinfo.Identity{PID: 7, Start: 8}, Dir: "/d", Command: "go test ./..."}
+	got, err = parseRequest(lease.marshal())
+	require.NoError(t, err)
+	assert.Equal(t, lease, got)
+
+	good := "portfor-request 1\nkind stable\nid web\nport 0\nowner 1 1\ndir \"/\"\ncmd \"\"\n"
+	_, err = parseRequest([]byte(good))
+	require.NoError(t, err)
 	for _, bad := range []string{
-		"", "portfor-request 1\n", "portfor-request 2\nweb\n0\n1 1\n/\n",
-		"portfor-request 1\nbad id\n0\n1 1\n/\n", "portfor-request 1\nweb\n70000\n1 1\n/\n",
-		"portfor-request 1\nweb\n0\n0 1\n/\n", "portfor-request 1\nweb\n0\n1\n/\n", "portfor-request 1\nweb\n0\n1 1\n/\nextra",
+		"", "portfor-request 1\n", strings.Replace(good, "request 1", "request 2", 1),
+		strings.Replace(good, "id web", "id bad id", 1), strings.Replace(good, "port 0", "port 70000", 1),
+		strings.Replace(good, "owner 1 1", "owner 0 1", 1), strings.Replace(good, "owner 1 1", "owner 1", 1),
+		strings.Replace(good, "kind stable", "kind other", 1), strings.Replace(good, "kind stable", "kind lease", 1),
+		strings.Replace(good, "dir \"/\"", "dir /", 1), good + "extra", good + "id again\n", good + "color blue\n",
+		strings.TrimSuffix(good, "\n"),
+		"portfor-request 1\nkind lease\ncount 0\nport 0\nowner 1 1\n",
+		"portfor-request 1\nkind lease\ncount 65\nport 0\nowner 1 1\n",
+		"portfor-request 1\nkind lease\ncount 1\nports 9-1\nport 0\nowner 1 1\n",
 	} {
 		_, err := parseRequest([]byte(bad))
 		assert.ErrorIs(t, err, errBadRequest, "%q", bad)
@@ -93,7 +110,7 @@ func TestRequestRoundTrip(t *testing.T) {
 }
 
 func FuzzParseRequest(f *testing.F) {
-	f.Add(request{ID: "web", Suggested: 8000, Owner: procinfo.Identity{PID: 42, Start: 99}, Dir: "/x"}.marshal())
+	f.Add(request{Kind: store.Stable, ID: "web", Suggested: 8000, Owner: procinfo.Identity{PID: 42, Start: 99}, Dir: "/x"}.marshal())
 	f.Add([]byte("portfor-request 1\n\n\n\n\n"))
 	f.Add([]byte("portfor-request 1\nweb\n-1\n1 1\n/\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -105,7 +122,7 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("parseRequest accepted %+v", q)
 		}
 		again, err := parseRequest(q.marshal())
-		if err != nil || again != q {
+		if err != nil || again.marshal() == nil || string(again.marshal()) != string(q.marshal()) {
 			t.Fatalf("round trip %+v -> %+v, %v", q, again, err)
 		}
 	})

@@ -267,6 +267,7 @@ func collectHelpers(b *testing.B, hs []*helper) ([][]result, time.Time) {
 		if errs[i] != nil {
 			b.Fatal(errs[i])
 		}
+		_ = h.stdin.Close()
 		if err := h.cmd.Wait(); err != nil {
 			b.Fatalf("helper %d: %v", i, err)
 		}

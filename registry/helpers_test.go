@@ -22,10 +22,15 @@ import (
 // The test binary doubles as a helper process. With PORTFOR_TEST_HELPER set
 // it reads "DB ID SUGGESTED" jobs from its environment, prints "ready",
 // waits for one line on stdin ("go"), runs them and prints one result line
-// per job: "PORT NANOSECONDS" or "error: ...".
+// per job: "PORT NANOSECONDS" or "error: ...". With PORTFOR_TEST_HOLD set it
+// takes that many leases for itself, prints them and holds them until its
+// stdin closes.
 func TestMain(m *testing.M) {
 	if os.Getenv("PORTFOR_TEST_HELPER") != "" {
 		os.Exit(helperMain())
+	}
+	if n := os.Getenv("PORTFOR_TEST_HOLD"); n != "" {
+		os.Exit(holdMain(n))
 	}
 	os.Exit(m.Run())
 }
@@ -45,15 +50,29 @@ func helperMain() int {
 	}
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
+	lease := os.Getenv("PORTFOR_TEST_MODE") == "lease"
 	for _, id := range ids {
 		start := time.Now()
-		port, err := reg.ForwardPort(context.Background(), id, suggested)
+		var port int
+		var err error
+		if lease {
+			var a registry.Assignment
+			a, err = reg.Lease(context.Background(), registry.LeaseOptions{})
+			port = a.Port
+		} else {
+			port, err = reg.ForwardPort(context.Background(), id, suggested)
+		}
 		if err != nil {
 			fmt.Fprintln(out, "error:", err)
 			return 1
 		}
 		fmt.Fprintln(out, port, time.Since(start).Nanoseconds())
 	}
+	// Close stdout so the parent sees the end of the results, but stay
+	// alive (our leases with us) until it closes stdin.
+	out.Flush()
+	os.Stdout.Close()
+	_, _ = io.Copy(io.Discard, os.Stdin)
 	return 0
 }
 
@@ -64,13 +83,16 @@ type helper struct {
 }
 
 // startHelpers starts one helper per job list and returns once all are ready.
-func startHelpers(tb testing.TB, db string, suggested int, jobs [][]string) []*helper {
+// Each job is an id to forward (or, with PORTFOR_TEST_MODE=lease in extra
+// env, one lease to take).
+func startHelpers(tb testing.TB, db string, suggested int, jobs [][]string, extraEnv ...string) []*helper {
 	tb.Helper()
 	hs := make([]*helper, len(jobs))
 	for i, ids := range jobs {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "PORTFOR_TEST_HELPER=1", "PORTFOR_TEST_DB="+db,
 			"PORTFOR_TEST_IDS="+strings.Join(ids, " "), "PORTFOR_TEST_SUGGESTED="+strconv.Itoa(suggested))
+		cmd.Env = append(cmd.Env, extraEnv...)
 		cmd.Stderr = os.Stderr
 		stdin, err := cmd.StdinPipe()
 		require.NoError(tb, err)
@@ -112,6 +134,10 @@ func runHelpers(tb testing.TB, hs []*helper) [][]result {
 			r.latency = time.Duration(ns)
 			out[i] = append(out[i], r)
 		}
+	}
+	// Only now let them go: a helper that exits gives up its leases.
+	for i, h := range hs {
+		require.NoError(tb, h.stdin.Close())
 		require.NoError(tb, h.cmd.Wait(), "helper %d", i)
 	}
 	return out
@@ -131,4 +157,62 @@ func heldLock(tb testing.TB, path string) func() {
 	l, err := lock.Acquire(context.Background(), path, lock.Exclusive)
 	require.NoError(tb, err)
 	return func() { _ = l.Unlock() }
+}
+
+func holdMain(n string) int {
+	count, _ := strconv.Atoi(n)
+	reg, err := registry.Open(os.Getenv("PORTFOR_TEST_DB"), registry.Options{})
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	as, err := reg.LeaseN(context.Background(), count, registry.LeaseOptions{})
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	for _, a := range as {
+		fmt.Print(a.Port, " ")
+	}
+	fmt.Println()
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// holder is a child process holding leases until released.
+type holder struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	ports []int
+}
+
+// startHolder starts a child that leases n ports for itself.
+func startHolder(tb testing.TB, db string, n int) *holder {
+	tb.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "PORTFOR_TEST_HOLD="+strconv.Itoa(n), "PORTFOR_TEST_DB="+db)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(tb, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(tb, err)
+	require.NoError(tb, cmd.Start())
+	h := &holder{cmd: cmd, stdin: stdin}
+	tb.Cleanup(func() { _ = h.cmd.Process.Kill(); _ = h.cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(tb, err)
+	for _, f := range strings.Fields(line) {
+		p, err := strconv.Atoi(f)
+		require.NoError(tb, err, "holder said %q", line)
+		h.ports = append(h.ports, p)
+	}
+	require.Len(tb, h.ports, n)
+	return h
+}
+
+// exit ends the holder and waits until it is gone.
+func (h *holder) exit(tb testing.TB) {
+	tb.Helper()
+	require.NoError(tb, h.stdin.Close())
+	require.NoError(tb, h.cmd.Wait())
 }

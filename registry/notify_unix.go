@@ -5,8 +5,6 @@ package registry
 import (
 	"bufio"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 )
 
@@ -15,7 +13,7 @@ import (
 // end-of-file while no batch has the FIFO open.
 type answerPipe struct {
 	rd, wr *os.File
-	ports  chan int // receives the port once, when a batch answers
+	ports  chan []int // receives the ports once, when a batch answers
 }
 
 func openAnswerPipe(path string) (*answerPipe, error) {
@@ -33,14 +31,14 @@ func openAnswerPipe(path string) (*answerPipe, error) {
 		os.Remove(path)
 		return nil, err
 	}
-	p := &answerPipe{rd: rd, wr: wr, ports: make(chan int, 1)}
+	p := &answerPipe{rd: rd, wr: wr, ports: make(chan []int, 1)}
 	go func() {
 		line, err := bufio.NewReader(rd).ReadString('\n')
 		if err != nil {
 			return // closed: the caller has gone on without it
 		}
-		if port, err := strconv.Atoi(strings.TrimSpace(line)); err == nil && port > 0 && port <= 65535 {
-			p.ports <- port
+		if ports := parseAnswer(line); ports != nil {
+			p.ports <- ports
 		}
 	}()
 	return p, nil
@@ -51,13 +49,13 @@ func (p *answerPipe) close() {
 	p.rd.Close() // ends the reading goroutine
 }
 
-// notify writes port to the FIFO at path, without blocking: a FIFO whose
+// notify writes ports to the FIFO at path, without blocking: a FIFO whose
 // caller has gone (no reader) or that does not exist is skipped.
-func notify(path string, port int) {
+func notify(path string, ports []int) {
 	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return
 	}
-	f.WriteString(strconv.Itoa(port) + "\n") // under PIPE_BUF: one atomic write
+	f.WriteString(formatAnswer(ports)) // at most MaxLeaseN ports: under PIPE_BUF, one atomic write
 	f.Close()
 }

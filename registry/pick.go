@@ -4,9 +4,7 @@ import (
 	"hash/fnv"
 
 	"github.com/portfor/portfor/internal/iana"
-	"github.com/portfor/portfor/internal/netprobe"
 	"github.com/portfor/portfor/internal/portrange"
-	"github.com/portfor/portfor/store"
 )
 
 // MinPort is the lowest port portfor assigns on its own: below it, binding
@@ -56,25 +54,6 @@ func (r *Registry) autoStart(id string) int {
 		return MinPort + i
 	}
 	return max(eph.Last, MinPort-1) + 1 + (i - below)
-}
-
-// choose picks a port for the new id inside tx (see ForwardPort).
-func (r *Registry) choose(tx *store.Tx, id string, suggested int) (int, error) {
-	usable := func(port int) (bool, error) {
-		if _, taken := tx.PortOwner(port); taken {
-			return false, nil
-		}
-		return netprobe.CanBind(port, netprobe.TCP)
-	}
-	start := suggested + 1
-	if suggested != 0 {
-		if ok, err := usable(suggested); err != nil || ok {
-			return suggested, err
-		}
-	} else {
-		start = r.autoStart(id)
-	}
-	return r.scan(start, usable)
 }
 
 // scan returns the first port from start upward, wrapping once from MaxPort

@@ -231,10 +231,11 @@ func (r *Registry) ForwardPort(ctx context.Context, id string, suggested int) (i
 	if port != 0 {
 		return port, nil
 	}
-	port, err = r.assign(ctx, request{ID: id, Suggested: suggested})
+	ports, err := r.submit(ctx, request{Kind: store.Stable, ID: id, Suggested: suggested})
 	if err != nil {
 		return 0, fmt.Errorf("forward %q: %w", id, err)
 	}
+	port = ports[0]
 	return port, nil
 }
 

@@ -1,0 +1,190 @@
+package registry
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+
+	"github.com/portfor/portfor/internal/netprobe"
+	"github.com/portfor/portfor/internal/procinfo"
+	"github.com/portfor/portfor/store"
+)
+
+// chooser picks ports inside one write transaction. It remembers which
+// lease owners it has found alive or dead, so each is asked once.
+type chooser struct {
+	r     *Registry
+	tx    *store.Tx
+	alive map[procinfo.Identity]bool
+}
+
+func (r *Registry) newChooser(tx *store.Tx) *chooser {
+	return &chooser{r: r, tx: tx, alive: map[procinfo.Identity]bool{}}
+}
+
+// ownerAlive reports whether a lease's owner still runs.
+func (c *chooser) ownerAlive(e store.Entry) bool {
+	id := procinfo.Identity{PID: e.OwnerPID, Start: e.OwnerStart}
+	alive, ok := c.alive[id]
+	if !ok {
+		var err error
+		if alive, err = procinfo.Alive(id); err != nil {
+			alive = true // cannot tell: keep the lease
+		}
+		c.alive[id] = alive
+	}
+	return alive
+}
+
+// held reports whether port belongs to an id. A lease whose owner has died
+// does not hold it: it is deleted on the spot and the port is free again.
+func (c *chooser) held(port int) (bool, error) {
+	owner, ok := c.tx.PortOwner(port)
+	if !ok {
+		return false, nil
+	}
+	e, found, err := c.tx.Get(owner)
+	if err != nil || !found || e.Kind != store.Lease || c.ownerAlive(e) {
+		return true, err
+	}
+	_, _, err = c.tx.Delete(owner)
+	return false, err
+}
+
+// carryOut does what one request asks and returns its ports.
+func (c *chooser) carryOut(q request) ([]int, error) {
+	if q.Kind == store.Lease {
+		return c.lease(q)
+	}
+	if e, ok, err := c.tx.Get(q.ID); err != nil || ok {
+		if err != nil {
+			return nil, err
+		}
+		return []int{e.Port}, nil
+	}
+	p, err := c.stable(q.ID, q.Suggested)
+	if err != nil {
+		return nil, err
+	}
+	now := c.r.opts.Now()
+	err = c.tx.Put(store.Entry{ID: q.ID, Port: p, Kind: store.Stable, Created: now, Updated: now, Dir: q.Dir})
+	if err != nil {
+		return nil, err
+	}
+	return []int{p}, nil
+}
+
+// stable picks a port for a new stable id (see ForwardPort).
+func (c *chooser) stable(id string, suggested int) (int, error) {
+	usable := func(port int) (bool, error) {
+		if taken, err := c.held(port); err != nil || taken {
+			return false, err
+		}
+		return netprobe.CanBind(port, netprobe.TCP)
+	}
+	start := suggested + 1
+	if suggested != 0 {
+		if ok, err := usable(suggested); err != nil || ok {
+			return suggested, err
+		}
+	} else {
+		start = c.r.autoStart(id)
+	}
+	return c.r.scan(start, usable)
+}
+
+// leaseID names the lease entry on port: ':' never appears in user ids.
+func leaseID(port int) string { return "lease:" + strconv.Itoa(port) }
+
+// IsLeaseID reports whether id names a lease entry ("lease:PORT").
+func IsLeaseID(id string) bool { return strings.HasPrefix(id, "lease:") }
+
+// lease picks and records q.Count ports for q.Owner.
+func (c *chooser) lease(q request) ([]int, error) {
+	if alive, err := procinfo.Alive(q.Owner); err != nil || !alive {
+		return nil, fmt.Errorf("lease for %v: %w", q.Owner, ErrNoOwner)
+	}
+	ports := make([]int, 0, q.Count)
+	now := c.r.opts.Now()
+	for len(ports) < q.Count {
+		p, err := c.leasePort(q)
+		if err != nil {
+			return nil, err
+		}
+		e := store.Entry{ID: leaseID(p), Port: p, Kind: store.Lease, Created: now, Updated: now,
+			OwnerPID: q.Owner.PID, OwnerStart: q.Owner.Start, Dir: q.Dir, Command: q.Command}
+		if err := c.tx.Put(e); err != nil {
+			return nil, err
+		}
+		ports = append(ports, p)
+	}
+	return ports, nil
+}
+
+// leasePort finds one port for a lease: in q.Ports when given, else
+// anywhere from MinPort up; not privileged, not ephemeral, not reserved,
+// held by no stable assignment or live lease, and free on TCP and UDP on
+// every server address. The search starts at q.Suggested (Near) or at a
+// random point, so that concurrent leases spread out.
+func (c *chooser) leasePort(q request) (int, error) {
+	list := q.Ports
+	if len(list) == 0 {
+		list = PortList{{First: MinPort, Last: 65535}}
+	}
+	total := 0
+	for _, rg := range list {
+		total += rg.Len()
+	}
+	offset := rand.IntN(total)
+	if q.Suggested != 0 {
+		offset = indexOf(list, q.Suggested)
+	}
+	eph, reserved := c.r.osRanges()
+	for i := 0; i < total; i++ {
+		port := portAt(list, (offset+i)%total)
+		if port < MinPort || eph.Contains(port) || reserved.Contains(port) {
+			continue
+		}
+		if taken, err := c.held(port); err != nil || taken {
+			if err != nil {
+				return 0, err
+			}
+			continue
+		}
+		free, err := netprobe.CanBind(port, netprobe.TCP|netprobe.UDP)
+		if err != nil {
+			return 0, err
+		}
+		if free {
+			return port, nil
+		}
+	}
+	if len(q.Ports) > 0 {
+		return 0, fmt.Errorf("lease in %s: %w", q.Ports, ErrNoPortAvailable)
+	}
+	return 0, fmt.Errorf("lease: %w", ErrNoPortAvailable)
+}
+
+// portAt returns the i-th port of list, counting from 0.
+func portAt(list PortList, i int) int {
+	for _, rg := range list {
+		if i < rg.Len() {
+			return rg.First + i
+		}
+		i -= rg.Len()
+	}
+	return 0
+}
+
+// indexOf returns the position of the first port >= port in list, or 0.
+func indexOf(list PortList, port int) int {
+	i := 0
+	for _, rg := range list {
+		if port <= rg.Last {
+			return i + max(0, port-rg.First)
+		}
+		i += rg.Len()
+	}
+	return 0
+}

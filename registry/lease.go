@@ -1,0 +1,179 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/portfor/portfor/internal/procinfo"
+	"github.com/portfor/portfor/store"
+)
+
+// MaxLeaseN is the most ports one LeaseN call takes.
+const MaxLeaseN = 64
+
+// ErrNoOwner is returned when a lease's owner process does not exist.
+var ErrNoOwner = errors.New("owner process does not exist")
+
+// LeaseOptions say whose lease it is and where to look. The zero value
+// leases one port anywhere suitable for the calling process.
+type LeaseOptions struct {
+	// OwnerPID is the process the lease belongs to; 0 means the caller. The
+	// lease lasts until released, or until that process is gone (its pid
+	// and start time no longer match), after which the next allocation
+	// that meets the port, or Reclaim, takes it back.
+	OwnerPID int
+	// Near is where to start looking (the nearest suitable port at or
+	// above it, wrapping); 0 means a random point, to spread leases out.
+	Near int
+	// Ports restricts the search to these ports (nil: 1024-65535).
+	Ports PortList
+}
+
+// Lease holds one port for an owner process and returns it. The port is
+// free on TCP and UDP, IPv4 and IPv6 (see [CanBind]), outside the OS
+// ephemeral range and ip_local_reserved_ports, and held by no stable
+// assignment and no live lease. It is recorded as a [Lease]-kind
+// assignment with id "lease:PORT", the owner's pid, start time, working
+// directory and command line.
+func (r *Registry) Lease(ctx context.Context, opts LeaseOptions) (Assignment, error) {
+	as, err := r.LeaseN(ctx, 1, opts)
+	if err != nil {
+		return Assignment{}, err
+	}
+	return as[0], nil
+}
+
+// LeaseN holds n distinct ports (1 to [MaxLeaseN]) for one owner, as
+// [Registry.Lease] does, in one transaction: all or none.
+func (r *Registry) LeaseN(ctx context.Context, n int, opts LeaseOptions) ([]Assignment, error) {
+	if n < 1 || n > MaxLeaseN {
+		return nil, fmt.Errorf("lease %d ports: want 1 to %d", n, MaxLeaseN)
+	}
+	if opts.Near != 0 {
+		if err := validatePort("", opts.Near); err != nil {
+			return nil, err
+		}
+	}
+	pid := opts.OwnerPID
+	if pid == 0 {
+		pid = os.Getpid()
+	}
+	owner, err := procinfo.Lookup(pid)
+	if err != nil {
+		return nil, fmt.Errorf("lease for pid %d: %w", pid, ErrNoOwner)
+	}
+	q := request{Kind: store.Lease, Count: n, Suggested: opts.Near, Ports: opts.Ports, Owner: owner,
+		Command: procinfo.Command(pid)}
+	if pid == os.Getpid() {
+		q.Dir, _ = os.Getwd()
+	}
+	ports, err := r.submit(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("lease: %w", err)
+	}
+	now := r.opts.Now()
+	out := make([]Assignment, len(ports))
+	for i, p := range ports {
+		out[i] = Assignment{ID: leaseID(p), Port: p, Kind: Lease, Created: now, Updated: now,
+			OwnerPID: owner.PID, OwnerStart: owner.Start, Dir: q.Dir, Command: q.Command}
+	}
+	return out, nil
+}
+
+// ReleasePort removes whatever holds port, a lease or a stable assignment,
+// and returns it, or an error wrapping [ErrNotFound].
+func (r *Registry) ReleasePort(ctx context.Context, port int) (Assignment, error) {
+	if err := validatePort("", port); err != nil {
+		return Assignment{}, err
+	}
+	if _, err := os.Lstat(r.path); errors.Is(err, os.ErrNotExist) {
+		return Assignment{}, fmt.Errorf("release port %d: %w", port, ErrNotFound)
+	}
+	var a Assignment
+	err := r.update(ctx, func(tx *store.Tx) error {
+		id, ok := tx.PortOwner(port)
+		if !ok {
+			return ErrNotFound
+		}
+		e, _, err := tx.Delete(id)
+		a = fromEntry(e)
+		return err
+	})
+	if err != nil {
+		return Assignment{}, fmt.Errorf("release port %d: %w", port, err)
+	}
+	return a, nil
+}
+
+// Reclaim removes every lease whose owner process is gone and returns what
+// it removed.
+func (r *Registry) Reclaim(ctx context.Context) ([]Assignment, error) {
+	if _, err := os.Lstat(r.path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	var gone []Assignment
+	err := r.update(ctx, func(tx *store.Tx) error {
+		gone = gone[:0]
+		c := r.newChooser(tx)
+		var dead []store.Entry
+		err := tx.ForEach(func(e store.Entry) error {
+			if e.Kind == store.Lease && !c.ownerAlive(e) {
+				dead = append(dead, e)
+			}
+			return nil
+		})
+		for _, e := range dead {
+			if err != nil {
+				break
+			}
+			_, _, err = tx.Delete(e.ID)
+			gone = append(gone, fromEntry(e))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reclaim: %w", err)
+	}
+	return gone, nil
+}
+
+// OwnerAlive reports whether a lease's owner process still runs (its pid
+// exists with the recorded start time). A stable assignment has no owner
+// and always reports true.
+func (a Assignment) OwnerAlive() bool {
+	if a.Kind != Lease {
+		return true
+	}
+	alive, err := procinfo.Alive(procinfo.Identity{PID: a.OwnerPID, Start: a.OwnerStart})
+	return alive || err != nil
+}
+
+// formatAnswer and parseAnswer carry a batch's answer through a FIFO: the
+// ports, space-separated, on one line.
+func formatAnswer(ports []int) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, " ") + "\n"
+}
+
+func parseAnswer(line string) []int {
+	f := strings.Fields(line)
+	if len(f) == 0 || len(f) > MaxLeaseN {
+		return nil
+	}
+	ports := make([]int, len(f))
+	for i, s := range f {
+		p, err := strconv.Atoi(s)
+		if err != nil || p < 1 || p > 65535 {
+			return nil
+		}
+		ports[i] = p
+	}
+	return ports
+}
