@@ -62,6 +62,9 @@ func (r *Registry) LeaseN(ctx context.Context, n int, opts LeaseOptions) ([]Assi
 	if pid == 0 {
 		pid = os.Getpid()
 	}
+	if pid <= 1 {
+		return nil, fmt.Errorf("lease for pid %d: %w (init never exits, so the lease would never end)", pid, ErrNoOwner)
+	}
 	owner, err := procinfo.Lookup(pid)
 	if err != nil {
 		return nil, fmt.Errorf("lease for pid %d: %w", pid, ErrNoOwner)

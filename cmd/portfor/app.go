@@ -96,6 +96,8 @@ Examples:
    portfor wait my-service free      # until my-service's port can be bound again
    portfor check 8080                # prints free or occupied (exit 0 or 1)
    portfor find 8000-8100            # the first free port of a range
+   PORT=$(portfor pick $$)           # a port leased to this script until it exits
+   portfor serve &                   # a port server for portpicker's clients
 
 The registry is $PORTFOR_DB, else $XDG_STATE_HOME/portfor/registry.db
 (~/.local/state/portfor/registry.db). Exit status: 0 ok, 1 failed, 2 usage.`
@@ -142,6 +144,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			waitCommand(),
 			checkCommand(),
 			findCommand(),
+			pickCommand(),
+			gcCommand(),
+			serveCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

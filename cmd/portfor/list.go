@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -19,14 +20,19 @@ type listEntry struct {
 	Created time.Time `json:"created"`
 	Updated time.Time `json:"updated"`
 	Dir     string    `json:"dir,omitempty"`
+	// Leases only.
+	OwnerPID   int    `json:"owner_pid,omitempty"`
+	OwnerAlive *bool  `json:"owner_alive,omitempty"`
+	Command    string `json:"command,omitempty"`
 }
 
 func listCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "list",
-		Usage: "print every assignment, sorted by name",
+		Usage: "print every assignment, sorted by name (--leases: leases and their owners)",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON array instead of a table"},
+			&cli.BoolFlag{Name: "leases", Usage: "only leases, with owner pid, age and whether the owner is alive"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := checkArgs(c, "portfor list", 0); err != nil {
@@ -40,8 +46,21 @@ func listCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
+			if c.Bool("leases") {
+				leases := list[:0]
+				for _, a := range list {
+					if a.Kind == registry.Lease {
+						leases = append(leases, a)
+					}
+				}
+				list = leases
+				sort.Slice(list, func(i, j int) bool { return list[i].Port < list[j].Port })
+			}
 			if c.Bool("json") {
 				return printJSON(c, list)
+			}
+			if c.Bool("leases") {
+				return printLeases(c, list)
 			}
 			return printTable(c, list)
 		},
@@ -52,6 +71,10 @@ func printJSON(c *cli.Context, list []registry.Assignment) error {
 	out := make([]listEntry, len(list))
 	for i, a := range list {
 		out[i] = listEntry{Name: a.ID, Port: a.Port, Kind: a.Kind.String(), Created: a.Created, Updated: a.Updated, Dir: a.Dir}
+		if a.Kind == registry.Lease {
+			alive := a.OwnerAlive()
+			out[i].OwnerPID, out[i].OwnerAlive, out[i].Command = a.OwnerPID, &alive, a.Command
+		}
 	}
 	enc := json.NewEncoder(c.App.Writer)
 	enc.SetIndent("", "  ")
@@ -68,4 +91,34 @@ func printTable(c *cli.Context, list []registry.Assignment) error {
 		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", a.ID, a.Port, a.Kind, a.Created.Local().Format("2006-01-02 15:04"), a.Dir)
 	}
 	return tw.Flush()
+}
+
+func printLeases(c *cli.Context, list []registry.Assignment) error {
+	if len(list) == 0 {
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PORT\tOWNER\tALIVE\tAGE\tCOMMAND")
+	now := time.Now()
+	for _, a := range list {
+		alive := "yes"
+		if !a.OwnerAlive() {
+			alive = "no"
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", a.Port, a.OwnerPID, alive, age(now.Sub(a.Created)), a.Command)
+	}
+	return tw.Flush()
+}
+
+// age formats a duration the way people read ages: 45s, 12m, 3h, 2d.
+func age(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }

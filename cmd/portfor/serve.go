@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/portfor/portfor/internal/portserver"
+	"github.com/portfor/portfor/registry"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "answer portpicker's port-server protocol with leases from the registry",
+		Description: `Listens on a Unix socket (--address; a leading @ means Linux's abstract namespace)
+for portpicker clients: each sends its pid and a newline, and gets back a port
+leased to that pid, or a closed connection when none can be given (pids of 1 and
+below and pids that do not exist are refused). Leases live in the registry, so
+they survive a restart and agree with 'portfor pick' run beside the server.
+Stops cleanly on SIGINT or SIGTERM, removing a socket file it made.
+
+   portfor serve &                                   # @unittest-portserver, 15000-24999
+   PORTSERVER_ADDRESS=@unittest-portserver go test ./...  # or any portpicker user`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "address", Value: portserver.DefaultAddress, Usage: "Unix socket path, or @name for an abstract socket"},
+			&cli.StringFlag{Name: "pool", Value: portserver.DefaultPool, Usage: "ports to hand out, e.g. 15000-24999 or 8000-8100,9000"},
+			&cli.BoolFlag{Name: "verbose", Usage: "log one line per request on stderr"},
+		},
+		Action: func(c *cli.Context) error {
+			const hint = "portfor serve"
+			if err := checkArgs(c, hint, 0); err != nil {
+				return err
+			}
+			pool, err := registry.ParsePorts(c.String("pool"))
+			if err != nil {
+				return usagef(hint, "--pool: %v", err)
+			}
+			reg, err := openRegistry(c)
+			if err != nil {
+				return err
+			}
+			l, closeFn, err := portserver.Listen(c.String("address"))
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			s := &portserver.Server{Registry: reg, Pool: pool}
+			if c.Bool("verbose") {
+				s.Log = c.App.ErrWriter
+			}
+			fmt.Fprintf(c.App.ErrWriter, "portfor: serving ports %s on %s\n", pool, c.String("address"))
+			return s.Serve(c.Context, l)
+		},
+	}
+}

@@ -1,0 +1,237 @@
+// Package portserver serves portpicker's port-server protocol on a Unix
+// socket, handing out leases from a portfor registry.
+//
+// The protocol: a client connects, sends its pid in ASCII followed by a
+// newline, and reads back a port followed by a newline. On failure the
+// server closes the connection without an answer, and the client falls
+// back to picking a port itself. Because every port is a lease in the
+// registry, the server's state survives a restart and agrees with
+// `portfor pick` and the library run beside it.
+package portserver
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portfor/portfor/internal/procinfo"
+	"github.com/portfor/portfor/registry"
+)
+
+// Defaults.
+const (
+	// DefaultAddress is portpicker's default: an abstract Unix socket.
+	DefaultAddress = "@unittest-portserver"
+	// DefaultPool is portpicker's default static pool.
+	DefaultPool = "15000-24999"
+	// MaxRequest bounds a request: a pid and a newline fit in 20 bytes.
+	MaxRequest = 32
+	// DefaultReadTimeout bounds how long a client may take to send its pid.
+	DefaultReadTimeout = 2 * time.Second
+)
+
+// ErrBadRequest is returned (wrapped) by ParseRequest for a request that is
+// not a pid.
+var ErrBadRequest = errors.New("bad request")
+
+// ParseRequest reads a request: an ASCII decimal pid, optionally
+// surrounded by white space (a trailing newline, as portpicker sends).
+// Pids of 1 and below are refused: init, or a client that meant its parent.
+func ParseRequest(b []byte) (int, error) {
+	if len(b) > MaxRequest {
+		return 0, fmt.Errorf("%w: %d bytes, more than %d", ErrBadRequest, len(b), MaxRequest)
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return 0, fmt.Errorf("%w: empty", ErrBadRequest)
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, fmt.Errorf("%w: %q is not a pid", ErrBadRequest, s)
+		}
+	}
+	pid, err := strconv.Atoi(s)
+	if err != nil || pid > 1<<31-1 {
+		return 0, fmt.Errorf("%w: %q is not a pid", ErrBadRequest, s)
+	}
+	if pid <= 1 {
+		return 0, fmt.Errorf("%w: pid %d", ErrBadRequest, pid)
+	}
+	return pid, nil
+}
+
+// Server answers port requests with leases from Registry.
+type Server struct {
+	Registry *registry.Registry
+	// Pool restricts the ports handed out; nil means anywhere suitable.
+	Pool registry.PortList
+	// Log, when set, gets one line per request.
+	Log io.Writer
+	// ReadTimeout bounds a request's arrival; zero means DefaultReadTimeout.
+	ReadTimeout time.Duration
+
+	logMu sync.Mutex
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Log == nil {
+		return
+	}
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	fmt.Fprintf(s.Log, "%s "+format+"\n", append([]any{time.Now().Format(time.RFC3339)}, args...)...)
+}
+
+// Serve accepts connections on l until ctx ends or l fails, answering each
+// on a goroutine of its own, and waits for those in flight before it
+// returns. It closes l. A canceled ctx is a clean stop: Serve returns nil.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	defer stop()
+	defer l.Close()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		wg.Go(func() { s.handle(ctx, c) })
+	}
+}
+
+// handle answers one connection.
+func (s *Server) handle(ctx context.Context, c net.Conn) {
+	defer c.Close()
+	timeout := s.ReadTimeout
+	if timeout <= 0 {
+		timeout = DefaultReadTimeout
+	}
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	req, err := readRequest(c)
+	if err != nil {
+		s.logf("refused: %v", err)
+		return
+	}
+	pid, err := ParseRequest(req)
+	if err != nil {
+		s.logf("refused: %v", err)
+		return
+	}
+	if _, err := procinfo.Lookup(pid); err != nil {
+		s.logf("pid %d: refused: no such process", pid)
+		return
+	}
+	a, err := s.Registry.Lease(ctx, registry.LeaseOptions{OwnerPID: pid, Ports: s.Pool})
+	if err != nil {
+		s.logf("pid %d: no port: %v", pid, err)
+		return
+	}
+	if _, err := fmt.Fprintf(c, "%d\n", a.Port); err != nil {
+		s.logf("pid %d: port %d not delivered (%v): releasing it", pid, a.Port, err)
+		_, _ = s.Registry.ReleasePort(context.WithoutCancel(ctx), a.Port)
+		return
+	}
+	s.logf("pid %d: port %d (%s)", pid, a.Port, a.Command)
+}
+
+// readRequest reads up to a newline, end of input or MaxRequest+1 bytes.
+func readRequest(c net.Conn) ([]byte, error) {
+	r := bufio.NewReaderSize(io.LimitReader(c, MaxRequest+1), MaxRequest+1)
+	var buf bytes.Buffer
+	for {
+		b, err := r.ReadByte()
+		if err == io.EOF {
+			return buf.Bytes(), nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read: %w", err)
+		}
+		buf.WriteByte(b)
+		if b == '\n' || buf.Len() > MaxRequest {
+			return buf.Bytes(), nil
+		}
+	}
+}
+
+// Listen opens a Unix stream socket at address: "@name" is a name in
+// Linux's abstract namespace, anything else a file system path. A socket
+// file left by a server that is gone is replaced; one a live server
+// answers on is not. close closes the listener and removes a socket file
+// it made.
+func Listen(address string) (l net.Listener, closeFn func() error, err error) {
+	if address == "" {
+		return nil, nil, errors.New("listen: empty address")
+	}
+	if strings.HasPrefix(address, "@") {
+		l, err = net.Listen("unix", address)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen %s: %w", address, err)
+		}
+		return l, l.Close, nil
+	}
+	if fi, err := os.Lstat(address); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, nil, fmt.Errorf("listen %s: exists and is not a socket", address)
+		}
+		if c, err := net.DialTimeout("unix", address, time.Second); err == nil {
+			c.Close()
+			return nil, nil, fmt.Errorf("listen %s: a server is already answering there", address)
+		}
+		if err := os.Remove(address); err != nil {
+			return nil, nil, fmt.Errorf("listen %s: remove stale socket: %w", address, err)
+		}
+	}
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: address, Net: "unix"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen %s: %w", address, err)
+	}
+	ul.SetUnlinkOnClose(true)
+	return ul, ul.Close, nil
+}
+
+// Ask requests a port from the server at address for pid, as portpicker's
+// client does: it returns the port, or an error when the server answers
+// nothing usable.
+func Ask(ctx context.Context, address string, pid int) (int, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", address)
+	if err != nil {
+		return 0, fmt.Errorf("port server %s: %w", address, err)
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	if _, err := fmt.Fprintf(c, "%d\n", pid); err != nil {
+		return 0, fmt.Errorf("port server %s: %w", address, err)
+	}
+	line, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, fmt.Errorf("port server %s: no port for pid %d", address, pid)
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || port < 1 || port > 65535 {
+		return 0, fmt.Errorf("port server %s: answered %q", address, strings.TrimSpace(line))
+	}
+	return port, nil
+}
