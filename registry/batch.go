@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -308,43 +309,56 @@ func (r *Registry) submit(ctx context.Context, q request) ([]int, error) {
 			os.Remove(w.file)
 		}
 	}
-	var ports []int
-	err = r.withDB(ctx, held, func(db *store.DB) error {
-		if q.Kind == store.Stable {
-			// Assigned already: by a batch that took our request, or by
-			// another caller of the same id.
+	answers, errs, err := r.runBatch(held, []request{q})
+	if err != nil {
+		return nil, err
+	}
+	return answers[0], errs[0]
+}
+
+// runBatch carries out own (in order) and every pending request in one
+// transaction under the exclusive lock held, which it releases. It answers
+// the pending requests' callers and returns own's answers and errors; err
+// is for failures of the whole transaction.
+func (r *Registry) runBatch(held *lock.Lock, own []request) (answers [][]int, errs []error, err error) {
+	err = r.withDB(context.Background(), held, func(db *store.DB) error {
+		if len(own) == 1 && own[0].Kind == store.Stable {
+			// Assigned already, by a batch that took our request or by
+			// another caller of the same id? Then there is nothing to write.
+			var port int
 			err := db.View(func(tx *store.Tx) error {
-				e, ok, err := tx.Get(q.ID)
+				e, ok, err := tx.Get(own[0].ID)
 				if ok {
-					ports = []int{e.Port}
+					port = e.Port
 				}
 				return err
 			})
-			if err != nil || ports != nil {
+			if err != nil || port != 0 {
+				answers, errs = [][]int{{port}}, []error{err}
 				return err
 			}
 		}
-		batch := append([]request{q}, r.pending()...)
-		answers := make([][]int, len(batch))
+		batch := append(slices.Clone(own), r.pending()...)
+		answers = make([][]int, len(batch))
+		errs = make([]error, len(batch))
 		err := db.Update(func(tx *store.Tx) error {
 			c := r.newChooser(tx)
 			for i, b := range batch {
-				got, err := c.carryOut(b)
-				if err != nil && i == 0 {
-					return err // our own failure fails the call
+				// A failed request leaves no trace (carryOut undoes its own
+				// writes), so the others are kept. A pending caller's failure
+				// is left to that caller, who meets it when it gets the lock.
+				answers[i], errs[i] = c.carryOut(b)
+				if errs[i] != nil && !isRequestError(errs[i]) {
+					return errs[i] // the transaction itself is broken
 				}
-				// Another caller's failure is left to that caller, who
-				// meets it when it gets the lock.
-				answers[i] = got
 			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		ports = answers[0]
-		for i, b := range batch[1:] {
-			if got := answers[i+1]; got != nil {
+		for i, b := range batch[len(own):] {
+			if got := answers[len(own)+i]; got != nil {
 				// Committed: leave the answer, retire the request, wake the caller.
 				if err := os.WriteFile(answerOf(b.file), []byte(formatAnswer(got)), 0o600); err == nil {
 					os.Remove(b.file)
@@ -354,7 +368,17 @@ func (r *Registry) submit(ctx context.Context, q request) ([]int, error) {
 		}
 		return nil
 	})
-	return ports, err
+	if err != nil {
+		return nil, nil, err
+	}
+	return answers[:len(own)], errs[:len(own)], nil
+}
+
+// isRequestError reports whether err is one request's own failure (no port
+// left, a dead owner, a bad id) rather than a failure of the transaction.
+func isRequestError(err error) bool {
+	return errors.Is(err, ErrNoPortAvailable) || errors.Is(err, ErrNoOwner) ||
+		errors.Is(err, ErrInvalidID) || errors.Is(err, ErrInvalidPort) || errors.Is(err, store.ErrPortConflict)
 }
 
 func exists(path string) bool {

@@ -110,6 +110,11 @@ func (c *chooser) lease(q request) ([]int, error) {
 	for len(ports) < q.Count {
 		p, err := c.leasePort(q)
 		if err != nil {
+			for _, done := range ports { // all or none
+				if _, _, derr := c.tx.Delete(leaseID(done)); derr != nil {
+					return nil, derr
+				}
+			}
 			return nil, err
 		}
 		e := store.Entry{ID: leaseID(p), Port: p, Kind: store.Lease, Created: now, Updated: now,

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/portfor/portfor/internal/procinfo"
+	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/store"
 )
 
@@ -50,12 +52,71 @@ func (r *Registry) Lease(ctx context.Context, opts LeaseOptions) (Assignment, er
 // LeaseN holds n distinct ports (1 to [MaxLeaseN]) for one owner, as
 // [Registry.Lease] does, in one transaction: all or none.
 func (r *Registry) LeaseN(ctx context.Context, n int, opts LeaseOptions) ([]Assignment, error) {
+	q, err := leaseRequest(n, opts)
+	if err != nil {
+		return nil, err
+	}
+	ports, err := r.submit(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("lease: %w", err)
+	}
+	return r.leases(q, ports), nil
+}
+
+// LeaseEach leases one port for each of opts in a single transaction, so
+// that one disk sync serves them all: the way a port server answering many
+// clients at once keeps up. It returns a lease or an error for each.
+func (r *Registry) LeaseEach(ctx context.Context, opts []LeaseOptions) ([]Assignment, []error) {
+	out := make([]Assignment, len(opts))
+	errs := make([]error, len(opts))
+	var qs []request
+	var at []int // index in opts of each request
+	for i, o := range opts {
+		q, err := leaseRequest(1, o)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		qs = append(qs, q)
+		at = append(at, i)
+	}
+	if len(qs) == 0 {
+		return out, errs
+	}
+	if err := os.MkdirAll(filepath.Dir(r.path), 0o700); err != nil {
+		err = fmt.Errorf("open registry %s: %w", r.path, err)
+		for _, i := range at {
+			errs[i] = err
+		}
+		return out, errs
+	}
+	held, err := r.lock(ctx, lock.Exclusive)
+	var answers [][]int
+	var qerrs []error
+	if err == nil {
+		answers, qerrs, err = r.runBatch(held, qs)
+	}
+	for j, i := range at {
+		switch {
+		case err != nil:
+			errs[i] = fmt.Errorf("lease: %w", err)
+		case qerrs[j] != nil:
+			errs[i] = fmt.Errorf("lease: %w", qerrs[j])
+		default:
+			out[i] = r.leases(qs[j], answers[j])[0]
+		}
+	}
+	return out, errs
+}
+
+// leaseRequest validates a lease and identifies its owner.
+func leaseRequest(n int, opts LeaseOptions) (request, error) {
 	if n < 1 || n > MaxLeaseN {
-		return nil, fmt.Errorf("lease %d ports: want 1 to %d", n, MaxLeaseN)
+		return request{}, fmt.Errorf("lease %d ports: want 1 to %d", n, MaxLeaseN)
 	}
 	if opts.Near != 0 {
 		if err := validatePort("", opts.Near); err != nil {
-			return nil, err
+			return request{}, err
 		}
 	}
 	pid := opts.OwnerPID
@@ -63,28 +124,29 @@ func (r *Registry) LeaseN(ctx context.Context, n int, opts LeaseOptions) ([]Assi
 		pid = os.Getpid()
 	}
 	if pid <= 1 {
-		return nil, fmt.Errorf("lease for pid %d: %w (init never exits, so the lease would never end)", pid, ErrNoOwner)
+		return request{}, fmt.Errorf("lease for pid %d: %w (init never exits, so the lease would never end)", pid, ErrNoOwner)
 	}
 	owner, err := procinfo.Lookup(pid)
 	if err != nil {
-		return nil, fmt.Errorf("lease for pid %d: %w", pid, ErrNoOwner)
+		return request{}, fmt.Errorf("lease for pid %d: %w", pid, ErrNoOwner)
 	}
 	q := request{Kind: store.Lease, Count: n, Suggested: opts.Near, Ports: opts.Ports, Owner: owner,
 		Command: procinfo.Command(pid)}
 	if pid == os.Getpid() {
 		q.Dir, _ = os.Getwd()
 	}
-	ports, err := r.submit(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("lease: %w", err)
-	}
+	return q, nil
+}
+
+// leases describes the ports a lease request got.
+func (r *Registry) leases(q request, ports []int) []Assignment {
 	now := r.opts.Now()
 	out := make([]Assignment, len(ports))
 	for i, p := range ports {
 		out[i] = Assignment{ID: leaseID(p), Port: p, Kind: Lease, Created: now, Updated: now,
-			OwnerPID: owner.PID, OwnerStart: owner.Start, Dir: q.Dir, Command: q.Command}
+			OwnerPID: q.Owner.PID, OwnerStart: q.Owner.Start, Dir: q.Dir, Command: q.Command}
 	}
-	return out, nil
+	return out
 }
 
 // ReleasePort removes whatever holds port, a lease or a stable assignment,

@@ -51,7 +51,7 @@ func TestPickListGCRelease(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(o.stdout), "\n")
 	require.Len(t, lines, 7)
 	assert.Regexp(t, `^PORT +OWNER +ALIVE +AGE +COMMAND$`, lines[0])
-	assert.Contains(t, o.stdout, fmt.Sprintf("%d  %d", port, os.Getpid()))
+	assert.Regexp(t, fmt.Sprintf(`(?m)^%d +%d +yes +\d+s +`, port, os.Getpid()), o.stdout)
 	assert.Regexp(t, deadPort+` +\d+ +no +\d+s +sh -c`, o.stdout)
 
 	o = portfor(t, db, "gc")

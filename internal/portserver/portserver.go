@@ -23,7 +23,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -80,6 +79,69 @@ type Server struct {
 	ReadTimeout time.Duration
 
 	logMu sync.Mutex
+	asks  chan ask // to the batcher, while Serve runs
+}
+
+// ask is one client's request on its way to the batcher.
+type ask struct {
+	pid   int
+	reply chan leaseResult
+}
+
+type leaseResult struct {
+	a   registry.Assignment
+	err error
+}
+
+// maxBatch bounds how many requests one transaction serves.
+const maxBatch = 256
+
+// batch leases ports for requests as they come, all the requests waiting
+// at a time in one transaction: while one commit syncs to disk, the next
+// requests gather, so one sync serves many clients.
+func (s *Server) batch(ctx context.Context) {
+	for {
+		var first ask
+		select {
+		case <-ctx.Done():
+			return
+		case first = <-s.asks:
+		}
+		asks := []ask{first}
+	gather:
+		for len(asks) < maxBatch {
+			select {
+			case a := <-s.asks:
+				asks = append(asks, a)
+			default:
+				break gather
+			}
+		}
+		opts := make([]registry.LeaseOptions, len(asks))
+		for i, a := range asks {
+			opts[i] = registry.LeaseOptions{OwnerPID: a.pid, Ports: s.Pool}
+		}
+		leases, errs := s.Registry.LeaseEach(ctx, opts)
+		for i, a := range asks {
+			a.reply <- leaseResult{leases[i], errs[i]}
+		}
+	}
+}
+
+// lease asks the batcher for a lease for pid.
+func (s *Server) lease(ctx context.Context, pid int) (registry.Assignment, error) {
+	reply := make(chan leaseResult, 1)
+	select {
+	case s.asks <- ask{pid, reply}:
+	case <-ctx.Done():
+		return registry.Assignment{}, ctx.Err()
+	}
+	select {
+	case r := <-reply:
+		return r.a, r.err
+	case <-ctx.Done():
+		return registry.Assignment{}, ctx.Err()
+	}
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -95,6 +157,11 @@ func (s *Server) logf(format string, args ...any) {
 // on a goroutine of its own, and waits for those in flight before it
 // returns. It closes l. A canceled ctx is a clean stop: Serve returns nil.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	s.asks = make(chan ask)
+	batchCtx, stopBatch := context.WithCancel(context.WithoutCancel(ctx))
+	batchDone := make(chan struct{})
+	go func() { defer close(batchDone); s.batch(batchCtx) }()
+	defer func() { stopBatch(); <-batchDone }() // after the handlers below have finished
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	stop := context.AfterFunc(ctx, func() { l.Close() })
@@ -134,11 +201,11 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		s.logf("refused: %v", err)
 		return
 	}
-	if _, err := procinfo.Lookup(pid); err != nil {
+	a, err := s.lease(context.WithoutCancel(ctx), pid)
+	if errors.Is(err, registry.ErrNoOwner) {
 		s.logf("pid %d: refused: no such process", pid)
 		return
 	}
-	a, err := s.Registry.Lease(ctx, registry.LeaseOptions{OwnerPID: pid, Ports: s.Pool})
 	if err != nil {
 		s.logf("pid %d: no port: %v", pid, err)
 		return
