@@ -321,12 +321,35 @@ func (r *Registry) submit(ctx context.Context, q request) ([]int, error) {
 // the pending requests' callers and returns own's answers and errors; err
 // is for failures of the whole transaction.
 func (r *Registry) runBatch(held *lock.Lock, own []request) (answers [][]int, errs []error, err error) {
-	err = r.withDB(context.Background(), held, func(db *store.DB) error {
+	// Under the lock, nobody adds to a batch we have read: read it first,
+	// so the files are opened only as far as the batch needs them.
+	batch := append(slices.Clone(own), r.pending()...)
+	var stable, leases bool
+	for _, b := range batch {
+		stable = stable || b.Kind == store.Stable
+		leases = leases || b.Kind == store.Lease
+	}
+	// A batch of leases only reads the registry file: skip opening it when
+	// its ports are known for its current state.
+	mode, known := mainReadWrite, map[int]bool(nil)
+	if !stable {
+		mode = mainReadOnly
+		if known = r.mainPorts(); known != nil {
+			mode = mainSkip
+		}
+	}
+	err = r.withSessionMode(context.Background(), held, mode, leases, func(s *session) error {
+		if mode == mainReadOnly {
+			var err error
+			if known, err = r.rememberMainPorts(s.main); err != nil {
+				return err
+			}
+		}
 		if len(own) == 1 && own[0].Kind == store.Stable {
 			// Assigned already, by a batch that took our request or by
 			// another caller of the same id? Then there is nothing to write.
 			var port int
-			err := db.View(func(tx *store.Tx) error {
+			err := s.main.View(func(tx *store.Tx) error {
 				e, ok, err := tx.Get(own[0].ID)
 				if ok {
 					port = e.Port
@@ -338,23 +361,27 @@ func (r *Registry) runBatch(held *lock.Lock, own []request) (answers [][]int, er
 				return err
 			}
 		}
-		batch := append(slices.Clone(own), r.pending()...)
+		// Write only the files the batch changes: a commit of the registry
+		// costs two disk syncs even when it changes nothing.
+		t, err := s.begin(stable, leases)
+		if err != nil {
+			return err
+		}
+		defer t.rollback()
 		answers = make([][]int, len(batch))
 		errs = make([]error, len(batch))
-		err := db.Update(func(tx *store.Tx) error {
-			c := r.newChooser(tx)
-			for i, b := range batch {
-				// A failed request leaves no trace (carryOut undoes its own
-				// writes), so the others are kept. A pending caller's failure
-				// is left to that caller, who meets it when it gets the lock.
-				answers[i], errs[i] = c.carryOut(b)
-				if errs[i] != nil && !isRequestError(errs[i]) {
-					return errs[i] // the transaction itself is broken
-				}
+		c := r.newChooser(t)
+		c.mainPorts = known
+		for i, b := range batch {
+			// A failed request leaves no trace (carryOut undoes its own
+			// writes), so the others are kept. A pending caller's failure
+			// is left to that caller, who meets it when it gets the lock.
+			answers[i], errs[i] = c.carryOut(b)
+			if errs[i] != nil && !isRequestError(errs[i]) {
+				return errs[i] // the transaction itself is broken
 			}
-			return nil
-		})
-		if err != nil {
+		}
+		if err := t.commit(); err != nil {
 			return err
 		}
 		for i, b := range batch[len(own):] {

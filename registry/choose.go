@@ -11,16 +11,20 @@ import (
 	"github.com/portfor/portfor/store"
 )
 
-// chooser picks ports inside one write transaction. It remembers which
-// lease owners it has found alive or dead, so each is asked once.
+// chooser picks ports inside one transaction on each file (see session.go).
+// It remembers which lease owners it has found alive or dead, so each is
+// asked once.
 type chooser struct {
 	r     *Registry
-	tx    *store.Tx
+	t     *txs
 	alive map[procinfo.Identity]bool
+	// mainPorts stands in for t.main, when the registry file was not
+	// opened: the ports it holds.
+	mainPorts map[int]bool
 }
 
-func (r *Registry) newChooser(tx *store.Tx) *chooser {
-	return &chooser{r: r, tx: tx, alive: map[procinfo.Identity]bool{}}
+func (r *Registry) newChooser(t *txs) *chooser {
+	return &chooser{r: r, t: t, alive: map[procinfo.Identity]bool{}}
 }
 
 // ownerAlive reports whether a lease's owner still runs.
@@ -37,19 +41,30 @@ func (c *chooser) ownerAlive(e store.Entry) bool {
 	return alive
 }
 
-// held reports whether port belongs to an id. A lease whose owner has died
-// does not hold it: it is deleted on the spot and the port is free again.
+// held reports whether port belongs to an id, in either file. A lease whose
+// owner has died does not hold it: where its transaction may write, it is
+// deleted on the spot and the port is free again.
 func (c *chooser) held(port int) (bool, error) {
-	owner, ok := c.tx.PortOwner(port)
-	if !ok {
-		return false, nil
+	if c.mainPorts[port] {
+		return true, nil
 	}
-	e, found, err := c.tx.Get(owner)
-	if err != nil || !found || e.Kind != store.Lease || c.ownerAlive(e) {
-		return true, err
+	for _, tx := range []*store.Tx{c.t.main, c.t.leases} {
+		if tx == nil {
+			continue
+		}
+		owner, ok := tx.PortOwner(port)
+		if !ok {
+			continue
+		}
+		e, found, err := tx.Get(owner)
+		if err != nil || !found || e.Kind != store.Lease || !tx.Writable() || c.ownerAlive(e) {
+			return true, err
+		}
+		if _, _, err := tx.Delete(owner); err != nil {
+			return true, err
+		}
 	}
-	_, _, err = c.tx.Delete(owner)
-	return false, err
+	return false, nil
 }
 
 // carryOut does what one request asks and returns its ports.
@@ -57,7 +72,7 @@ func (c *chooser) carryOut(q request) ([]int, error) {
 	if q.Kind == store.Lease {
 		return c.lease(q)
 	}
-	if e, ok, err := c.tx.Get(q.ID); err != nil || ok {
+	if e, ok, err := c.t.main.Get(q.ID); err != nil || ok {
 		if err != nil {
 			return nil, err
 		}
@@ -68,7 +83,7 @@ func (c *chooser) carryOut(q request) ([]int, error) {
 		return nil, err
 	}
 	now := c.r.opts.Now()
-	err = c.tx.Put(store.Entry{ID: q.ID, Port: p, Kind: store.Stable, Created: now, Updated: now, Dir: q.Dir})
+	err = c.t.main.Put(store.Entry{ID: q.ID, Port: p, Kind: store.Stable, Created: now, Updated: now, Dir: q.Dir})
 	if err != nil {
 		return nil, err
 	}
@@ -101,17 +116,16 @@ func leaseID(port int) string { return "lease:" + strconv.Itoa(port) }
 func IsLeaseID(id string) bool { return strings.HasPrefix(id, "lease:") }
 
 // lease picks and records q.Count ports for q.Owner.
+// The owner was looked up when the request was made (pending requests of
+// dead owners are dropped before a batch starts).
 func (c *chooser) lease(q request) ([]int, error) {
-	if alive, err := procinfo.Alive(q.Owner); err != nil || !alive {
-		return nil, fmt.Errorf("lease for %v: %w", q.Owner, ErrNoOwner)
-	}
 	ports := make([]int, 0, q.Count)
 	now := c.r.opts.Now()
 	for len(ports) < q.Count {
 		p, err := c.leasePort(q)
 		if err != nil {
 			for _, done := range ports { // all or none
-				if _, _, derr := c.tx.Delete(leaseID(done)); derr != nil {
+				if _, _, derr := c.t.leases.Delete(leaseID(done)); derr != nil {
 					return nil, derr
 				}
 			}
@@ -119,7 +133,7 @@ func (c *chooser) lease(q request) ([]int, error) {
 		}
 		e := store.Entry{ID: leaseID(p), Port: p, Kind: store.Lease, Created: now, Updated: now,
 			OwnerPID: q.Owner.PID, OwnerStart: q.Owner.Start, Dir: q.Dir, Command: q.Command}
-		if err := c.tx.Put(e); err != nil {
+		if err := c.t.leases.Put(e); err != nil {
 			return nil, err
 		}
 		ports = append(ports, p)

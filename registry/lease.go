@@ -159,14 +159,28 @@ func (r *Registry) ReleasePort(ctx context.Context, port int) (Assignment, error
 		return Assignment{}, fmt.Errorf("release port %d: %w", port, ErrNotFound)
 	}
 	var a Assignment
-	err := r.update(ctx, func(tx *store.Tx) error {
-		id, ok := tx.PortOwner(port)
-		if !ok {
-			return ErrNotFound
+	err := r.withSession(ctx, nil, false, func(s *session) error {
+		for _, db := range []*store.DB{s.main, s.leases} {
+			if db == nil {
+				continue
+			}
+			var id string
+			if err := db.View(func(tx *store.Tx) error {
+				id, _ = tx.PortOwner(port)
+				return nil
+			}); err != nil || id == "" {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			return db.Update(func(tx *store.Tx) error {
+				e, _, err := tx.Delete(id)
+				a = fromEntry(e)
+				return err
+			})
 		}
-		e, _, err := tx.Delete(id)
-		a = fromEntry(e)
-		return err
+		return ErrNotFound
 	})
 	if err != nil {
 		return Assignment{}, fmt.Errorf("release port %d: %w", port, err)
@@ -177,28 +191,30 @@ func (r *Registry) ReleasePort(ctx context.Context, port int) (Assignment, error
 // Reclaim removes every lease whose owner process is gone and returns what
 // it removed.
 func (r *Registry) Reclaim(ctx context.Context) ([]Assignment, error) {
-	if _, err := os.Lstat(r.path); errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(r.LeasePath()); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	var gone []Assignment
-	err := r.update(ctx, func(tx *store.Tx) error {
-		gone = gone[:0]
-		c := r.newChooser(tx)
-		var dead []store.Entry
-		err := tx.ForEach(func(e store.Entry) error {
-			if e.Kind == store.Lease && !c.ownerAlive(e) {
-				dead = append(dead, e)
+	err := r.withSession(ctx, nil, true, func(s *session) error {
+		return s.leases.Update(func(tx *store.Tx) error {
+			gone = gone[:0]
+			c := r.newChooser(&txs{leases: tx})
+			var dead []store.Entry
+			err := tx.ForEach(func(e store.Entry) error {
+				if e.Kind == store.Lease && !c.ownerAlive(e) {
+					dead = append(dead, e)
+				}
+				return nil
+			})
+			for _, e := range dead {
+				if err != nil {
+					break
+				}
+				_, _, err = tx.Delete(e.ID)
+				gone = append(gone, fromEntry(e))
 			}
-			return nil
+			return err
 		})
-		for _, e := range dead {
-			if err != nil {
-				break
-			}
-			_, _, err = tx.Delete(e.ID)
-			gone = append(gone, fromEntry(e))
-		}
-		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reclaim: %w", err)

@@ -121,7 +121,7 @@ func TestReusedPidDoesNotKeepALease(t *testing.T) {
 	require.NoError(t, err)
 
 	// A lease recorded for this pid but another start time: the pid was reused.
-	db, err := store.Open(reg.Path(), store.Options{})
+	db, err := store.Open(reg.LeasePath(), store.Options{})
 	require.NoError(t, err)
 	now := time.Now()
 	require.NoError(t, db.Update(func(tx *store.Tx) error {

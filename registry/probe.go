@@ -148,13 +148,11 @@ func bindable(ctx context.Context, addr HostPort) (bool, error) {
 // use [Registry.ForwardPort] or a lease to keep the port.
 func (r *Registry) FindFree(ctx context.Context, ports PortList, strict bool) (int, error) {
 	assigned := map[int]bool{}
-	err := r.view(ctx, func(tx *store.Tx) error {
-		return tx.ForEach(func(e store.Entry) error {
-			assigned[e.Port] = true
-			return nil
-		})
+	err := r.each(ctx, func(e store.Entry) error {
+		assigned[e.Port] = true
+		return nil
 	})
-	if err != nil && !errors.Is(err, errNoFile) {
+	if err != nil {
 		return 0, fmt.Errorf("find free port in %s: %w", ports, err)
 	}
 	var found int

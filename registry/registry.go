@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +71,12 @@ type Registry struct {
 	rangesOnce sync.Once
 	ephemeral  portrange.Range
 	reserved   portrange.List
+
+	leasesOnce  sync.Once
+	leasePath   string
+	leaseNoSync bool
+
+	cache mainPortsCache
 }
 
 // Open returns a handle on the registry at path (see [DefaultPath]). It does
@@ -157,36 +165,11 @@ func (r *Registry) viewMaybe(ctx context.Context, tryOnly bool, fn func(*store.T
 	return true, err
 }
 
-// update runs fn in a write transaction under the exclusive lock, creating
-// the registry when missing. The change is on disk when update returns nil.
+// update runs fn in a write transaction on the registry file (not the
+// lease file) under the exclusive lock, creating the registry when missing.
+// The change is on disk when update returns nil.
 func (r *Registry) update(ctx context.Context, fn func(*store.Tx) error) error {
-	return r.withDB(ctx, nil, func(db *store.DB) error { return db.Update(fn) })
-}
-
-// withDB opens the registry read-write under the exclusive lock, creating
-// it when missing, and runs fn. A lock already taken may be passed in held;
-// withDB releases it.
-func (r *Registry) withDB(ctx context.Context, held *lock.Lock, fn func(*store.DB) error) error {
-	l := held
-	if l == nil {
-		if err := os.MkdirAll(filepath.Dir(r.path), 0o700); err != nil {
-			return fmt.Errorf("open registry %s: %w", r.path, err)
-		}
-		var err error
-		if l, err = r.lock(ctx, lock.Exclusive); err != nil {
-			return err
-		}
-	}
-	defer l.Unlock()
-	db, err := store.Open(r.path, store.Options{})
-	if err != nil {
-		return err
-	}
-	err = fn(db)
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return r.withSession(ctx, nil, false, func(s *session) error { return s.main.Update(fn) })
 }
 
 // ForwardPort returns the port assigned to id, assigning one if id is new.
@@ -251,8 +234,13 @@ func (r *Registry) Bind(ctx context.Context, id string, port int) error {
 	if err := validatePort(id, port); err != nil {
 		return err
 	}
-	err := r.update(ctx, func(tx *store.Tx) error {
-		e, ok, err := tx.Get(id)
+	err := r.withSession(ctx, nil, false, func(s *session) error {
+		t, err := s.begin(true, false)
+		if err != nil {
+			return err
+		}
+		defer t.rollback()
+		e, ok, err := t.main.Get(id)
 		if err != nil {
 			return err
 		}
@@ -262,12 +250,20 @@ func (r *Registry) Bind(ctx context.Context, id string, port int) error {
 			}
 			return &PortError{ID: id, Port: port, Held: e.Port, Err: ErrIDBound}
 		}
-		if owner, held := tx.PortOwner(port); held {
-			return &PortError{ID: id, Port: port, Owner: owner, Err: ErrPortTaken}
+		for _, tx := range []*store.Tx{t.main, t.leases} {
+			if tx == nil {
+				continue
+			}
+			if owner, held := tx.PortOwner(port); held {
+				return &PortError{ID: id, Port: port, Owner: owner, Err: ErrPortTaken}
+			}
 		}
 		now := r.opts.Now()
 		dir, _ := os.Getwd()
-		return tx.Put(store.Entry{ID: id, Port: port, Kind: store.Stable, Created: now, Updated: now, Dir: dir})
+		if err := t.main.Put(store.Entry{ID: id, Port: port, Kind: store.Stable, Created: now, Updated: now, Dir: dir}); err != nil {
+			return err
+		}
+		return t.commit()
 	})
 	if err != nil {
 		return fmt.Errorf("bind %q: %w", id, err)
@@ -329,22 +325,31 @@ func (r *Registry) Release(ctx context.Context, id string) (Assignment, error) {
 	return a, nil
 }
 
-// List returns every assignment, sorted by id (byte order). A registry that does not
-// exist yet is empty.
+// List returns every assignment, stable ones and leases, sorted by id
+// (byte order). A registry that does not exist yet is empty.
 func (r *Registry) List(ctx context.Context) ([]Assignment, error) {
-	var out []Assignment
-	err := r.view(ctx, func(tx *store.Tx) error {
-		out = make([]Assignment, 0, tx.Len())
-		return tx.ForEach(func(e store.Entry) error {
-			out = append(out, fromEntry(e))
-			return nil
-		})
+	out := []Assignment{}
+	err := r.each(ctx, func(e store.Entry) error {
+		out = append(out, fromEntry(e))
+		return nil
 	})
-	if errors.Is(err, errNoFile) {
-		return []Assignment{}, nil
-	}
 	if err != nil {
 		return nil, fmt.Errorf("list: %w", err)
 	}
-	return out, nil // bbolt iterates keys in byte order: sorted by id
+	slices.SortFunc(out, func(a, b Assignment) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// each calls fn for every entry of both files, under the shared lock.
+func (r *Registry) each(ctx context.Context, fn func(store.Entry) error) error {
+	err := r.view(ctx, func(tx *store.Tx) error {
+		if err := tx.ForEach(fn); err != nil {
+			return err
+		}
+		return r.viewLeases(func(tx *store.Tx) error { return tx.ForEach(fn) })
+	})
+	if errors.Is(err, errNoFile) {
+		return nil
+	}
+	return err
 }

@@ -50,8 +50,11 @@ type Options struct {
 	// another program using the file directly (not through package lock) can
 	// hold. Zero means 1s.
 	Timeout time.Duration
-	// Now returns the current time for new files; nil means time.Now.
-	Now func() time.Time
+	// NoSync skips the fdatasyncs of each commit. A commit is then safe
+	// against the process dying (the kernel keeps what was written) but not
+	// against the machine losing power or crashing, after which the file
+	// may be corrupt. Only for data that is worthless after a reboot.
+	NoSync bool
 }
 
 // DB is an open registry file.
@@ -89,6 +92,7 @@ func open(path string, opts Options) (*DB, error) {
 		// bbolt would write a freelist at open time into a file that has
 		// none; checkHeader refuses such files, so opening never writes.
 		NoFreelistSync: false,
+		NoSync:         opts.NoSync,
 		OpenFile:       openChecked,
 	})
 	switch {
@@ -144,16 +148,23 @@ const noFreelist = ^uint64(0)
 // bbolt file at least as long as its newest valid meta page says. bbolt maps
 // the file and would fault on pages past its end.
 func checkHeader(f *os.File) error {
+	_, _, err := newestMeta(f)
+	return err
+}
+
+// newestMeta reads bbolt's two meta pages, checks the file against the
+// newest valid one and returns it.
+func newestMeta(f *os.File) (metaInfo, os.FileInfo, error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return metaInfo{}, nil, err
 	}
 	if fi.IsDir() {
-		return fmt.Errorf("%w: is a directory", ErrNotRegistry)
+		return metaInfo{}, nil, fmt.Errorf("%w: is a directory", ErrNotRegistry)
 	}
 	size := fi.Size()
 	if size == 0 {
-		return fmt.Errorf("%w: empty file", ErrNotRegistry)
+		return metaInfo{}, nil, fmt.Errorf("%w: empty file", ErrNotRegistry)
 	}
 	var buf [pageHeaderSize + metaSize]byte
 	best, ok := metaInfo{}, false
@@ -174,17 +185,45 @@ func checkHeader(f *os.File) error {
 		}
 	}
 	if !ok {
-		return fmt.Errorf("%w: no valid bbolt header", ErrNotRegistry)
+		return metaInfo{}, nil, fmt.Errorf("%w: no valid bbolt header", ErrNotRegistry)
 	}
 	if need := int64(best.pgid) * int64(best.pageSize); size < need {
-		return fmt.Errorf("%w: %d bytes, header needs %d", ErrTruncated, size, need)
+		return metaInfo{}, nil, fmt.Errorf("%w: %d bytes, header needs %d", ErrTruncated, size, need)
 	}
 	if best.freelist == noFreelist {
 		// portfor always stores the freelist; bbolt would write one into
 		// this file the moment it is opened read-write.
-		return fmt.Errorf("%w: a bbolt database without a stored freelist", ErrNotRegistry)
+		return metaInfo{}, nil, fmt.Errorf("%w: a bbolt database without a stored freelist", ErrNotRegistry)
 	}
-	return nil
+	return best, fi, nil
+}
+
+// Generation identifies one committed state of a registry file: it changes
+// with every commit and when the file is replaced by another.
+type Generation struct {
+	file os.FileInfo
+	txid uint64
+}
+
+// Same reports whether g and h are the same state of the same file.
+func (g Generation) Same(h Generation) bool {
+	return g.file != nil && h.file != nil && g.txid == h.txid && os.SameFile(g.file, h.file)
+}
+
+// ReadGeneration reads which committed state the file at path is in, from
+// its header alone (a few small reads, no mapping). Like a transaction, it
+// is only meaningful under the registry's lock.
+func ReadGeneration(path string) (Generation, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|noFollow, 0)
+	if err != nil {
+		return Generation{}, fmt.Errorf("registry %s: %w", path, err)
+	}
+	defer f.Close()
+	m, fi, err := newestMeta(f)
+	if err != nil {
+		return Generation{}, fmt.Errorf("registry %s: %w", path, err)
+	}
+	return Generation{file: fi, txid: m.txid}, nil
 }
 
 func readMeta(f *os.File, off int64, buf []byte) (metaInfo, bool) {
@@ -281,6 +320,18 @@ func (db *DB) Close() error {
 // View runs fn in a read-only transaction.
 func (db *DB) View(fn func(*Tx) error) error {
 	return db.bolt.View(func(tx *bolt.Tx) error { return fn(newTx(tx)) })
+}
+
+// Begin starts a transaction, read-write when writable is set. The caller
+// must end it with [Tx.Commit] or [Tx.Rollback]; a DB runs one read-write
+// transaction at a time, and a goroutine must not hold a read-only and a
+// read-write transaction on the same DB at once.
+func (db *DB) Begin(writable bool) (*Tx, error) {
+	tx, err := db.bolt.Begin(writable)
+	if err != nil {
+		return nil, fmt.Errorf("registry %s: begin: %w", db.path, err)
+	}
+	return newTx(tx), nil
 }
 
 // Update runs fn in a read-write transaction, committed (and synced to disk)

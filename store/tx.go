@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Tx is a transaction on the registry. It is valid only inside the function
@@ -25,6 +26,26 @@ func portKey(port int) []byte {
 	var k [2]byte
 	binary.BigEndian.PutUint16(k[:], uint16(port))
 	return k[:]
+}
+
+// Writable reports whether t may change the registry.
+func (t *Tx) Writable() bool { return t.tx.Writable() }
+
+// Commit writes a read-write transaction's changes (and, unless the DB was
+// opened with NoSync, syncs them to disk). For a read-only one it is Rollback.
+func (t *Tx) Commit() error {
+	if !t.tx.Writable() {
+		return t.tx.Rollback()
+	}
+	return t.tx.Commit()
+}
+
+// Rollback discards the transaction. It is safe to call after Commit.
+func (t *Tx) Rollback() error {
+	if err := t.tx.Rollback(); err != nil && !errors.Is(err, berrors.ErrTxClosed) {
+		return err
+	}
+	return nil
 }
 
 // Get returns the entry for id; ok is false when there is none.
@@ -111,6 +132,21 @@ func (t *Tx) Delete(id string) (e Entry, ok bool, err error) {
 		}
 	}
 	return e, true, nil
+}
+
+// ForEachPort calls fn for each port held, in port order, stopping at the
+// first error. It reads the port index only.
+func (t *Tx) ForEachPort(fn func(port int) error) error {
+	c := t.ports.Cursor()
+	for k, _ := c.First(); k != nil; k, _ = c.Next() {
+		if len(k) != 2 {
+			continue
+		}
+		if err := fn(int(binary.BigEndian.Uint16(k))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Len returns the number of entries.

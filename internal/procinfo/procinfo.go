@@ -53,3 +53,9 @@ func Alive(id Identity) (bool, error) {
 // Command returns the command line of pid with arguments joined by spaces,
 // or "" where it cannot be read.
 func Command(pid int) string { return command(pid) }
+
+// BootID returns a string that changes every time the machine boots (on
+// Linux, /proc/sys/kernel/random/boot_id; on macOS, the boot time), or ""
+// where it cannot be told. Processes never outlive a boot, so state kept
+// only for running processes is worthless once BootID changes.
+func BootID() string { return bootID() }

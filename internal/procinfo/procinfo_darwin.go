@@ -21,3 +21,11 @@ func lookup(pid int) (Identity, error) {
 }
 
 func command(int) string { return "" }
+
+func bootID() string {
+	tv, err := unix.SysctlTimeval("kern.boottime")
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%d.%06d", tv.Sec, tv.Usec)
+}

@@ -8,14 +8,16 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // lookup reads /proc/PID/stat. Its second field, the command name, is in
 // parentheses and may itself hold spaces and parentheses, so the fields
 // after it are counted from the last ')'.
 func lookup(pid int) (Identity, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, os.ErrProcessDone) {
+	b, err := readProc(pid, "stat")
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
 		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
 	}
 	if err != nil {
@@ -51,9 +53,42 @@ func parseStat(b []byte) (uint64, error) {
 }
 
 func command(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	b, err := readProc(pid, "cmdline")
 	if err != nil {
 		return ""
 	}
 	return strings.TrimSpace(string(bytes.ReplaceAll(b, []byte{0}, []byte{' '})))
+}
+
+func bootID() string {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return ""
+	}
+	id := strings.TrimSpace(string(b))
+	for _, c := range id {
+		if !(c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return ""
+		}
+	}
+	return id
+}
+
+// readProc reads /proc/PID/NAME with one read into a fixed buffer: three
+// system calls where os.ReadFile, which cannot size a /proc file, makes five.
+// Longer contents are cut at 4 KiB (a stat line is far shorter; a longer
+// command line is shown cut).
+func readProc(pid int, name string) ([]byte, error) {
+	path := "/proc/" + strconv.Itoa(pid) + "/" + name
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 4096)
+	n, err := unix.Read(fd, buf)
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+	}
+	return buf[:n], nil
 }

@@ -23,3 +23,5 @@ func lookup(pid int) (Identity, error) {
 }
 
 func command(int) string { return "" }
+
+func bootID() string { return "" }
