@@ -170,7 +170,13 @@ func BenchmarkRelease(b *testing.B) {
 // reports assignments/s (800 per round over the measured time) and the p50
 // and p99 of the per-call latencies the children measured, which include
 // waiting for the lock.
-func BenchmarkProcesses16x50(b *testing.B) {
+func BenchmarkProcesses16x50(b *testing.B) { benchProcesses(b, "forward") }
+
+// BenchmarkLeaseProcesses16x50 is BenchmarkProcesses16x50 with leases: 16
+// processes each take 50 leases at once ("assignments/s" counts leases).
+func BenchmarkLeaseProcesses16x50(b *testing.B) { benchProcesses(b, "lease") }
+
+func benchProcesses(b *testing.B, mode string) {
 	const procs, perProc = 16, 50
 	var latencies []time.Duration
 	var measured time.Duration
@@ -184,7 +190,7 @@ func BenchmarkProcesses16x50(b *testing.B) {
 				jobs[p] = append(jobs[p], fmt.Sprintf("r%d-p%02d-id%02d", round, p, j))
 			}
 		}
-		hs := startHelpers(b, reg.Path(), 0, jobs)
+		hs := startHelpers(b, reg.Path(), 0, jobs, "PORTFOR_TEST_MODE="+mode)
 		round++
 		b.StartTimer()
 
@@ -210,6 +216,11 @@ func BenchmarkProcesses16x50(b *testing.B) {
 		list, err := reg.List(ctx)
 		if err != nil {
 			b.Fatal(err)
+		}
+		if mode == "lease" {
+			for i := range list {
+				list[i].ID = byPort[list[i].Port] // leases are named by port: check the port set
+			}
 		}
 		if len(list) != procs*perProc {
 			b.Fatalf("registry holds %d entries, want %d", len(list), procs*perProc)
@@ -276,4 +287,36 @@ func collectHelpers(b *testing.B, hs []*helper) ([][]result, time.Time) {
 		}
 	}
 	return out, last
+}
+
+// BenchmarkLease measures one lease at a time in one process: lock, open
+// both files, pick and probe a port (TCP and UDP), commit the lease file
+// (not synced: see session.go), close.
+func BenchmarkLease(b *testing.B) {
+	reg := benchRegistry(b)
+	seen := map[int]bool{}
+	n := 0
+	for b.Loop() {
+		if n++; n%5000 == 0 { // keep the registry from filling up
+			b.StopTimer()
+			if _, err := reg.Reclaim(ctx); err != nil {
+				b.Fatal(err)
+			}
+			for p := range seen {
+				if _, err := reg.ReleasePort(ctx, p); err != nil {
+					b.Fatal(err)
+				}
+			}
+			clear(seen)
+			b.StartTimer()
+		}
+		a, err := reg.Lease(ctx, registry.LeaseOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if seen[a.Port] {
+			b.Fatalf("port %d leased twice", a.Port)
+		}
+		seen[a.Port] = true
+	}
 }
