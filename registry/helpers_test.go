@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	if n := os.Getenv("PORTFOR_TEST_HOLD"); n != "" {
 		os.Exit(holdMain(n))
 	}
+	if name := os.Getenv("PORTFOR_TEST_CHURN"); name != "" {
+		os.Exit(churnMain(name))
+	}
 	os.Exit(m.Run())
 }
 

@@ -1,0 +1,187 @@
+package registry_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/portfor/portfor/registry"
+	"github.com/portfor/portfor/store"
+)
+
+// churnMain is a helper process that changes the registry as fast as it can
+// until it is killed: it forwards new ids, releases some of them and leases
+// ports for the lease owner given in PORTFOR_TEST_OWNER. It prints "begin
+// OP ARG" before each operation and "ok OP ARG PORT" once the call has
+// returned, so the parent knows what was acknowledged and what was in
+// flight when the kill came.
+func churnMain(name string) int {
+	reg, err := registry.Open(os.Getenv("PORTFOR_TEST_DB"), registry.Options{LockTimeout: time.Minute})
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	owner, _ := strconv.Atoi(os.Getenv("PORTFOR_TEST_OWNER"))
+	out := bufio.NewWriter(os.Stdout)
+	say := func(format string, args ...any) {
+		fmt.Fprintf(out, format+"\n", args...)
+		out.Flush()
+	}
+	ctx := context.Background()
+	var mine []string
+	for n := 0; ; n++ {
+		switch r := rand.IntN(10); {
+		case r < 5 || len(mine) == 0:
+			id := fmt.Sprintf("%s-%d", name, n)
+			say("begin forward %s", id)
+			port, err := reg.ForwardPort(ctx, id, 0)
+			if err != nil {
+				say("error: %v", err)
+				return 1
+			}
+			say("ok forward %s %d", id, port)
+			mine = append(mine, id)
+		case r < 7:
+			id := mine[0]
+			mine = mine[1:]
+			say("begin release %s", id)
+			if _, err := reg.Release(ctx, id); err != nil {
+				say("error: %v", err)
+				return 1
+			}
+			say("ok release %s 0", id)
+		default:
+			say("begin lease -")
+			a, err := reg.Lease(ctx, registry.LeaseOptions{OwnerPID: owner})
+			if err != nil {
+				say("error: %v", err)
+				return 1
+			}
+			say("ok lease %s %d", a.ID, a.Port)
+		}
+	}
+}
+
+// TestCrashSafety kills churning helper processes with SIGKILL at random
+// moments, two at a time, 200 times, then checks that the registry opens,
+// bbolt's own check passes on both files, the indexes agree, and every
+// change a helper acknowledged is there (a change in flight at the kill may
+// or may not be).
+func TestCrashSafety(t *testing.T) {
+	kills := 200
+	if testing.Short() {
+		kills = 40
+	}
+	reg := mustOpen(t)
+	stable := map[string]int{} // acknowledged and not released
+	released := map[string]bool{}
+	leases := map[int]bool{}
+	uncertain := map[string]bool{} // ids whose last operation was in flight
+	type child struct {
+		cmd   *exec.Cmd
+		lines *bufio.Scanner
+	}
+	start := func(i int) *child {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "PORTFOR_TEST_DB="+reg.Path(),
+			fmt.Sprintf("PORTFOR_TEST_CHURN=c%d", i), fmt.Sprintf("PORTFOR_TEST_OWNER=%d", os.Getpid()))
+		cmd.Stderr = os.Stderr
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		return &child{cmd, bufio.NewScanner(stdout)}
+	}
+	// absorb reads a killed child's output and records what it acknowledged.
+	absorb := func(c *child) {
+		inFlight := ""
+		for c.lines.Scan() {
+			f := strings.Fields(c.lines.Text())
+			require.GreaterOrEqual(t, len(f), 3, "helper said %q", c.lines.Text())
+			require.NotEqual(t, "error:", f[0], "helper said %q", c.lines.Text())
+			if f[0] == "begin" {
+				inFlight = f[2]
+				continue
+			}
+			port, err := strconv.Atoi(f[3])
+			require.NoError(t, err)
+			switch f[1] {
+			case "forward":
+				stable[f[2]] = port
+			case "release":
+				delete(stable, f[2])
+				released[f[2]] = true
+			case "lease":
+				leases[port] = true
+			}
+			inFlight = ""
+		}
+		if inFlight != "" && inFlight != "-" {
+			uncertain[inFlight] = true
+		}
+	}
+
+	for i := 0; i < kills; i += 2 {
+		a, b := start(i), start(i+1)
+		// Let them work for a random moment, then kill both mid-stride.
+		time.Sleep(time.Duration(5+rand.IntN(40)) * time.Millisecond) // the point of the test: a random kill time
+		for _, c := range []*child{a, b} {
+			require.NoError(t, c.cmd.Process.Signal(syscall.SIGKILL))
+		}
+		for _, c := range []*child{a, b} {
+			absorb(c)
+			err := c.cmd.Wait()
+			require.Error(t, err, "the helper must have been killed, not have exited")
+		}
+	}
+
+	// The registry opens and is consistent, in both files.
+	for _, path := range []string{reg.Path(), reg.LeasePath()} {
+		db, err := store.Open(path, store.Options{ReadOnly: true})
+		require.NoError(t, err, path)
+		require.NoError(t, db.View(func(tx *store.Tx) error { return tx.Check() }), path)
+		require.NoError(t, db.Close())
+	}
+	list, err := reg.List(ctx)
+	require.NoError(t, err)
+	got := map[string]int{}
+	ports := map[int]string{}
+	for _, a := range list {
+		got[a.ID] = a.Port
+		prev, dup := ports[a.Port]
+		require.False(t, dup, "port %d held by %s and %s", a.Port, prev, a.ID)
+		ports[a.Port] = a.ID
+	}
+	lost := 0
+	for id, port := range stable {
+		if got[id] != port && !uncertain[id] {
+			lost++
+			t.Errorf("acknowledged %s=%d is missing (registry has %d)", id, port, got[id])
+		}
+	}
+	for id := range released {
+		if _, ok := got[id]; ok && !uncertain[id] {
+			lost++
+			t.Errorf("acknowledged release of %s is undone", id)
+		}
+	}
+	for port := range leases {
+		if ports[port] != fmt.Sprintf("lease:%d", port) {
+			lost++
+			t.Errorf("acknowledged lease of port %d is missing", port)
+		}
+	}
+	assert.Zero(t, lost)
+	t.Logf("%d kills survived; %d acknowledged assignments, %d releases, %d leases checked; %d in flight at a kill; %d acknowledged writes lost",
+		kills, len(stable), len(released), len(leases), len(uncertain), lost)
+}
