@@ -3,9 +3,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -82,5 +85,84 @@ func TestInterruptWhileWaitingExits130(t *testing.T) {
 	assert.Equal(t, 130, ee.ExitCode())
 	assert.Less(t, time.Since(start), 5*time.Second, "exits promptly")
 	assert.Empty(t, stdout.String())
+	assert.Equal(t, "portfor: interrupted\n", stderr.String())
+}
+
+func holdLockMain(path string) int {
+	l, err := lock.Acquire(context.Background(), path, lock.Exclusive)
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	fmt.Println("locked")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	if err := l.Unlock(); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// startLockHolder runs a child process that holds the registry's lock.
+func startLockHolder(t *testing.T, db string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "PORTFOR_TEST_HOLD_LOCK="+db+".lock", "GORACE=atexit_sleep_ms=0")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	_, err = cmd.StdinPipe() // closed when the test ends: the holder then lets go
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "locked\n", line)
+	return cmd
+}
+
+func TestStoppedLockHolderTimesOutAndDeadOneLetsGo(t *testing.T) {
+	db := newDB(t)
+	require.Equal(t, 0, portfor(t, db, "warmup").code)
+	holder := startLockHolder(t, db)
+	require.NoError(t, holder.Process.Signal(syscall.SIGSTOP))
+
+	for _, args := range [][]string{{"web"}, {"get", "warmup"}, {"list"}, {"pick", fmt.Sprint(os.Getpid())}, {"release", "warmup"}} {
+		start := time.Now()
+		o := portfor(t, db, append([]string{"--timeout", "0.2"}, args...)...)
+		assert.Equal(t, 1, o.code, "%v", args)
+		assert.Empty(t, o.stdout)
+		assert.Equal(t, 1, strings.Count(o.stderr, "\n"), "one line: %q", o.stderr)
+		assert.Contains(t, o.stderr, db+".lock: timed out after ")
+		assert.Contains(t, o.stderr, fmt.Sprintf("(held by pid %d)", holder.Process.Pid))
+		assert.Less(t, time.Since(start), 10*time.Second)
+	}
+
+	// A holder that dies lets go at once: the next call needs no timeout.
+	require.NoError(t, holder.Process.Signal(syscall.SIGKILL))
+	_ = holder.Wait()
+	assert.Equal(t, outcome{"", "", 0}, portfor(t, db, "--timeout", "0", "release", "warmup"))
+}
+
+func TestInterruptWhileWaitingForAPortExits130(t *testing.T) {
+	db := newDB(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	cmd := exec.Command(os.Args[0], "wait", "-t", "1m", fmt.Sprint(port), "free")
+	cmd.Env = append(os.Environ(), "PORTFOR_TEST_AS_CLI=1", "PORTFOR_DB="+db, "GORACE=atexit_sleep_ms=0")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	// Its probes reaching our listener show the wait is under way.
+	c, err := ln.Accept()
+	require.NoError(t, err)
+	c.Close()
+	start := time.Now()
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 130, ee.ExitCode())
+	assert.Less(t, time.Since(start), 5*time.Second)
 	assert.Equal(t, "portfor: interrupted\n", stderr.String())
 }

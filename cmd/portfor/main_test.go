@@ -18,9 +18,14 @@ import (
 )
 
 // With PORTFOR_TEST_AS_CLI=1 the test binary is the portfor command.
+// With PORTFOR_TEST_HOLD_LOCK=PATH it takes that lock exclusively, prints
+// "locked" and holds it until its stdin closes.
 func TestMain(m *testing.M) {
 	if os.Getenv("PORTFOR_TEST_AS_CLI") == "1" {
 		main()
+	}
+	if path := os.Getenv("PORTFOR_TEST_HOLD_LOCK"); path != "" {
+		os.Exit(holdLockMain(path))
 	}
 	os.Exit(m.Run())
 }
