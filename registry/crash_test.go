@@ -40,7 +40,27 @@ func churnMain(name string) int {
 	}
 	ctx := context.Background()
 	var mine []string
+	var deadline time.Time
+	if d, err := time.ParseDuration(os.Getenv("PORTFOR_TEST_FOR")); err == nil {
+		deadline = time.Now().Add(d) // soak mode: stop by itself and report the count
+	}
 	for n := 0; ; n++ {
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			say("done %d", n)
+			return 0
+		}
+		if !deadline.IsZero() && rand.IntN(10) < 3 { // soak mode also reads: get and list
+			if rand.IntN(2) == 0 && len(mine) > 0 {
+				if _, err := reg.Lookup(ctx, mine[rand.IntN(len(mine))]); err != nil {
+					say("error: %v", err)
+					return 1
+				}
+			} else if _, err := reg.List(ctx); err != nil {
+				say("error: %v", err)
+				return 1
+			}
+			continue
+		}
 		switch r := rand.IntN(10); {
 		case r < 5 || len(mine) == 0:
 			id := fmt.Sprintf("%s-%d", name, n)
