@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"strconv"
 
 	"github.com/urfave/cli/v2"
 
@@ -16,7 +18,9 @@ func serveCommand() *cli.Command {
 		Description: `Listens on a Unix socket (--address; a leading @ means Linux's abstract namespace)
 for portpicker clients: each sends its pid and a newline, and gets back a port
 leased to that pid, or a closed connection when none can be given (pids of 1 and
-below and pids that do not exist are refused). Leases live in the registry, so
+below, pids that do not exist, and, unless the client is root, pids of another
+user are refused). A socket file is made with --mode 0600: only your user may
+connect. Leases live in the registry, so
 they survive a restart and agree with 'portfor pick' run beside the server.
 Stops cleanly on SIGINT or SIGTERM, removing a socket file it made.
 
@@ -25,6 +29,7 @@ Stops cleanly on SIGINT or SIGTERM, removing a socket file it made.
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "address", Value: portserver.DefaultAddress, Usage: "Unix socket path, or @name for an abstract socket"},
 			&cli.StringFlag{Name: "pool", Value: portserver.DefaultPool, Usage: "ports to hand out, e.g. 15000-24999 or 8000-8100,9000"},
+			&cli.StringFlag{Name: "mode", Value: "0600", Usage: "permissions of a socket file (octal); widen (0660) to serve a group"},
 			&cli.BoolFlag{Name: "verbose", Usage: "log one line per request on stderr"},
 		},
 		Action: func(c *cli.Context) error {
@@ -36,11 +41,16 @@ Stops cleanly on SIGINT or SIGTERM, removing a socket file it made.
 			if err != nil {
 				return usagef(hint, "--pool: %v", err)
 			}
+			m, err := strconv.ParseUint(c.String("mode"), 8, 32)
+			if err != nil || m == 0 || m > 0o777 {
+				return usagef(hint, "--mode %q: want octal permissions such as 0600 or 0660", c.String("mode"))
+			}
+			mode := os.FileMode(m)
 			reg, err := openRegistry(c)
 			if err != nil {
 				return err
 			}
-			l, closeFn, err := portserver.Listen(c.String("address"))
+			l, closeFn, err := portserver.Listen(c.String("address"), mode)
 			if err != nil {
 				return err
 			}

@@ -23,7 +23,7 @@ func benchServer(b *testing.B) (addr string, pool registry.PortList) {
 	}
 	pool, _ = registry.ParsePorts("1024-65535") // room for b.N leases: they all stay taken
 	addr = fmt.Sprintf("@portfor-bench-%d-%s", os.Getpid(), filepath.Base(dir))
-	l, closeFn, err := portserver.Listen(addr)
+	l, closeFn, err := portserver.Listen(addr, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,6 +12,7 @@ package portserver
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -36,6 +38,12 @@ const (
 	MaxRequest = 32
 	// DefaultReadTimeout bounds how long a client may take to send its pid.
 	DefaultReadTimeout = 2 * time.Second
+	// DefaultMaxConns bounds the connections served at once; more wait to
+	// be accepted, so a flood of idle clients cannot grow the server.
+	DefaultMaxConns = 256
+	// DefaultMode is the permission of a socket file the server creates:
+	// only its own user may ask it for ports.
+	DefaultMode os.FileMode = 0o600
 )
 
 // ErrBadRequest is returned (wrapped) by ParseRequest for a request that is
@@ -77,6 +85,9 @@ type Server struct {
 	Log io.Writer
 	// ReadTimeout bounds a request's arrival; zero means DefaultReadTimeout.
 	ReadTimeout time.Duration
+	// MaxConns bounds the connections served at once; zero means
+	// DefaultMaxConns.
+	MaxConns int
 
 	logMu sync.Mutex
 	asks  chan ask // to the batcher, while Serve runs
@@ -167,9 +178,16 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	stop := context.AfterFunc(ctx, func() { l.Close() })
 	defer stop()
 	defer l.Close()
+	slots := make(chan struct{}, cmp.Or(s.MaxConns, DefaultMaxConns))
 	for {
+		select { // wait for a free slot before taking the next connection
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
 		c, err := l.Accept()
 		if err != nil {
+			<-slots
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -179,7 +197,10 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 			}
 			return fmt.Errorf("accept: %w", err)
 		}
-		wg.Go(func() { s.handle(ctx, c) })
+		wg.Go(func() {
+			defer func() { <-slots }()
+			s.handle(ctx, c)
+		})
 	}
 }
 
@@ -200,6 +221,14 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	if err != nil {
 		s.logf("refused: %v", err)
 		return
+	}
+	// A client may ask for its own processes, or, as root, for anyone's:
+	// otherwise one user could hold ports on behalf of another's processes.
+	if peer, ok := peerOf(c); ok && peer.uid != 0 {
+		if owner, err := procinfo.Owner(pid); err == nil && owner != peer.uid {
+			s.logf("pid %d: refused: owned by uid %d, asked by uid %d (pid %d)", pid, owner, peer.uid, peer.pid)
+			return
+		}
 	}
 	a, err := s.lease(context.WithoutCancel(ctx), pid)
 	if errors.Is(err, registry.ErrNoOwner) {
@@ -238,11 +267,17 @@ func readRequest(c net.Conn) ([]byte, error) {
 }
 
 // Listen opens a Unix stream socket at address: "@name" is a name in
-// Linux's abstract namespace, anything else a file system path. A socket
-// file left by a server that is gone is replaced; one a live server
-// answers on is not. close closes the listener and removes a socket file
-// it made.
-func Listen(address string) (l net.Listener, closeFn func() error, err error) {
+// Linux's abstract namespace, anything else a file system path, created
+// with mode (DefaultMode when zero; the directory's permissions still
+// apply). A socket file left by a server that is gone is replaced; one a
+// live server answers on is not. close closes the listener and removes a
+// socket file it made. An abstract socket has no permissions: anyone on
+// the host may connect, and the server's check of each client's uid is
+// what protects other users' processes.
+func Listen(address string, mode os.FileMode) (l net.Listener, closeFn func() error, err error) {
+	if mode == 0 {
+		mode = DefaultMode
+	}
 	if address == "" {
 		return nil, nil, errors.New("listen: empty address")
 	}
@@ -265,11 +300,15 @@ func Listen(address string) (l net.Listener, closeFn func() error, err error) {
 			return nil, nil, fmt.Errorf("listen %s: remove stale socket: %w", address, err)
 		}
 	}
-	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: address, Net: "unix"})
+	ul, err := listenUnixMode(address, mode)
 	if err != nil {
 		return nil, nil, fmt.Errorf("listen %s: %w", address, err)
 	}
 	ul.SetUnlinkOnClose(true)
+	if err := os.Chmod(address, mode); err != nil {
+		ul.Close()
+		return nil, nil, fmt.Errorf("listen %s: %w", address, err)
+	}
 	return ul, ul.Close, nil
 }
 

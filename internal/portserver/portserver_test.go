@@ -58,7 +58,7 @@ func startServer(t *testing.T, dir string, readTimeout time.Duration) *server {
 	pool, err := registry.ParsePorts("15000-24999")
 	require.NoError(t, err)
 	addr := filepath.Join(dir, "ps.sock")
-	l, closeFn, err := portserver.Listen(addr)
+	l, closeFn, err := portserver.Listen(addr, 0)
 	require.NoError(t, err)
 	s := &server{addr: addr, reg: reg, pool: pool, log: newSyncBuffer()}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -181,9 +181,9 @@ func TestLeasesSurviveARestartAndAgreeWithTheLibrary(t *testing.T) {
 func TestListen(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "s.sock")
-	l, closeFn, err := portserver.Listen(path)
+	l, closeFn, err := portserver.Listen(path, 0)
 	require.NoError(t, err)
-	_, _, err = portserver.Listen(path)
+	_, _, err = portserver.Listen(path, 0)
 	require.Error(t, err, "a live server keeps its socket")
 	assert.Contains(t, err.Error(), "already answering")
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
@@ -192,25 +192,25 @@ func TestListen(t *testing.T) {
 	// Its socket file is left behind: a stale socket is replaced.
 	_, err = os.Lstat(path)
 	require.NoError(t, err)
-	_, closeFn, err = portserver.Listen(path)
+	_, closeFn, err = portserver.Listen(path, 0)
 	require.NoError(t, err)
 	require.NoError(t, closeFn())
 
 	file := filepath.Join(dir, "plain")
 	require.NoError(t, os.WriteFile(file, []byte("x"), 0o600))
-	_, _, err = portserver.Listen(file)
+	_, _, err = portserver.Listen(file, 0)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "not a socket")
 	b, _ := os.ReadFile(file)
 	assert.Equal(t, "x", string(b), "never removes what is not a socket")
 
-	_, _, err = portserver.Listen("")
+	_, _, err = portserver.Listen("", 0)
 	assert.Error(t, err)
 }
 
 func TestAbstractAddress(t *testing.T) {
 	addr := fmt.Sprintf("@portfor-test-%d-%d", os.Getpid(), time.Now().UnixNano())
-	l, closeFn, err := portserver.Listen(addr)
+	l, closeFn, err := portserver.Listen(addr, 0)
 	require.NoError(t, err)
 	defer closeFn()
 	reg, err := registry.Open(filepath.Join(t.TempDir(), "r.db"), registry.Options{})

@@ -59,3 +59,12 @@ func Command(pid int) string { return command(pid) }
 // where it cannot be told. Processes never outlive a boot, so state kept
 // only for running processes is worthless once BootID changes.
 func BootID() string { return bootID() }
+
+// Owner returns the uid that owns process pid, or an error wrapping
+// ErrNoProcess.
+func Owner(pid int) (int, error) {
+	if pid <= 0 {
+		return 0, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+	}
+	return owner(pid)
+}

@@ -29,3 +29,11 @@ func bootID() string {
 	}
 	return fmt.Sprintf("%d.%06d", tv.Sec, tv.Usec)
 }
+
+func owner(pid int) (int, error) {
+	kp, err := unix.SysctlKinfoProc("kern.proc.pid", pid)
+	if err != nil || kp == nil || kp.Proc.P_pid == 0 {
+		return 0, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+	}
+	return int(kp.Eproc.Ucred.Uid), nil
+}

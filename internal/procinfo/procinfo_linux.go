@@ -92,3 +92,15 @@ func readProc(pid int, name string) ([]byte, error) {
 	}
 	return buf[:n], nil
 }
+
+// owner is the owner of /proc/PID, which is the process's effective uid.
+func owner(pid int) (int, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/"+strconv.Itoa(pid), &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return 0, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+		}
+		return 0, fmt.Errorf("process %d: %w", pid, err)
+	}
+	return int(st.Uid), nil
+}

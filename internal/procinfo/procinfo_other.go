@@ -25,3 +25,7 @@ func lookup(pid int) (Identity, error) {
 func command(int) string { return "" }
 
 func bootID() string { return "" }
+
+func owner(pid int) (int, error) {
+	return 0, fmt.Errorf("process %d: owner: %w", pid, errors.ErrUnsupported)
+}
