@@ -40,14 +40,15 @@ const maxBatch = 256
 // ports for an owner process.
 type request struct {
 	Kind      store.Kind
-	ID        string   // Stable: the id
-	Suggested int      // Stable: the suggested port; Lease: the port to start near
-	Count     int      // Lease: how many ports
-	Ports     PortList // Lease: where to look (nil: anywhere suitable)
-	Owner     procinfo.Identity
-	Dir       string // working directory of the asking process
-	Command   string // Lease: the owner's command line
-	file      string // where it was read from
+	ID        string            // Stable: the id
+	Suggested int               // Stable: the suggested port; Lease: the port to start near
+	Count     int               // Lease: how many ports
+	Ports     PortList          // Lease: where to look (nil: anywhere suitable)
+	Owner     procinfo.Identity // Stable: the asking process; Lease: the lease's owner
+	Asker     procinfo.Identity // the process that queued the request
+	Dir       string            // working directory of the asking process
+	Command   string            // Lease: the owner's command line
+	file      string            // where it was read from
 }
 
 // fifoOf is the FIFO that wakes the caller of the request in file, and
@@ -75,8 +76,8 @@ func (q request) marshal() []byte {
 			b = fmt.Appendf(b, "ports %s\n", q.Ports)
 		}
 	}
-	return fmt.Appendf(b, "port %d\nowner %d %d\ndir %s\ncmd %s\n",
-		q.Suggested, q.Owner.PID, q.Owner.Start, strconv.Quote(q.Dir), strconv.Quote(q.Command))
+	return fmt.Appendf(b, "port %d\nowner %d %d\nasker %d %d\ndir %s\ncmd %s\n",
+		q.Suggested, q.Owner.PID, q.Owner.Start, q.Asker.PID, q.Asker.Start, strconv.Quote(q.Dir), strconv.Quote(q.Command))
 }
 
 // errBadRequest marks a pending file that cannot be read as a request.
@@ -122,12 +123,9 @@ func parseRequest(b []byte) (request, error) {
 		case "ports":
 			q.Ports, err = ParsePorts(val)
 		case "owner":
-			pid, start, ok := strings.Cut(val, " ")
-			if q.Owner.PID, err = strconv.Atoi(pid); err == nil && ok {
-				q.Owner.Start, err = strconv.ParseUint(start, 10, 64)
-			} else if !ok {
-				err = errBadRequest
-			}
+			q.Owner, err = parseIdentity(val)
+		case "asker":
+			q.Asker, err = parseIdentity(val)
 		case "dir":
 			q.Dir, err = strconv.Unquote(val)
 		case "cmd":
@@ -140,7 +138,7 @@ func parseRequest(b []byte) (request, error) {
 		}
 	}
 	switch {
-	case !seen["kind"] || !seen["owner"] || !seen["port"] || q.Owner.PID <= 0:
+	case !seen["kind"] || !seen["owner"] || !seen["asker"] || !seen["port"] || q.Owner.PID <= 0 || q.Asker.PID <= 0:
 		return request{}, errBadRequest
 	case q.Suggested < 0 || q.Suggested > 65535:
 		return request{}, errBadRequest
@@ -150,6 +148,23 @@ func parseRequest(b []byte) (request, error) {
 		return request{}, errBadRequest
 	}
 	return q, nil
+}
+
+// parseIdentity reads "PID START".
+func parseIdentity(s string) (procinfo.Identity, error) {
+	pid, start, ok := strings.Cut(s, " ")
+	if !ok {
+		return procinfo.Identity{}, errBadRequest
+	}
+	var id procinfo.Identity
+	var err error
+	if id.PID, err = strconv.Atoi(pid); err != nil {
+		return procinfo.Identity{}, errBadRequest
+	}
+	if id.Start, err = strconv.ParseUint(start, 10, 64); err != nil {
+		return procinfo.Identity{}, errBadRequest
+	}
+	return id, nil
 }
 
 // waiter is an enqueued request, waiting for its answer.
@@ -163,14 +178,19 @@ type waiter struct {
 // own request when it gets the lock.
 func (r *Registry) enqueue(q request) (*waiter, error) {
 	dir := r.pendingDir()
-	if err := os.Mkdir(dir, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+	if err := r.mkdirPending(dir); err != nil {
 		return nil, err
 	}
 	f, err := os.CreateTemp(dir, "tmp-")
 	if err != nil {
 		return nil, err
 	}
-	_, err = f.Write(q.marshal())
+	if r.shared {
+		err = f.Chmod(r.filePerm())
+	}
+	if err == nil {
+		_, err = f.Write(q.marshal())
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -178,7 +198,7 @@ func (r *Registry) enqueue(q request) (*waiter, error) {
 	if err == nil {
 		// The FIFO first, then the request under its final name: a batch
 		// that sees the request can always answer it.
-		w.answer, _ = openAnswerPipe(fifoOf(w.file))
+		w.answer, _ = openAnswerPipe(fifoOf(w.file), r.filePerm())
 		err = os.Rename(f.Name(), w.file)
 	}
 	if err != nil {
@@ -241,9 +261,13 @@ func (r *Registry) pending() []request {
 		}
 		q, err := parseRequest(b)
 		if err == nil {
-			var alive bool
-			if alive, err = procinfo.Alive(q.Owner); err == nil && !alive {
-				err = procinfo.ErrNoProcess
+			// A request is carried out only while the process that asked
+			// waits for it (and, for a lease, its owner lives).
+			for _, id := range []procinfo.Identity{q.Asker, q.Owner} {
+				if alive, aerr := procinfo.Alive(id); aerr == nil && !alive {
+					err = procinfo.ErrNoProcess
+					break
+				}
 			}
 		}
 		if err != nil {
@@ -269,13 +293,13 @@ func (r *Registry) pending() []request {
 // submit carries out q, together with every pending request, and returns
 // q's ports. See "Group commit" above.
 func (r *Registry) submit(ctx context.Context, q request) ([]int, error) {
-	if err := os.MkdirAll(filepath.Dir(r.path), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(r.path), r.dirPerm()); err != nil {
 		return nil, fmt.Errorf("open registry %s: %w", r.path, err)
 	}
 	if q.Dir == "" {
 		q.Dir, _ = os.Getwd()
 	}
-	held, ok, err := lock.TryAcquire(r.lockPath, lock.Exclusive)
+	held, ok, err := r.tryLock(lock.Exclusive)
 	if err != nil {
 		return nil, err
 	}
@@ -286,10 +310,11 @@ func (r *Registry) submit(ctx context.Context, q request) ([]int, error) {
 		waitCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var w *waiter
-		if q.Owner.PID == 0 {
-			q.Owner, _ = procinfo.Lookup(os.Getpid())
-		}
-		if q.Owner.PID != 0 {
+		if me, err := procinfo.Lookup(os.Getpid()); err == nil {
+			q.Asker = me
+			if q.Owner.PID == 0 {
+				q.Owner = me
+			}
 			if w, err = r.enqueue(q); err == nil {
 				defer w.close()
 			}
@@ -387,9 +412,10 @@ func (r *Registry) runBatch(held *lock.Lock, own []request) (answers [][]int, er
 		for i, b := range batch[len(own):] {
 			if got := answers[len(own)+i]; got != nil {
 				// Committed: leave the answer, retire the request, wake the caller.
-				if err := os.WriteFile(answerOf(b.file), []byte(formatAnswer(got)), 0o600); err == nil {
-					os.Remove(b.file)
-				}
+				// The request goes even if the answer cannot be written, so no
+				// other batch carries it out again.
+				_ = r.writeAnswer(answerOf(b.file), got)
+				os.Remove(b.file)
 				notify(fifoOf(b.file), got)
 			}
 		}
@@ -406,6 +432,48 @@ func (r *Registry) runBatch(held *lock.Lock, own []request) (answers [][]int, er
 func isRequestError(err error) bool {
 	return errors.Is(err, ErrNoPortAvailable) || errors.Is(err, ErrNoOwner) ||
 		errors.Is(err, ErrInvalidID) || errors.Is(err, ErrInvalidPort) || errors.Is(err, store.ErrPortConflict)
+}
+
+// mkdirPending makes the pending directory, or checks that the one there
+// is a real directory of this user's (or, in a shared registry, of the
+// group's): requests and answers must not go where someone else chose.
+func (r *Registry) mkdirPending(dir string) error {
+	err := os.Mkdir(dir, r.dirPerm())
+	if err == nil && r.shared {
+		return os.Chmod(dir, r.dirPerm())
+	}
+	if !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if uid, ok := ownerOf(fi); ok && uid != os.Geteuid() && !r.shared {
+		return fmt.Errorf("%s belongs to uid %d", dir, uid)
+	}
+	return nil
+}
+
+// writeAnswer leaves a batch's answer for a caller, readable by the caller.
+func (r *Registry) writeAnswer(path string, ports []int) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|noFollow, r.filePerm())
+	if err != nil {
+		return err
+	}
+	if r.shared {
+		err = f.Chmod(r.filePerm())
+	}
+	if err == nil {
+		_, err = f.WriteString(formatAnswer(ports))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func exists(path string) bool {

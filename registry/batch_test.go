@@ -31,14 +31,14 @@ func TestBatchAssignsPendingRequestsAndAnswersThem(t *testing.T) {
 
 	me, err := procinfo.Lookup(os.Getpid())
 	require.NoError(t, err)
-	w, err := r.enqueue(request{Kind: store.Stable, ID: "queued", Owner: me, Dir: "/somewhere"})
+	w, err := r.enqueue(request{Kind: store.Stable, ID: "queued", Owner: me, Asker: me, Dir: "/somewhere"})
 	require.NoError(t, err)
 	defer w.close()
 
 	// A dead process's request is dropped, not assigned.
 	cmd := exec.Command("true")
 	require.NoError(t, cmd.Run())
-	dead, err := r.enqueue(request{Kind: store.Stable, ID: "ghost", Owner: procinfo.Identity{PID: cmd.Process.Pid, Start: 1}})
+	dead, err := r.enqueue(request{Kind: store.Stable, ID: "ghost", Owner: procinfo.Identity{PID: cmd.Process.Pid, Start: 1}, Asker: procinfo.Identity{PID: cmd.Process.Pid, Start: 1}})
 	require.NoError(t, err)
 	defer dead.close()
 
@@ -80,17 +80,17 @@ func TestMalformedPendingFilesAreRemoved(t *testing.T) {
 }
 
 func TestRequestRoundTrip(t *testing.T) {
-	q := request{Kind: store.Stable, ID: "web", Suggested: 8000, Owner: procinfo.Identity{PID: 42, Start: 99}, Dir: "/a b/c"}
+	q := request{Kind: store.Stable, ID: "web", Suggested: 8000, Owner: procinfo.Identity{PID: 42, Start: 99}, Asker: procinfo.Identity{PID: 42, Start: 99}, Dir: "/a b/c"}
 	got, err := parseRequest(q.marshal())
 	require.NoError(t, err)
 	assert.Equal(t, q, got)
 	lease := request{Kind: store.Lease, Count: 3, Suggested: 15000, Ports: PortList{{First: 15000, Last: 15999}},
-		Owner: procinfo.Identity{PID: 7, Start: 8}, Dir: "/d", Command: "go test ./..."}
+		Owner: procinfo.Identity{PID: 7, Start: 8}, Asker: procinfo.Identity{PID: 9, Start: 10}, Dir: "/d", Command: "go test ./..."}
 	got, err = parseRequest(lease.marshal())
 	require.NoError(t, err)
 	assert.Equal(t, lease, got)
 
-	good := "portfor-request 1\nkind stable\nid web\nport 0\nowner 1 1\ndir \"/\"\ncmd \"\"\n"
+	good := "portfor-request 1\nkind stable\nid web\nport 0\nowner 1 1\nasker 1 1\ndir \"/\"\ncmd \"\"\n"
 	_, err = parseRequest([]byte(good))
 	require.NoError(t, err)
 	for _, bad := range []string{
@@ -100,9 +100,9 @@ func TestRequestRoundTrip(t *testing.T) {
 		strings.Replace(good, "kind stable", "kind other", 1), strings.Replace(good, "kind stable", "kind lease", 1),
 		strings.Replace(good, "dir \"/\"", "dir /", 1), good + "extra", good + "id again\n", good + "color blue\n",
 		strings.TrimSuffix(good, "\n"),
-		"portfor-request 1\nkind lease\ncount 0\nport 0\nowner 1 1\n",
-		"portfor-request 1\nkind lease\ncount 65\nport 0\nowner 1 1\n",
-		"portfor-request 1\nkind lease\ncount 1\nports 9-1\nport 0\nowner 1 1\n",
+		"portfor-request 1\nkind lease\ncount 0\nport 0\nowner 1 1\nasker 1 1\n",
+		"portfor-request 1\nkind lease\ncount 65\nport 0\nowner 1 1\nasker 1 1\n",
+		"portfor-request 1\nkind lease\ncount 1\nports 9-1\nport 0\nowner 1 1\nasker 1 1\n",
 	} {
 		_, err := parseRequest([]byte(bad))
 		assert.ErrorIs(t, err, errBadRequest, "%q", bad)
@@ -110,7 +110,7 @@ func TestRequestRoundTrip(t *testing.T) {
 }
 
 func FuzzParseRequest(f *testing.F) {
-	f.Add(request{Kind: store.Stable, ID: "web", Suggested: 8000, Owner: procinfo.Identity{PID: 42, Start: 99}, Dir: "/x"}.marshal())
+	f.Add(request{Kind: store.Stable, ID: "web", Suggested: 8000, Owner: procinfo.Identity{PID: 42, Start: 99}, Asker: procinfo.Identity{PID: 42, Start: 99}, Dir: "/x"}.marshal())
 	f.Add([]byte("portfor-request 1\n\n\n\n\n"))
 	f.Add([]byte("portfor-request 1\nweb\n-1\n1 1\n/\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -118,7 +118,7 @@ func FuzzParseRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if ValidateID(q.ID) != nil || q.Suggested < 0 || q.Suggested > 65535 || q.Owner.PID <= 0 {
+		if (q.Kind == store.Stable && ValidateID(q.ID) != nil) || q.Suggested < 0 || q.Suggested > 65535 || q.Owner.PID <= 0 || q.Asker.PID <= 0 {
 			t.Fatalf("parseRequest accepted %+v", q)
 		}
 		again, err := parseRequest(q.marshal())

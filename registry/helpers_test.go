@@ -169,10 +169,13 @@ func holdMain(n string) int {
 		fmt.Println("error:", err)
 		return 1
 	}
-	as, err := reg.LeaseN(context.Background(), count, registry.LeaseOptions{})
-	if err != nil {
-		fmt.Println("error:", err)
-		return 1
+	var as []registry.Assignment
+	if count > 0 {
+		as, err = reg.LeaseN(context.Background(), count, registry.LeaseOptions{})
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
 	}
 	for _, a := range as {
 		fmt.Print(a.Port, " ")

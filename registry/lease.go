@@ -83,7 +83,7 @@ func (r *Registry) LeaseEach(ctx context.Context, opts []LeaseOptions) ([]Assign
 	if len(qs) == 0 {
 		return out, errs
 	}
-	if err := os.MkdirAll(filepath.Dir(r.path), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(r.path), r.dirPerm()); err != nil {
 		err = fmt.Errorf("open registry %s: %w", r.path, err)
 		for _, i := range at {
 			errs[i] = err
@@ -117,6 +117,11 @@ func leaseRequest(n int, opts LeaseOptions) (request, error) {
 	if opts.Near != 0 {
 		if err := validatePort("", opts.Near); err != nil {
 			return request{}, err
+		}
+	}
+	for _, rg := range opts.Ports {
+		if rg.First < 1 || rg.Last > 65535 || rg.First > rg.Last {
+			return request{}, fmt.Errorf("lease: port range %d-%d: %w", rg.First, rg.Last, ErrInvalidPort)
 		}
 	}
 	pid := opts.OwnerPID
@@ -186,6 +191,33 @@ func (r *Registry) ReleasePort(ctx context.Context, port int) (Assignment, error
 		return Assignment{}, fmt.Errorf("release port %d: %w", port, err)
 	}
 	return a, nil
+}
+
+// ReleaseLease ends lease a, if the port is still leased as a says: to the
+// same owner process (pid and start time). It reports ErrNotFound when the
+// port has since gone to someone else (its owner died and another lease
+// took it), which a plain ReleasePort would take from the new holder.
+func (r *Registry) ReleaseLease(ctx context.Context, a Assignment) error {
+	if _, err := os.Lstat(r.LeasePath()); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("release lease %s: %w", a.ID, ErrNotFound)
+	}
+	err := r.withSession(ctx, nil, true, func(s *session) error {
+		return s.leases.Update(func(tx *store.Tx) error {
+			e, ok, err := tx.Get(leaseID(a.Port))
+			if err != nil {
+				return err
+			}
+			if !ok || e.OwnerPID != a.OwnerPID || e.OwnerStart != a.OwnerStart {
+				return ErrNotFound
+			}
+			_, _, err = tx.Delete(e.ID)
+			return err
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("release lease %s: %w", a.ID, err)
+	}
+	return nil
 }
 
 // Reclaim removes every lease whose owner process is gone and returns what

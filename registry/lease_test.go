@@ -168,3 +168,23 @@ func TestManyProcessesLeasingGetDistinctPorts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, gone, procs*each)
 }
+
+func TestReleaseLeaseTakesNothingFromANewHolder(t *testing.T) {
+	reg := mustOpen(t)
+	base := quietRun(t, reg, 1)
+	one := registry.PortList{{First: base, Last: base}}
+	h := startHolder(t, reg.Path(), 0) // a process whose lease we make ourselves
+	a, err := reg.Lease(ctx, registry.LeaseOptions{OwnerPID: h.cmd.Process.Pid, Ports: one})
+	require.NoError(t, err)
+	h.exit(t)
+	b, err := reg.Lease(ctx, registry.LeaseOptions{Ports: one}) // takes the dead owner's port
+	require.NoError(t, err)
+	require.Equal(t, a.Port, b.Port)
+
+	require.ErrorIs(t, reg.ReleaseLease(ctx, a), registry.ErrNotFound, "a's lease is gone; b's must stay")
+	list, err := reg.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, os.Getpid(), list[0].OwnerPID)
+	require.NoError(t, reg.ReleaseLease(ctx, b))
+}

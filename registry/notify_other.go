@@ -2,12 +2,17 @@
 
 package registry
 
-import "errors"
+import (
+	"errors"
+	"os"
+)
 
 // answerPipe is not available here: waiters take the lock in turn.
 type answerPipe struct{ ports chan []int }
 
-func openAnswerPipe(string) (*answerPipe, error) { return nil, errors.ErrUnsupported }
+func openAnswerPipe(string, os.FileMode) (*answerPipe, error) { return nil, errors.ErrUnsupported }
+
+const noFollow = 0
 
 func (*answerPipe) close() {}
 

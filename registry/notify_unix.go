@@ -16,8 +16,12 @@ type answerPipe struct {
 	ports  chan []int // receives the ports once, when a batch answers
 }
 
-func openAnswerPipe(path string) (*answerPipe, error) {
-	if err := syscall.Mkfifo(path, 0o600); err != nil {
+func openAnswerPipe(path string, perm os.FileMode) (*answerPipe, error) {
+	if err := syscall.Mkfifo(path, uint32(perm.Perm())); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, perm); err != nil { // exactly, whatever the umask: the batch may be another user's
+		os.Remove(path)
 		return nil, err
 	}
 	rd, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -59,3 +63,5 @@ func notify(path string, ports []int) {
 	f.WriteString(formatAnswer(ports)) // at most MaxLeaseN ports: under PIPE_BUF, one atomic write
 	f.Close()
 }
+
+const noFollow = syscall.O_NOFOLLOW

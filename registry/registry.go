@@ -77,11 +77,14 @@ type Registry struct {
 	leaseNoSync bool
 
 	cache mainPortsCache
+
+	shared bool // the directory is group-writable: files 0660, directories 0770
 }
 
-// Open returns a handle on the registry at path (see [DefaultPath]). It does
-// not touch the file: the file and its directory are created by the first
-// operation that writes.
+// Open returns a handle on the registry at path (see [DefaultPath]). It
+// creates nothing: the file and its directory are created by the first
+// operation that writes. It refuses, with an [*UnsafePathError], a path
+// another user could control (see checkPath in safety.go).
 func Open(path string, opts Options) (*Registry, error) {
 	if path == "" {
 		return nil, errors.New("open registry: empty path")
@@ -93,7 +96,15 @@ func Open(path string, opts Options) (*Registry, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Registry{path: abs, lockPath: abs + ".lock", opts: opts}, nil
+	if abs, err = checkPath(abs); err != nil {
+		return nil, err
+	}
+	if _, err := checkPath(abs + ".lock"); err != nil {
+		return nil, err
+	}
+	r := &Registry{path: abs, lockPath: abs + ".lock", opts: opts}
+	r.shared = r.sharing()
+	return r, nil
 }
 
 // Path returns the registry file's absolute path.
@@ -104,7 +115,7 @@ func (r *Registry) LockPath() string { return r.lockPath }
 
 func (r *Registry) lock(ctx context.Context, mode lock.Mode) (*lock.Lock, error) {
 	// Try first: a free lock needs no timer, nor anything from ctx.
-	if l, ok, err := lock.TryAcquire(r.lockPath, mode); ok || err != nil {
+	if l, ok, err := r.tryLock(mode); ok || err != nil {
 		return l, err
 	}
 	timeout := r.opts.LockTimeout
@@ -138,7 +149,7 @@ func (r *Registry) viewMaybe(ctx context.Context, tryOnly bool, fn func(*store.T
 	var l *lock.Lock
 	if tryOnly {
 		var ok bool
-		if l, ok, err = lock.TryAcquire(r.lockPath, lock.Shared); err == nil && !ok {
+		if l, ok, err = r.tryLock(lock.Shared); err == nil && !ok {
 			return false, nil
 		}
 	} else {
@@ -352,4 +363,23 @@ func (r *Registry) each(ctx context.Context, fn func(store.Entry) error) error {
 		return nil
 	}
 	return err
+}
+
+// tryLock takes the lock if it is free now (see lock.TryAcquire).
+func (r *Registry) tryLock(mode lock.Mode) (*lock.Lock, bool, error) {
+	if r.shared {
+		r.makeSharedLockFile()
+	}
+	return lock.TryAcquire(r.lockPath, mode)
+}
+
+// makeSharedLockFile creates the lock file group-writable in a shared
+// registry (package lock would create it 0600).
+func (r *Registry) makeSharedLockFile() {
+	f, err := os.OpenFile(r.lockPath, os.O_CREATE|os.O_EXCL|os.O_RDONLY|noFollow, r.filePerm())
+	if err != nil {
+		return // there already, or the lock itself will say what is wrong
+	}
+	_ = f.Chmod(r.filePerm())
+	f.Close()
 }

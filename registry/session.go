@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/portfor/portfor/internal/procinfo"
@@ -80,15 +81,16 @@ func (r *Registry) openLeases(create bool) (*store.DB, error) {
 		}
 		r.removeOldLeaseFiles(path)
 	}
-	return store.Open(path, store.Options{NoSync: noSync})
+	return store.Open(path, store.Options{NoSync: noSync, Perm: r.filePerm()})
 }
 
 // removeOldLeaseFiles removes lease files of earlier boots: their owners
 // are all gone.
 func (r *Registry) removeOldLeaseFiles(current string) {
-	old, _ := filepath.Glob(r.path + ".leases*")
-	for _, f := range old {
-		if f != current {
+	dir, prefix := filepath.Dir(r.path), filepath.Base(r.path)+".leases"
+	entries, _ := os.ReadDir(dir) // not filepath.Glob: the path may hold [ ] * ?
+	for _, e := range entries {
+		if f := filepath.Join(dir, e.Name()); strings.HasPrefix(e.Name(), prefix) && f != current {
 			os.Remove(f)
 		}
 	}
@@ -114,7 +116,7 @@ const (
 func (r *Registry) withSessionMode(ctx context.Context, held *lock.Lock, mode mainMode, wantLeases bool, fn func(*session) error) error {
 	l := held
 	if l == nil {
-		if err := os.MkdirAll(filepath.Dir(r.path), 0o700); err != nil {
+		if err := os.MkdirAll(filepath.Dir(r.path), r.dirPerm()); err != nil {
 			return fmt.Errorf("open registry %s: %w", r.path, err)
 		}
 		var err error
@@ -126,9 +128,9 @@ func (r *Registry) withSessionMode(ctx context.Context, held *lock.Lock, mode ma
 	s := &session{}
 	if mode != mainSkip {
 		var err error
-		s.main, err = store.Open(r.path, store.Options{ReadOnly: mode == mainReadOnly})
+		s.main, err = store.Open(r.path, store.Options{ReadOnly: mode == mainReadOnly, Perm: r.filePerm()})
 		if errors.Is(err, fs.ErrNotExist) && mode == mainReadOnly {
-			s.main, err = store.Open(r.path, store.Options{}) // first use: create it
+			s.main, err = store.Open(r.path, store.Options{Perm: r.filePerm()}) // first use: create it
 		}
 		if err != nil {
 			return err
@@ -139,11 +141,12 @@ func (r *Registry) withSessionMode(ctx context.Context, held *lock.Lock, mode ma
 		s.close()
 		return err
 	}
-	err = fn(s)
-	if cerr := s.close(); err == nil {
-		err = cerr
-	}
-	return err
+	defer func() {
+		// After fn succeeded its work is committed: a failure to close
+		// (unmap) must not report it as failed.
+		_ = s.close()
+	}()
+	return fn(s)
 }
 
 // txs is a transaction on each file; leases is nil when there is no file.
@@ -169,16 +172,18 @@ func (s *session) begin(mainWritable, leasesWritable bool) (*txs, error) {
 	return t, nil
 }
 
-// commit commits the lease file first, then the registry.
+// commit commits the registry first, then the lease file: if the second
+// fails, what the first kept is stable ids, which a retry finds and keeps,
+// while leases, which a retry would make again, are not kept.
 func (t *txs) commit() error {
-	if t.leases != nil {
-		if err := t.leases.Commit(); err != nil {
+	if t.main != nil {
+		if err := t.main.Commit(); err != nil {
 			t.rollback()
 			return err
 		}
 	}
-	if t.main != nil {
-		return t.main.Commit()
+	if t.leases != nil {
+		return t.leases.Commit()
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -55,6 +56,9 @@ type Options struct {
 	// against the machine losing power or crashing, after which the file
 	// may be corrupt. Only for data that is worthless after a reboot.
 	NoSync bool
+	// Perm is the permission of a file Open creates; zero means 0600. It is
+	// set exactly, whatever the umask (0660 for a registry shared by a group).
+	Perm os.FileMode
 }
 
 // DB is an open registry file.
@@ -69,7 +73,7 @@ type DB struct {
 func Open(path string, opts Options) (*DB, error) {
 	db, err := open(path, opts)
 	if errors.Is(err, fs.ErrNotExist) && !opts.ReadOnly {
-		if err = create(path); err == nil {
+		if err = create(path, cmp.Or(opts.Perm, 0o600)); err == nil {
 			db, err = open(path, opts)
 		}
 	}
@@ -261,7 +265,7 @@ func checkSchema(tx *bolt.Tx) error {
 
 // create writes an empty registry to a temporary file beside path and
 // renames it into place, so path never holds a half-made registry.
-func create(path string) error {
+func create(path string, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create directory: %w", err)
@@ -296,6 +300,9 @@ func create(path string) error {
 	})
 	if cerr := b.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmpPath, perm) // exactly, whatever the umask
 	}
 	if err != nil {
 		return fmt.Errorf("create: %w", err)

@@ -211,7 +211,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 	if timeout <= 0 {
 		timeout = DefaultReadTimeout
 	}
-	_ = c.SetDeadline(time.Now().Add(timeout))
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
 	req, err := readRequest(c)
 	if err != nil {
 		s.logf("refused: %v", err)
@@ -239,9 +239,14 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		s.logf("pid %d: no port: %v", pid, err)
 		return
 	}
+	// The read deadline covered the request only: leasing may have waited
+	// for the registry's lock. The answer gets a deadline of its own.
+	_ = c.SetWriteDeadline(time.Now().Add(timeout))
 	if _, err := fmt.Fprintf(c, "%d\n", a.Port); err != nil {
 		s.logf("pid %d: port %d not delivered (%v): releasing it", pid, a.Port, err)
-		_, _ = s.Registry.ReleasePort(context.WithoutCancel(ctx), a.Port)
+		// Only if it is still this lease: if the pid died meanwhile the port
+		// may already be someone else's.
+		_ = s.Registry.ReleaseLease(context.WithoutCancel(ctx), a)
 		return
 	}
 	s.logf("pid %d: port %d (%s)", pid, a.Port, a.Command)

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portfor/portfor/internal/portserver"
+	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -262,4 +263,19 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("ParseRequest(%q) = %d", b, pid)
 		}
 	})
+}
+
+func TestAnswerArrivesWhenLeasingOutlastsTheReadTimeout(t *testing.T) {
+	s := startServer(t, t.TempDir(), 50*time.Millisecond)
+	_, err := ask(t, s.addr, os.Getpid()) // creates the registry
+	require.NoError(t, err)
+	l, err := lock.Acquire(context.Background(), s.reg.LockPath(), lock.Exclusive)
+	require.NoError(t, err)
+	release := time.AfterFunc(300*time.Millisecond, func() { l.Unlock() }) // longer than the read timeout
+	defer release.Stop()
+	start := time.Now()
+	p, err := ask(t, s.addr, os.Getpid())
+	require.NoError(t, err, "the answer must not be cut off by the read deadline")
+	assert.True(t, s.pool.Contains(p))
+	assert.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "the lease really waited for the lock")
 }

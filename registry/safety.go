@@ -1,0 +1,120 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// ErrUnsafePath is returned (in an [*UnsafePathError]) by [Open] for a
+// registry path that another user could control.
+var ErrUnsafePath = errors.New("unsafe registry path")
+
+// UnsafePathError says why a registry path was refused.
+type UnsafePathError struct {
+	Path   string
+	Reason string
+}
+
+// Error returns e.g. "unsafe registry path /tmp/r.db: owned by uid 1001 in
+// world-writable directory /tmp".
+func (e *UnsafePathError) Error() string {
+	return fmt.Sprintf("unsafe registry path %s: %s", e.Path, e.Reason)
+}
+
+// Unwrap returns ErrUnsafePath.
+func (e *UnsafePathError) Unwrap() error { return ErrUnsafePath }
+
+// Shared registries.
+//
+// A registry directory that grants its group write permission (chmod 2770,
+// say, with the setgid bit so new files keep the group) is taken as meant
+// for sharing: portfor then creates its files 0660 and its directories 0770
+// there, so every member of the group can use the registry. Elsewhere files
+// are 0600 and directories 0700. See the README for setting one up.
+
+// sharing reports whether the registry's directory is group-writable.
+func (r *Registry) sharing() bool {
+	fi, err := os.Stat(filepath.Dir(r.path))
+	return err == nil && fi.Mode().Perm()&0o020 != 0
+}
+
+// filePerm and dirPerm are the permissions of what portfor creates.
+func (r *Registry) filePerm() os.FileMode {
+	if r.shared {
+		return 0o660
+	}
+	return 0o600
+}
+
+func (r *Registry) dirPerm() os.FileMode {
+	if r.shared {
+		return 0o770
+	}
+	return 0o700
+}
+
+// checkPath refuses registry and lock paths another user could control:
+// a symbolic link owned by someone else or pointing at someone else's
+// file, a file owned by someone else in a directory everyone may write to
+// (they could have put it there for us to write to), or a directory that
+// everyone may write to without the sticky bit (anyone could replace our
+// files). It returns the path to use: a symbolic link of the user's own,
+// to a file of the user's own, is followed, as portfor opens its files
+// without following links.
+func checkPath(path string) (string, error) { return checkPathDepth(path, 0) }
+
+func checkPathDepth(path string, depth int) (string, error) {
+	me := os.Geteuid()
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return path, checkDir(path, me)
+	}
+	if err != nil {
+		return "", fmt.Errorf("open registry %s: %w", path, err)
+	}
+	if fi.Mode()&fs.ModeSymlink != 0 {
+		if uid, ok := ownerOf(fi); ok && uid != me {
+			return "", &UnsafePathError{Path: path, Reason: fmt.Sprintf("a symbolic link owned by uid %d", uid)}
+		}
+		target, err := os.Readlink(path)
+		if err != nil || depth >= 8 {
+			return "", &UnsafePathError{Path: path, Reason: fmt.Sprintf("a symbolic link that cannot be followed (%v)", err)}
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(path), target)
+		}
+		if tfi, err := os.Stat(target); err == nil {
+			if uid, ok := ownerOf(tfi); ok && uid != me {
+				return "", &UnsafePathError{Path: path, Reason: fmt.Sprintf("a symbolic link to %s, owned by uid %d", target, uid)}
+			}
+		}
+		return checkPathDepth(target, depth+1)
+	}
+	if err := checkDir(path, me); err != nil {
+		return "", err
+	}
+	dfi, err := os.Stat(filepath.Dir(path))
+	if err == nil && dfi.Mode().Perm()&0o002 != 0 {
+		if uid, ok := ownerOf(fi); ok && uid != me {
+			return "", &UnsafePathError{Path: path, Reason: fmt.Sprintf("owned by uid %d in world-writable directory %s", uid, filepath.Dir(path))}
+		}
+	}
+	return path, nil
+}
+
+// checkDir refuses a directory everyone may write to without the sticky
+// bit, which stops them from removing or renaming others' files.
+func checkDir(path string, me int) error {
+	dir := filepath.Dir(path)
+	dfi, err := os.Stat(dir)
+	if err != nil {
+		return nil // created later, by us
+	}
+	if m := dfi.Mode(); m.Perm()&0o002 != 0 && m&fs.ModeSticky == 0 {
+		return &UnsafePathError{Path: path, Reason: fmt.Sprintf("directory %s is writable by everyone and not sticky: anyone could replace the registry", dir)}
+	}
+	return nil
+}
