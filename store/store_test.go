@@ -326,3 +326,34 @@ func FuzzEntryUnmarshal(f *testing.F) {
 		}
 	})
 }
+
+func TestRebuildPortIndexRepairsDrift(t *testing.T) {
+	path := regPath(t)
+	db := mustOpen(t, path)
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		require.NoError(t, tx.Put(stable("web", 8000)))
+		return tx.Put(stable("api", 8001))
+	}))
+	require.NoError(t, db.Close())
+	raw, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, raw.Update(func(tx *bolt.Tx) error {
+		require.NoError(t, tx.Bucket([]byte("ports")).Delete([]byte{0x1f, 0x40}))  // 8000 unindexed
+		return tx.Bucket([]byte("ports")).Put([]byte{0x23, 0x28}, []byte("ghost")) // 9000 → nobody
+	}))
+	require.NoError(t, raw.Close())
+
+	db = mustOpen(t, path)
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		changed, clashes, err := tx.RebuildPortIndex()
+		require.NoError(t, err)
+		assert.Equal(t, []string{`indexed port 8000 → "web"`, `removed port 9000 → "ghost": no such assignment`}, changed)
+		assert.Empty(t, clashes)
+		return tx.Check()
+	}))
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		changed, _, err := tx.RebuildPortIndex()
+		assert.Empty(t, changed, "nothing left to repair")
+		return err
+	}))
+}

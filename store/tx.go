@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -201,4 +202,58 @@ func (t *Tx) Check() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// RebuildPortIndex makes the port index agree with the id index: every
+// entry's port points back to it, and port keys that no entry claims are
+// removed. Where two entries claim one port, the index keeps the one it
+// had (or the first, in id order) and the clash is reported, since which
+// assignment is right cannot be known here. It returns what it changed and
+// the clashes; the transaction must be writable.
+func (t *Tx) RebuildPortIndex() (changed, clashes []string, err error) {
+	claims := map[int][]string{}
+	c := t.ids.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var e Entry
+		if err := e.UnmarshalBinary(v); err != nil {
+			clashes = append(clashes, fmt.Sprintf("id %q cannot be read (%v): left alone", k, err))
+			continue
+		}
+		claims[e.Port] = append(claims[e.Port], string(k))
+	}
+	// Drop port keys no entry claims, or that point at an id not claiming them.
+	pc := t.ports.Cursor()
+	for k, v := pc.First(); k != nil; k, v = pc.Next() {
+		if len(k) != 2 {
+			if err := pc.Delete(); err != nil {
+				return nil, nil, err
+			}
+			changed = append(changed, fmt.Sprintf("removed malformed port key %x", k))
+			continue
+		}
+		port := int(binary.BigEndian.Uint16(k))
+		ids := claims[port]
+		if !slices.Contains(ids, string(v)) {
+			if err := pc.Delete(); err != nil {
+				return nil, nil, err
+			}
+			changed = append(changed, fmt.Sprintf("removed port %d → %q: no such assignment", port, v))
+		}
+	}
+	for port, ids := range claims {
+		owner, ok := t.PortOwner(port)
+		if !ok {
+			owner = ids[0]
+			if err := t.ports.Put(portKey(port), []byte(owner)); err != nil {
+				return nil, nil, err
+			}
+			changed = append(changed, fmt.Sprintf("indexed port %d → %q", port, owner))
+		}
+		if len(ids) > 1 {
+			clashes = append(clashes, fmt.Sprintf("port %d is claimed by %q; the index keeps %q", port, ids, owner))
+		}
+	}
+	slices.Sort(changed)
+	slices.Sort(clashes)
+	return changed, clashes, nil
 }

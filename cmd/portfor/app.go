@@ -147,6 +147,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			pickCommand(),
 			gcCommand(),
 			serveCommand(),
+			doctorCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

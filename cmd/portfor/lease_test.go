@@ -182,3 +182,19 @@ sys.stdin.read()  # hold the ports until told to go
 	require.NoError(t, srv.Process.Signal(syscall.SIGINT))
 	require.NoError(t, srv.Wait())
 }
+
+func TestDoctorCommand(t *testing.T) {
+	db := newDB(t)
+	assert.Equal(t, outcome{"note: no registry yet at " + db + " (it is created by the first assignment)\n", "", 0}, portfor(t, db, "doctor"))
+	require.Equal(t, 0, portfor(t, db, "web").code)
+	require.NoError(t, os.Chmod(db, 0o640))
+	o := portfor(t, db, "doctor")
+	assert.Equal(t, 1, o.code)
+	assert.Contains(t, o.stdout, "problem: "+db+" is mode 0640: wider than 0600")
+	assert.Contains(t, o.stdout, "ok: registry.db: bbolt structure sound, id and port indexes agree")
+	assert.Equal(t, "portfor: 1 problem(s) in "+db+" (portfor doctor --fix repairs the safe ones)\n", o.stderr)
+	o = portfor(t, db, "doctor", "--fix")
+	assert.Equal(t, 0, o.code, o.stderr)
+	assert.Contains(t, o.stdout, "fixed: "+db+" is mode 0640")
+	assert.Equal(t, 0, portfor(t, db, "doctor").code)
+}

@@ -68,3 +68,27 @@ func Owner(pid int) (int, error) {
 	}
 	return owner(pid)
 }
+
+// PortHolders returns the pids of processes with a socket bound to port:
+// a listening TCP socket or any UDP socket, IPv4 or IPv6. It reads what
+// this user may read (other users' processes may be missing unless root)
+// and returns nil where the OS cannot be asked.
+func PortHolders(port int) []int { return portHolders(port) }
+
+// Parent returns the pid of pid's parent, or an error wrapping ErrNoProcess.
+func Parent(pid int) (int, error) { return parent(pid) }
+
+// Descends reports whether pid is ancestor or a descendant of it.
+func Descends(pid, ancestor int) bool {
+	for i := 0; i < 64 && pid > 1; i++ { // bounded: a pid chain is short
+		if pid == ancestor {
+			return true
+		}
+		p, err := Parent(pid)
+		if err != nil {
+			return false
+		}
+		pid = p
+	}
+	return pid == ancestor
+}

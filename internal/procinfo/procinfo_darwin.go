@@ -37,3 +37,13 @@ func owner(pid int) (int, error) {
 	}
 	return int(kp.Eproc.Ucred.Uid), nil
 }
+
+func portHolders(int) []int { return nil }
+
+func parent(pid int) (int, error) {
+	kp, err := unix.SysctlKinfoProc("kern.proc.pid", pid)
+	if err != nil || kp == nil || kp.Proc.P_pid == 0 {
+		return 0, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+	}
+	return int(kp.Eproc.Ppid), nil
+}

@@ -104,3 +104,83 @@ func owner(pid int) (int, error) {
 	}
 	return int(st.Uid), nil
 }
+
+func portHolders(port int) []int {
+	inodes := map[string]bool{}
+	for _, table := range []struct {
+		file   string
+		listen bool // TCP: listening sockets only
+	}{{"/proc/net/tcp", true}, {"/proc/net/tcp6", true}, {"/proc/net/udp", false}, {"/proc/net/udp6", false}} {
+		b, err := os.ReadFile(table.file)
+		if err != nil {
+			continue
+		}
+		for _, inode := range socketInodes(string(b), port, table.listen) {
+			inodes[inode] = true
+		}
+	}
+	if len(inodes) == 0 {
+		return nil
+	}
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		fds, err := os.ReadDir("/proc/" + p.Name() + "/fd")
+		if err != nil {
+			continue
+		}
+		for _, fd := range fds {
+			link, err := os.Readlink("/proc/" + p.Name() + "/fd/" + fd.Name())
+			if err == nil && strings.HasPrefix(link, "socket:[") && inodes[strings.TrimSuffix(link[len("socket:["):], "]")] {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// socketInodes reads a /proc/net/{tcp,udp}[6] table and returns the inodes
+// of sockets whose local port is port (listening ones only, if listen).
+func socketInodes(table string, port int, listen bool) []string {
+	var out []string
+	for _, line := range strings.Split(table, "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) < 10 {
+			continue
+		}
+		_, hexPort, ok := strings.Cut(f[1], ":")
+		if !ok {
+			continue
+		}
+		p, err := strconv.ParseUint(hexPort, 16, 16)
+		if err != nil || int(p) != port || (listen && f[3] != "0A") || f[9] == "0" {
+			continue
+		}
+		out = append(out, f[9])
+	}
+	return out
+}
+
+func parent(pid int) (int, error) {
+	b, err := readProc(pid, "stat")
+	if err != nil {
+		return 0, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	return strconv.Atoi(f[1]) // field 4, ppid
+}

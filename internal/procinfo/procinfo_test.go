@@ -3,6 +3,7 @@
 package procinfo
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -93,4 +94,30 @@ func FuzzParseStat(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = parseStat(b) // must not panic
 	})
+}
+
+func TestPortHolders(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	assert.Equal(t, []int{os.Getpid()}, PortHolders(port))
+	u, err := net.ListenPacket("udp", "[::1]:0")
+	if err == nil {
+		defer u.Close()
+		assert.Contains(t, PortHolders(u.LocalAddr().(*net.UDPAddr).Port), os.Getpid())
+	}
+	l.Close()
+	assert.Empty(t, PortHolders(port))
+}
+
+func TestSocketInodes(t *testing.T) {
+	table := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 555 1 0000000000000000 100 0 0 10 0
+   2: 00000000:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1
+`
+	assert.Equal(t, []string{"12345"}, socketInodes(table, 8080, true))
+	assert.Equal(t, []string{"12345", "555"}, socketInodes(table, 8080, false))
+	assert.Empty(t, socketInodes(table, 9, true))
 }

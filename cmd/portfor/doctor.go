@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+)
+
+func doctorCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "doctor",
+		Usage: "check the registry (and with --fix, repair what is safe); exit 1 if problems remain",
+		Description: `Checks file permissions and owners, the schema, bbolt's page structure and the
+agreement of the id and port indexes (registry and lease file), leases whose
+owner is gone, leased ports held by a process other than the owner or its
+children, requests queued by processes that are gone, and lease files of
+earlier boots. --fix repairs permissions wider than portfor's, index drift,
+dead leases, stale requests and old lease files, and says what it changed.`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "fix", Usage: "repair what is safe to repair"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := checkArgs(c, "portfor doctor", 0); err != nil {
+				return err
+			}
+			reg, err := openRegistry(c)
+			if err != nil {
+				return err
+			}
+			rep, err := reg.Doctor(c.Context, c.Bool("fix"))
+			if err != nil {
+				return err
+			}
+			for _, f := range rep.Findings {
+				fmt.Fprintf(c.App.Writer, "%s: %s\n", f.Severity, f.Text)
+			}
+			n := rep.Problems()
+			switch {
+			case n == 0:
+				return nil
+			case c.Bool("fix"):
+				return fmt.Errorf("%d problem(s) in %s need a person", n, reg.Path())
+			}
+			return fmt.Errorf("%d problem(s) in %s (portfor doctor --fix repairs the safe ones)", n, reg.Path())
+		},
+	}
+}

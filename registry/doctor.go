@@ -1,0 +1,260 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/portfor/portfor/internal/procinfo"
+	"github.com/portfor/portfor/lock"
+	"github.com/portfor/portfor/store"
+)
+
+// Severity grades a Finding.
+type Severity string
+
+const (
+	// OK is a check that passed.
+	OK Severity = "ok"
+	// Note is worth knowing and needs no action.
+	Note Severity = "note"
+	// Problem needs attention; Doctor with fix repairs the safe ones.
+	Problem Severity = "problem"
+	// Fixed is a problem Doctor repaired.
+	Fixed Severity = "fixed"
+)
+
+// Finding is one thing [Registry.Doctor] found.
+type Finding struct {
+	Severity Severity
+	Text     string
+}
+
+// Report is what [Registry.Doctor] found, in the order it looked.
+type Report struct {
+	Findings []Finding
+}
+
+// Problems counts the findings that still need attention.
+func (r Report) Problems() int {
+	n := 0
+	for _, f := range r.Findings {
+		if f.Severity == Problem {
+			n++
+		}
+	}
+	return n
+}
+
+func (r *Report) add(s Severity, format string, args ...any) {
+	r.Findings = append(r.Findings, Finding{s, fmt.Sprintf(format, args...)})
+}
+
+// problem records a problem, or, when fix is set and repair succeeds, what
+// was fixed.
+func (r *Report) problem(fix bool, repair func() error, format string, args ...any) {
+	text := fmt.Sprintf(format, args...)
+	if fix && repair != nil {
+		if err := repair(); err != nil {
+			r.add(Problem, "%s (repair failed: %v)", text, err)
+			return
+		}
+		r.add(Fixed, "%s", text)
+		return
+	}
+	r.add(Problem, "%s", text)
+}
+
+// Doctor checks the registry: file permissions and owner, schema, bbolt's
+// page structure and the agreement of the id and port indexes in both
+// files, leases whose owner is gone, leased ports held by processes other
+// than the owner (or its descendants), pending requests of processes that
+// are gone, and lease files of earlier boots. With fix it repairs what is
+// safe to repair: permissions that are wider than portfor's, index drift
+// (the port index is rebuilt from the assignments), dead leases, stale
+// pending requests and old lease files. It holds the exclusive lock
+// throughout, so it sees, and repairs, a registry nobody is changing.
+func (r *Registry) Doctor(ctx context.Context, fix bool) (Report, error) {
+	var rep Report
+	if _, err := os.Lstat(r.path); errors.Is(err, fs.ErrNotExist) {
+		rep.add(Note, "no registry yet at %s (it is created by the first assignment)", r.path)
+		return rep, nil
+	}
+	held, err := r.lock(ctx, lock.Exclusive)
+	if err != nil {
+		return rep, err
+	}
+	defer held.Unlock()
+
+	r.checkFile(&rep, fix, r.path)
+	r.checkFile(&rep, fix, r.lockPath)
+	leasePath, _ := r.leaseStore()
+	if _, err := os.Lstat(leasePath); err == nil {
+		r.checkFile(&rep, fix, leasePath)
+	}
+	for _, path := range []string{r.path, leasePath} {
+		if _, err := os.Lstat(path); err != nil {
+			continue
+		}
+		if err := r.checkStore(&rep, fix, path); err != nil {
+			rep.add(Problem, "%v", err)
+		}
+	}
+	r.checkPending(&rep, fix)
+	r.checkOldLeaseFiles(&rep, fix, leasePath)
+	return rep, nil
+}
+
+// checkFile reports permissions wider than portfor gives its files, and a
+// file owned by another user in a registry that is not shared.
+func (r *Registry) checkFile(rep *Report, fix bool, path string) {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return
+	}
+	want := r.filePerm()
+	if extra := fi.Mode().Perm() &^ want; extra != 0 {
+		rep.problem(fix, func() error { return os.Chmod(path, want) },
+			"%s is mode %04o: wider than %04o (others may read or change the registry)", path, fi.Mode().Perm(), want)
+	}
+	if uid, ok := ownerOf(fi); ok && uid != os.Geteuid() && !r.shared {
+		rep.add(Problem, "%s belongs to uid %d, not to you (uid %d)", path, uid, os.Geteuid())
+	}
+}
+
+// checkStore checks one bbolt file: schema, structure, indexes, leases.
+func (r *Registry) checkStore(rep *Report, fix bool, path string) error {
+	db, err := store.Open(path, store.Options{Perm: r.filePerm()})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	name := filepath.Base(path)
+	err = db.Update(func(tx *store.Tx) error {
+		rep.add(OK, "%s: portfor registry, schema %d, %d entries", name, store.SchemaVersion, tx.Len())
+		if err := tx.Check(); err != nil {
+			var bboltErr bool
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if strings.HasPrefix(line, "bbolt: ") {
+					bboltErr = true
+					rep.add(Problem, "%s: %s (not repairable here: restore the file from a copy, or move it away to start afresh)", name, line)
+				}
+			}
+			if !bboltErr {
+				changed, clashes, rerr := tx.RebuildPortIndex()
+				if rerr != nil {
+					return rerr
+				}
+				for _, c := range changed {
+					rep.problem(fix, func() error { return nil }, "%s: index drift: %s", name, c)
+				}
+				for _, c := range clashes {
+					rep.add(Problem, "%s: %s", name, c)
+				}
+			}
+		} else {
+			rep.add(OK, "%s: bbolt structure sound, id and port indexes agree", name)
+		}
+		r.checkLeases(rep, fix, tx, name)
+		if !fix {
+			return errRollback // report only: change nothing
+		}
+		return nil
+	})
+	if errors.Is(err, errRollback) {
+		return nil
+	}
+	return err
+}
+
+// errRollback ends a transaction that must not commit.
+var errRollback = errors.New("rollback")
+
+// checkLeases reports leases of dead owners and ports held by others.
+func (r *Registry) checkLeases(rep *Report, fix bool, tx *store.Tx, name string) {
+	var dead, live []store.Entry
+	var stable []store.Entry
+	_ = tx.ForEach(func(e store.Entry) error {
+		switch {
+		case e.Kind != store.Lease:
+			stable = append(stable, e)
+		case procinfoAlive(e):
+			live = append(live, e)
+		default:
+			dead = append(dead, e)
+		}
+		return nil
+	})
+	for _, e := range dead {
+		rep.problem(fix, func() error { _, _, err := tx.Delete(e.ID); return err },
+			"%s: port %d is leased to pid %d, which is gone (%s)", name, e.Port, e.OwnerPID, e.Command)
+	}
+	for _, e := range live {
+		for _, pid := range procinfo.PortHolders(e.Port) {
+			if !procinfo.Descends(pid, e.OwnerPID) {
+				rep.add(Problem, "%s: port %d is leased to pid %d (%s) but held by pid %d (%s)",
+					name, e.Port, e.OwnerPID, e.Command, pid, procinfo.Command(pid))
+			}
+		}
+	}
+	for _, e := range stable {
+		for _, pid := range procinfo.PortHolders(e.Port) {
+			rep.add(Note, "%s: port %d (%s) is in use by pid %d (%s)", name, e.Port, e.ID, pid, procinfo.Command(pid))
+		}
+	}
+	if len(dead) == 0 && len(live) > 0 {
+		rep.add(OK, "%s: %d leases, all owners running", name, len(live))
+	}
+}
+
+func procinfoAlive(e store.Entry) bool {
+	alive, err := procinfo.Alive(procinfo.Identity{PID: e.OwnerPID, Start: e.OwnerStart})
+	return alive || err != nil
+}
+
+// checkPending reports queued requests whose caller is gone, and leftovers.
+func (r *Registry) checkPending(rep *Report, fix bool) {
+	dir := r.pendingDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		base, _, _ := strings.Cut(e.Name(), ".")
+		if base != e.Name() { // a FIFO or an answer
+			if !exists(filepath.Join(dir, base)) {
+				rep.problem(fix, func() error { return os.Remove(path) }, "pending: %s is left over from a caller that is gone", e.Name())
+			}
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		q, err := parseRequest(b)
+		if err != nil {
+			rep.problem(fix, func() error { return os.Remove(path) }, "pending: %s is not a request", e.Name())
+			continue
+		}
+		if alive, err := procinfo.Alive(q.Asker); err == nil && !alive {
+			rep.problem(fix, func() error { return os.Remove(path) }, "pending: %s was queued by pid %d, which is gone", e.Name(), q.Asker.PID)
+		}
+	}
+}
+
+// checkOldLeaseFiles reports lease files of earlier boots.
+func (r *Registry) checkOldLeaseFiles(rep *Report, fix bool, current string) {
+	dir, prefix := filepath.Dir(r.path), filepath.Base(r.path)+".leases"
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		path := filepath.Join(dir, e.Name())
+		if strings.HasPrefix(e.Name(), prefix) && path != current {
+			rep.problem(fix, func() error { return os.Remove(path) }, "%s is a lease file of an earlier boot: its owners are all gone", e.Name())
+		}
+	}
+}
