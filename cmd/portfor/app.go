@@ -98,6 +98,7 @@ Examples:
    portfor find 8000-8100            # the first free port of a range
    PORT=$(portfor pick $$)           # a port leased to this script until it exits
    portfor serve &                   # a port server for portpicker's clients
+   portfor doctor --fix              # check the registry and repair what is safe
 
 The registry is $PORTFOR_DB, else $XDG_STATE_HOME/portfor/registry.db
 (~/.local/state/portfor/registry.db). Exit status: 0 ok, 1 failed, 2 usage.`
