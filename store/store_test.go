@@ -133,7 +133,10 @@ func TestUpdateErrorRollsBack(t *testing.T) {
 	}))
 }
 
-func TestCheckFindsIndexDrift(t *testing.T) {
+// driftedRegistry makes a registry with web=8000 and api=8001, then damages
+// its port index behind the store's back: 8000 unindexed, 9000 → "ghost".
+func driftedRegistry(t *testing.T) string {
+	t.Helper()
 	path := regPath(t)
 	db := mustOpen(t, path)
 	require.NoError(t, db.Update(func(tx *store.Tx) error {
@@ -141,8 +144,6 @@ func TestCheckFindsIndexDrift(t *testing.T) {
 		return tx.Put(stable("api", 8001))
 	}))
 	require.NoError(t, db.Close())
-
-	// Damage the indexes behind the store's back.
 	raw, err := bolt.Open(path, 0o600, nil)
 	require.NoError(t, err)
 	require.NoError(t, raw.Update(func(tx *bolt.Tx) error {
@@ -150,8 +151,12 @@ func TestCheckFindsIndexDrift(t *testing.T) {
 		return tx.Bucket([]byte("ports")).Put([]byte{0x23, 0x28}, []byte("ghost")) // 9000
 	}))
 	require.NoError(t, raw.Close())
+	return path
+}
 
-	db = mustOpen(t, path)
+func TestCheckFindsIndexDrift(t *testing.T) {
+	path := driftedRegistry(t)
+	db := mustOpen(t, path)
 	require.NoError(t, db.View(func(tx *store.Tx) error {
 		err := tx.Check()
 		require.ErrorIs(t, err, store.ErrInconsistent)
@@ -328,22 +333,8 @@ func FuzzEntryUnmarshal(f *testing.F) {
 }
 
 func TestRebuildPortIndexRepairsDrift(t *testing.T) {
-	path := regPath(t)
+	path := driftedRegistry(t)
 	db := mustOpen(t, path)
-	require.NoError(t, db.Update(func(tx *store.Tx) error {
-		require.NoError(t, tx.Put(stable("web", 8000)))
-		return tx.Put(stable("api", 8001))
-	}))
-	require.NoError(t, db.Close())
-	raw, err := bolt.Open(path, 0o600, nil)
-	require.NoError(t, err)
-	require.NoError(t, raw.Update(func(tx *bolt.Tx) error {
-		require.NoError(t, tx.Bucket([]byte("ports")).Delete([]byte{0x1f, 0x40}))  // 8000 unindexed
-		return tx.Bucket([]byte("ports")).Put([]byte{0x23, 0x28}, []byte("ghost")) // 9000 → nobody
-	}))
-	require.NoError(t, raw.Close())
-
-	db = mustOpen(t, path)
 	require.NoError(t, db.Update(func(tx *store.Tx) error {
 		changed, clashes, err := tx.RebuildPortIndex()
 		require.NoError(t, err)
