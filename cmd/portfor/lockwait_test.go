@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -86,20 +85,6 @@ func TestInterruptWhileWaitingExits130(t *testing.T) {
 	assert.Less(t, time.Since(start), 5*time.Second, "exits promptly")
 	assert.Empty(t, stdout.String())
 	assert.Equal(t, "portfor: interrupted\n", stderr.String())
-}
-
-func holdLockMain(path string) int {
-	l, err := lock.Acquire(context.Background(), path, lock.Exclusive)
-	if err != nil {
-		fmt.Println("error:", err)
-		return 1
-	}
-	fmt.Println("locked")
-	_, _ = io.Copy(io.Discard, os.Stdin)
-	if err := l.Unlock(); err != nil {
-		return 1
-	}
-	return 0
 }
 
 // startLockHolder runs a child process that holds the registry's lock.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portfor/portfor/lock"
 )
 
 // With PORTFOR_TEST_AS_CLI=1 the test binary is the portfor command.
@@ -246,4 +249,18 @@ func FuzzRun(f *testing.F) {
 			t.Fatalf("%q: exit %d", args, code)
 		}
 	})
+}
+
+func holdLockMain(path string) int {
+	l, err := lock.Acquire(context.Background(), path, lock.Exclusive)
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	fmt.Println("locked")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	if err := l.Unlock(); err != nil {
+		return 1
+	}
+	return 0
 }
