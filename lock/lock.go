@@ -126,7 +126,28 @@ func TryAcquire(path string, mode Mode) (l *Lock, ok bool, err error) {
 	if !ok {
 		return nil, false, nil
 	}
-	return &Lock{f: f, mode: mode}, true, nil
+	l = &Lock{f: f, mode: mode}
+	if err := l.checkRegular(); err != nil {
+		return nil, false, err
+	}
+	return l, true, nil
+}
+
+// ErrNotRegular is returned when the lock path holds something other than
+// a regular file (a FIFO or device someone put there).
+var ErrNotRegular = errors.New("lock file is not a regular file")
+
+// checkRegular lets go of l and fails unless its file is a regular file.
+func (l *Lock) checkRegular() error {
+	fi, err := l.f.Stat()
+	if err == nil && fi.Mode().IsRegular() {
+		return nil
+	}
+	_ = l.f.Close()
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", l.f.Path(), err)
+	}
+	return fmt.Errorf("lock %s: %w (%s)", l.f.Path(), ErrNotRegular, fi.Mode().Type())
 }
 
 // Poll takes the lock like [Acquire], but waits by trying again after
@@ -185,11 +206,17 @@ func (l *Lock) wait(ctx context.Context) (*Lock, error) {
 			_ = l.f.Close()
 			return nil, fmt.Errorf("lock %s: %w", l.f.Path(), err)
 		}
+		if err := l.checkRegular(); err != nil {
+			return nil, err
+		}
 		return l, nil
 	case <-ctx.Done():
 		select {
 		case err := <-granted: // granted in the same instant: still ours
 			if err == nil {
+				if err := l.checkRegular(); err != nil {
+					return nil, err
+				}
 				return l, nil
 			}
 			_ = l.f.Close()

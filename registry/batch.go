@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portfor/portfor/internal/procinfo"
+	"github.com/portfor/portfor/internal/safefile"
 	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/store"
 )
@@ -221,7 +223,7 @@ func (w *waiter) close() {
 
 // answered returns the answer a batch left for w, or nil if none did.
 func (w *waiter) answered() []int {
-	b, err := os.ReadFile(answerOf(w.file))
+	b, err := safefile.ReadFile(answerOf(w.file), 4096)
 	if err != nil {
 		return nil
 	}
@@ -232,6 +234,9 @@ func (w *waiter) answered() []int {
 // removes those of dead processes and unreadable ones.
 func (r *Registry) pending() []request {
 	dir := r.pendingDir()
+	if r.checkPendingDir(dir) != nil {
+		return nil // not a directory we can trust: take nothing from it
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil
@@ -255,9 +260,13 @@ func (r *Registry) pending() []request {
 			continue
 		}
 		path := filepath.Join(dir, name)
-		b, err := os.ReadFile(path)
-		if err != nil {
+		b, err := safefile.ReadFile(path, maxRequestSize)
+		if errors.Is(err, fs.ErrNotExist) {
 			continue // answered and removed meanwhile
+		}
+		if err != nil {
+			os.Remove(path) // a FIFO, a link, a huge file: not a request
+			continue
 		}
 		q, err := parseRequest(b)
 		if err == nil {
@@ -416,7 +425,7 @@ func (r *Registry) runBatch(held *lock.Lock, own []request) (answers [][]int, er
 				// other batch carries it out again.
 				_ = r.writeAnswer(answerOf(b.file), got)
 				os.Remove(b.file)
-				notify(fifoOf(b.file), got)
+				notify(fifoOf(b.file), got, r.shared)
 			}
 		}
 		return nil
@@ -434,17 +443,24 @@ func isRequestError(err error) bool {
 		errors.Is(err, ErrInvalidID) || errors.Is(err, ErrInvalidPort) || errors.Is(err, store.ErrPortConflict)
 }
 
-// mkdirPending makes the pending directory, or checks that the one there
-// is a real directory of this user's (or, in a shared registry, of the
-// group's): requests and answers must not go where someone else chose.
+// mkdirPending makes the pending directory, or checks the one there.
 func (r *Registry) mkdirPending(dir string) error {
 	err := os.Mkdir(dir, r.dirPerm())
-	if err == nil && r.shared {
-		return os.Chmod(dir, r.dirPerm())
+	if err == nil {
+		return os.Chmod(dir, r.dirPerm()) // exactly, whatever the umask
 	}
 	if !errors.Is(err, os.ErrExist) {
 		return err
 	}
+	return r.checkPendingDir(dir)
+}
+
+// checkPendingDir accepts the pending directory only if it is a real
+// directory that nobody else controls: not writable by everyone, and this
+// user's, or, in a shared registry, of the registry directory's group.
+// Requests and answers must not go where someone else chose, nor be read
+// from there.
+func (r *Registry) checkPendingDir(dir string) error {
 	fi, err := os.Lstat(dir)
 	if err != nil {
 		return err
@@ -452,24 +468,31 @@ func (r *Registry) mkdirPending(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
-	if uid, ok := ownerOf(fi); ok && uid != os.Geteuid() && !r.shared {
-		return fmt.Errorf("%s belongs to uid %d", dir, uid)
+	if fi.Mode().Perm()&0o002 != 0 {
+		return fmt.Errorf("%s is writable by everyone", dir)
 	}
-	return nil
+	uid, gid, ok := ownerGroupOf(fi)
+	if !ok || uid == os.Geteuid() {
+		return nil
+	}
+	if r.shared {
+		if dfi, err := os.Stat(filepath.Dir(r.path)); err == nil {
+			if _, rgid, ok := ownerGroupOf(dfi); ok && rgid == gid {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%s belongs to uid %d", dir, uid)
 }
 
-// writeAnswer leaves a batch's answer for a caller, readable by the caller.
+// writeAnswer leaves a batch's answer for a caller: a new file, so that
+// nothing someone put at its name is written through.
 func (r *Registry) writeAnswer(path string, ports []int) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|noFollow, r.filePerm())
+	f, err := safefile.Create(path, r.filePerm())
 	if err != nil {
 		return err
 	}
-	if r.shared {
-		err = f.Chmod(r.filePerm())
-	}
-	if err == nil {
-		_, err = f.WriteString(formatAnswer(ports))
-	}
+	_, err = f.WriteString(formatAnswer(ports))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -8,8 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/portfor/portfor/internal/procinfo"
+	"github.com/portfor/portfor/internal/safefile"
 	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/store"
 )
@@ -116,10 +118,21 @@ func (r *Registry) checkFile(rep *Report, fix bool, path string) {
 	if err != nil {
 		return
 	}
+	if !fi.Mode().IsRegular() {
+		rep.add(Problem, "%s is not a regular file (%s): move it away", path, fi.Mode().Type())
+		return
+	}
 	want := r.filePerm()
 	if extra := fi.Mode().Perm() &^ want; extra != 0 {
-		rep.problem(fix, func() error { return os.Chmod(path, want) },
-			"%s is mode %04o: wider than %04o (others may read or change the registry)", path, fi.Mode().Perm(), want)
+		rep.problem(fix, func() error {
+			// Through the open file, so a link put there since is not followed.
+			f, err := safefile.Open(path, os.O_RDONLY, 0)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			return f.Chmod(want)
+		}, "%s is mode %04o: wider than %04o (others may read or change the registry)", path, fi.Mode().Perm(), want)
 	}
 	if uid, ok := ownerOf(fi); ok && uid != os.Geteuid() && !r.shared {
 		rep.add(Problem, "%s belongs to uid %d, not to you (uid %d)", path, uid, os.Geteuid())
@@ -134,6 +147,10 @@ func (r *Registry) checkStore(rep *Report, fix bool, path string) error {
 	}
 	defer db.Close()
 	name := filepath.Base(path)
+	// Repairs are noted as they are made and reported as fixed only once
+	// the transaction has committed.
+	var repairs []string
+	var damaged bool
 	err = db.Update(func(tx *store.Tx) error {
 		rep.add(OK, "%s: portfor registry, schema %d, %d entries", name, store.SchemaVersion, tx.Len())
 		if err := tx.Check(); err != nil {
@@ -144,13 +161,14 @@ func (r *Registry) checkStore(rep *Report, fix bool, path string) error {
 					rep.add(Problem, "%s: %s (not repairable here: restore the file from a copy, or move it away to start afresh)", name, line)
 				}
 			}
+			damaged = bboltErr
 			if !bboltErr {
 				changed, clashes, rerr := tx.RebuildPortIndex()
 				if rerr != nil {
 					return rerr
 				}
 				for _, c := range changed {
-					rep.problem(fix, func() error { return nil }, "%s: index drift: %s", name, c)
+					repairs = append(repairs, fmt.Sprintf("%s: index drift: %s", name, c))
 				}
 				for _, c := range clashes {
 					rep.add(Problem, "%s: %s", name, c)
@@ -159,23 +177,39 @@ func (r *Registry) checkStore(rep *Report, fix bool, path string) error {
 		} else {
 			rep.add(OK, "%s: bbolt structure sound, id and port indexes agree", name)
 		}
-		r.checkLeases(rep, fix, tx, name)
-		if !fix {
-			return errRollback // report only: change nothing
+		dead, err := r.checkLeases(rep, tx, name)
+		if err != nil {
+			return err
+		}
+		repairs = append(repairs, dead...)
+		if !fix || damaged {
+			return errRollback // report only, or never write into a damaged file
 		}
 		return nil
 	})
-	if errors.Is(err, errRollback) {
+	switch {
+	case errors.Is(err, errRollback) || err == nil:
+		sev := Problem
+		if err == nil && fix {
+			sev = Fixed
+		}
+		for _, text := range repairs {
+			rep.add(sev, "%s", text)
+		}
 		return nil
 	}
-	return err
+	for _, text := range repairs {
+		rep.add(Problem, "%s (repair failed: %v)", text, err)
+	}
+	return nil
 }
 
 // errRollback ends a transaction that must not commit.
 var errRollback = errors.New("rollback")
 
-// checkLeases reports leases of dead owners and ports held by others.
-func (r *Registry) checkLeases(rep *Report, fix bool, tx *store.Tx, name string) {
+// checkLeases deletes leases of dead owners in tx (kept only if tx
+// commits) and returns what it deleted; it reports ports held by others.
+func (r *Registry) checkLeases(rep *Report, tx *store.Tx, name string) (deleted []string, err error) {
 	var dead, live []store.Entry
 	var stable []store.Entry
 	_ = tx.ForEach(func(e store.Entry) error {
@@ -190,8 +224,10 @@ func (r *Registry) checkLeases(rep *Report, fix bool, tx *store.Tx, name string)
 		return nil
 	})
 	for _, e := range dead {
-		rep.problem(fix, func() error { _, _, err := tx.Delete(e.ID); return err },
-			"%s: port %d is leased to pid %d, which is gone (%s)", name, e.Port, e.OwnerPID, e.Command)
+		if _, _, err := tx.Delete(e.ID); err != nil {
+			return nil, err
+		}
+		deleted = append(deleted, fmt.Sprintf("%s: port %d is leased to pid %d, which is gone (%s)", name, e.Port, e.OwnerPID, e.Command))
 	}
 	for _, e := range live {
 		for _, pid := range procinfo.PortHolders(e.Port) {
@@ -209,6 +245,7 @@ func (r *Registry) checkLeases(rep *Report, fix bool, tx *store.Tx, name string)
 	if len(dead) == 0 && len(live) > 0 {
 		rep.add(OK, "%s: %d leases, all owners running", name, len(live))
 	}
+	return deleted, nil
 }
 
 func procinfoAlive(e store.Entry) bool {
@@ -226,14 +263,18 @@ func (r *Registry) checkPending(rep *Report, fix bool) {
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
 		base, _, _ := strings.Cut(e.Name(), ".")
-		if base != e.Name() { // a FIFO or an answer
-			if !exists(filepath.Join(dir, base)) {
+		if base != e.Name() { // a FIFO or an answer: its caller removes it, unless the caller died
+			if fi, err := e.Info(); err == nil && !exists(filepath.Join(dir, base)) && time.Since(fi.ModTime()) > staleAfter {
 				rep.problem(fix, func() error { return os.Remove(path) }, "pending: %s is left over from a caller that is gone", e.Name())
 			}
 			continue
 		}
-		b, err := os.ReadFile(path)
+		b, err := safefile.ReadFile(path, maxRequestSize)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
+			rep.problem(fix, func() error { return os.Remove(path) }, "pending: %s is not a request (%v)", e.Name(), err)
 			continue
 		}
 		q, err := parseRequest(b)

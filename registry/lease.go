@@ -28,6 +28,10 @@ type LeaseOptions struct {
 	// and start time no longer match), after which the next allocation
 	// that meets the port, or Reclaim, takes it back.
 	OwnerPID int
+	// OwnerStart, when set, is the start time the owner must have (as
+	// procinfo reports it): a caller that checked a process can be sure the
+	// lease goes to that process and not to a later one with the same pid.
+	OwnerStart uint64
 	// Near is where to start looking (the nearest suitable port at or
 	// above it, wrapping); 0 means a random point, to spread leases out.
 	Near int
@@ -132,7 +136,7 @@ func leaseRequest(n int, opts LeaseOptions) (request, error) {
 		return request{}, fmt.Errorf("lease for pid %d: %w (init never exits, so the lease would never end)", pid, ErrNoOwner)
 	}
 	owner, err := procinfo.Lookup(pid)
-	if err != nil {
+	if err != nil || (opts.OwnerStart != 0 && owner.Start != opts.OwnerStart) {
 		return request{}, fmt.Errorf("lease for pid %d: %w", pid, ErrNoOwner)
 	}
 	q := request{Kind: store.Lease, Count: n, Suggested: opts.Near, Ports: opts.Ports, Owner: owner,

@@ -12,8 +12,6 @@ type answerPipe struct{ ports chan []int }
 
 func openAnswerPipe(string, os.FileMode) (*answerPipe, error) { return nil, errors.ErrUnsupported }
 
-const noFollow = 0
-
 func (*answerPipe) close() {}
 
-func notify(string, []int) {}
+func notify(string, []int, bool) {}

@@ -4,6 +4,7 @@ package registry
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"syscall"
 )
@@ -24,12 +25,12 @@ func openAnswerPipe(path string, perm os.FileMode) (*answerPipe, error) {
 		os.Remove(path)
 		return nil, err
 	}
-	rd, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	rd, err := openFIFO(path, os.O_RDONLY, true)
 	if err != nil {
 		os.Remove(path)
 		return nil, err
 	}
-	wr, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+	wr, err := openFIFO(path, os.O_WRONLY, true)
 	if err != nil {
 		rd.Close()
 		os.Remove(path)
@@ -53,15 +54,36 @@ func (p *answerPipe) close() {
 	p.rd.Close() // ends the reading goroutine
 }
 
+// openFIFO opens path without following a link or blocking, and only if
+// it is a FIFO (of this user's, unless others may be: a shared registry).
+func openFIFO(path string, flag int, anyOwner bool) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|syscall.O_NONBLOCK|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.Mode()&os.ModeNamedPipe == 0 {
+		err = fmt.Errorf("%s is not a FIFO", path)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); err == nil && ok && !anyOwner && int(st.Uid) != os.Geteuid() {
+		err = fmt.Errorf("%s belongs to uid %d", path, st.Uid)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 // notify writes ports to the FIFO at path, without blocking: a FIFO whose
-// caller has gone (no reader) or that does not exist is skipped.
-func notify(path string, ports []int) {
-	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+// caller has gone (no reader), or that is missing, is skipped, and so is
+// anything that is not a FIFO (of this user's, unless shared): a batch
+// never writes through a link someone put there.
+func notify(path string, ports []int, shared bool) {
+	f, err := openFIFO(path, os.O_WRONLY, shared)
 	if err != nil {
 		return
 	}
 	f.WriteString(formatAnswer(ports)) // at most MaxLeaseN ports: under PIPE_BUF, one atomic write
 	f.Close()
 }
-
-const noFollow = syscall.O_NOFOLLOW

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portfor/portfor/internal/portrange"
+	"github.com/portfor/portfor/internal/safefile"
 	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/store"
 )
@@ -103,6 +104,9 @@ func Open(path string, opts Options) (*Registry, error) {
 		return nil, err
 	}
 	r := &Registry{path: abs, lockPath: abs + ".lock", opts: opts}
+	if _, err := checkPath(r.LeasePath()); err != nil {
+		return nil, err
+	}
 	r.shared = r.sharing()
 	return r, nil
 }
@@ -376,7 +380,7 @@ func (r *Registry) tryLock(mode lock.Mode) (*lock.Lock, bool, error) {
 // makeSharedLockFile creates the lock file group-writable in a shared
 // registry (package lock would create it 0600).
 func (r *Registry) makeSharedLockFile() {
-	f, err := os.OpenFile(r.lockPath, os.O_CREATE|os.O_EXCL|os.O_RDONLY|noFollow, r.filePerm())
+	f, err := safefile.Open(r.lockPath, os.O_CREATE|os.O_EXCL|os.O_RDONLY, r.filePerm())
 	if err != nil {
 		return // there already, or the lock itself will say what is wrong
 	}

@@ -29,16 +29,18 @@ func (e *UnsafePathError) Unwrap() error { return ErrUnsafePath }
 
 // Shared registries.
 //
-// A registry directory that grants its group write permission (chmod 2770,
-// say, with the setgid bit so new files keep the group) is taken as meant
-// for sharing: portfor then creates its files 0660 and its directories 0770
+// A registry directory that grants its group write permission, and not
+// everyone (chmod 2770, say, with the setgid bit so new files keep the
+// group), is taken as meant for sharing: portfor then creates its files 0660 and its directories 0770
 // there, so every member of the group can use the registry. Elsewhere files
 // are 0600 and directories 0700. See the README for setting one up.
 
-// sharing reports whether the registry's directory is group-writable.
+// sharing reports whether the registry's directory is meant for a group:
+// writable by its group and not by everyone (a world-writable directory
+// such as /tmp is not a group's).
 func (r *Registry) sharing() bool {
 	fi, err := os.Stat(filepath.Dir(r.path))
-	return err == nil && fi.Mode().Perm()&0o020 != 0
+	return err == nil && fi.Mode().Perm()&0o020 != 0 && fi.Mode().Perm()&0o002 == 0
 }
 
 // filePerm and dirPerm are the permissions of what portfor creates.
@@ -113,8 +115,14 @@ func checkDir(path string, me int) error {
 	if err != nil {
 		return nil // created later, by us
 	}
-	if m := dfi.Mode(); m.Perm()&0o002 != 0 && m&fs.ModeSticky == 0 {
+	m := dfi.Mode()
+	if m.Perm()&0o002 != 0 && m&fs.ModeSticky == 0 {
 		return &UnsafePathError{Path: path, Reason: fmt.Sprintf("directory %s is writable by everyone and not sticky: anyone could replace the registry", dir)}
+	}
+	// A directory of another user's (not root's) is theirs to change under
+	// us, unless it is a shared one: writable by its group, not by everyone.
+	if uid, ok := ownerOf(dfi); ok && uid != me && uid != 0 && m.Perm()&0o002 == 0 && m.Perm()&0o020 == 0 {
+		return &UnsafePathError{Path: path, Reason: fmt.Sprintf("directory %s belongs to uid %d", dir, uid)}
 	}
 	return nil
 }

@@ -119,11 +119,16 @@ func open(path string, opts Options) (*DB, error) {
 // openChecked opens the file for bbolt (never creating it: creation goes
 // through create) and refuses files bbolt would misread or crash on.
 func openChecked(path string, flag int, perm os.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(path, (flag&^os.O_CREATE)|noFollow, perm)
+	// No following a link, no blocking in open on a FIFO put in its place.
+	f, err := os.OpenFile(path, (flag&^os.O_CREATE)|noFollow|nonBlock, perm)
 	if err != nil {
 		return nil, err
 	}
 	if err := checkHeader(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := setBlocking(f); err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -165,6 +170,9 @@ func newestMeta(f *os.File) (metaInfo, os.FileInfo, error) {
 	}
 	if fi.IsDir() {
 		return metaInfo{}, nil, fmt.Errorf("%w: is a directory", ErrNotRegistry)
+	}
+	if !fi.Mode().IsRegular() {
+		return metaInfo{}, nil, fmt.Errorf("%w: not a regular file (%s)", ErrNotRegistry, fi.Mode().Type())
 	}
 	size := fi.Size()
 	if size == 0 {
@@ -218,7 +226,7 @@ func (g Generation) Same(h Generation) bool {
 // its header alone (a few small reads, no mapping). Like a transaction, it
 // is only meaningful under the registry's lock.
 func ReadGeneration(path string) (Generation, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|noFollow, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|noFollow|nonBlock, 0)
 	if err != nil {
 		return Generation{}, fmt.Errorf("registry %s: %w", path, err)
 	}

@@ -348,3 +348,28 @@ func TestRebuildPortIndexRepairsDrift(t *testing.T) {
 		return err
 	}))
 }
+
+func TestRebuildPortIndexKeepsThePortOfAnUnreadableEntry(t *testing.T) {
+	path := regPath(t)
+	db := mustOpen(t, path)
+	require.NoError(t, db.Update(func(tx *store.Tx) error { return tx.Put(stable("web", 8000)) }))
+	require.NoError(t, db.Close())
+	raw, err := bolt.Open(path, 0o600, nil)
+	require.NoError(t, err)
+	require.NoError(t, raw.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket([]byte("ids")).Put([]byte("web"), []byte{9, 9, 9}) // undecodable
+	}))
+	require.NoError(t, raw.Close())
+	db = mustOpen(t, path)
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		changed, clashes, err := tx.RebuildPortIndex()
+		require.NoError(t, err)
+		assert.Empty(t, changed)
+		require.Len(t, clashes, 1)
+		assert.Contains(t, clashes[0], `id "web" cannot be read`)
+		owner, held := tx.PortOwner(8000)
+		assert.True(t, held, "port 8000 stays taken while its entry exists")
+		assert.Equal(t, "web", owner)
+		return nil
+	}))
+}

@@ -2,7 +2,14 @@
 
 package store
 
-const noFollow = 0
+import "os"
+
+const (
+	noFollow = 0
+	nonBlock = 0
+)
+
+func setBlocking(*os.File) error { return nil }
 
 // syncDir is a no-op where directories cannot be synced.
 func syncDir(string) error { return nil }

@@ -212,11 +212,13 @@ func (t *Tx) Check() error {
 // the clashes; the transaction must be writable.
 func (t *Tx) RebuildPortIndex() (changed, clashes []string, err error) {
 	claims := map[int][]string{}
+	unreadable := map[string]bool{}
 	c := t.ids.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var e Entry
 		if err := e.UnmarshalBinary(v); err != nil {
 			clashes = append(clashes, fmt.Sprintf("id %q cannot be read (%v): left alone", k, err))
+			unreadable[string(k)] = true
 			continue
 		}
 		claims[e.Port] = append(claims[e.Port], string(k))
@@ -233,7 +235,7 @@ func (t *Tx) RebuildPortIndex() (changed, clashes []string, err error) {
 		}
 		port := int(binary.BigEndian.Uint16(k))
 		ids := claims[port]
-		if !slices.Contains(ids, string(v)) {
+		if !slices.Contains(ids, string(v)) && !unreadable[string(v)] { // an unreadable entry keeps its port
 			if err := pc.Delete(); err != nil {
 				return nil, nil, err
 			}
@@ -249,7 +251,7 @@ func (t *Tx) RebuildPortIndex() (changed, clashes []string, err error) {
 			}
 			changed = append(changed, fmt.Sprintf("indexed port %d → %q", port, owner))
 		}
-		if len(ids) > 1 {
+		if len(ids) > 1 || !slices.Contains(ids, owner) {
 			clashes = append(clashes, fmt.Sprintf("port %d is claimed by %q; the index keeps %q", port, ids, owner))
 		}
 	}

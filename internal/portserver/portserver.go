@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,7 +96,7 @@ type Server struct {
 
 // ask is one client's request on its way to the batcher.
 type ask struct {
-	pid   int
+	owner procinfo.Identity
 	reply chan leaseResult
 }
 
@@ -130,7 +131,7 @@ func (s *Server) batch(ctx context.Context) {
 		}
 		opts := make([]registry.LeaseOptions, len(asks))
 		for i, a := range asks {
-			opts[i] = registry.LeaseOptions{OwnerPID: a.pid, Ports: s.Pool}
+			opts[i] = registry.LeaseOptions{OwnerPID: a.owner.PID, OwnerStart: a.owner.Start, Ports: s.Pool}
 		}
 		leases, errs := s.Registry.LeaseEach(ctx, opts)
 		for i, a := range asks {
@@ -139,11 +140,11 @@ func (s *Server) batch(ctx context.Context) {
 	}
 }
 
-// lease asks the batcher for a lease for pid.
-func (s *Server) lease(ctx context.Context, pid int) (registry.Assignment, error) {
+// lease asks the batcher for a lease for the process owner.
+func (s *Server) lease(ctx context.Context, owner procinfo.Identity) (registry.Assignment, error) {
 	reply := make(chan leaseResult, 1)
 	select {
-	case s.asks <- ask{pid, reply}:
+	case s.asks <- ask{owner, reply}:
 	case <-ctx.Done():
 		return registry.Assignment{}, ctx.Err()
 	}
@@ -222,15 +223,28 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		s.logf("refused: %v", err)
 		return
 	}
+	id, err := procinfo.Lookup(pid)
+	if err != nil {
+		s.logf("pid %d: refused: no such process", pid)
+		return
+	}
 	// A client may ask for its own processes, or, as root, for anyone's:
 	// otherwise one user could hold ports on behalf of another's processes.
+	// Where the OS can tell who the client is, the check fails closed.
 	if peer, ok := peerOf(c); ok && peer.uid != 0 {
-		if owner, err := procinfo.Owner(pid); err == nil && owner != peer.uid {
-			s.logf("pid %d: refused: owned by uid %d, asked by uid %d (pid %d)", pid, owner, peer.uid, peer.pid)
+		owner, err := procinfo.Owner(pid)
+		if err != nil || owner != peer.uid {
+			s.logf("pid %d: refused: owned by uid %d, asked by uid %d (pid %d) %v", pid, owner, peer.uid, peer.pid, err)
+			return
+		}
+		if again, err := procinfo.Lookup(pid); err != nil || again != id {
+			s.logf("pid %d: refused: the process changed while it was checked", pid)
 			return
 		}
 	}
-	a, err := s.lease(context.WithoutCancel(ctx), pid)
+	// The lease is for exactly the process checked: were the pid reused
+	// before the lease is made, the start time would not match.
+	a, err := s.lease(context.WithoutCancel(ctx), id)
 	if errors.Is(err, registry.ErrNoOwner) {
 		s.logf("pid %d: refused: no such process", pid)
 		return
@@ -287,6 +301,9 @@ func Listen(address string, mode os.FileMode) (l net.Listener, closeFn func() er
 		return nil, nil, errors.New("listen: empty address")
 	}
 	if strings.HasPrefix(address, "@") {
+		if runtime.GOOS != "linux" {
+			return nil, nil, fmt.Errorf("listen %s: abstract socket names (@name) exist only on Linux: give a file path", address)
+		}
 		l, err = net.Listen("unix", address)
 		if err != nil {
 			return nil, nil, fmt.Errorf("listen %s: %w", address, err)

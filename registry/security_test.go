@@ -1,0 +1,145 @@
+//go:build linux
+
+package registry
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/portfor/portfor/internal/procinfo"
+	"github.com/portfor/portfor/store"
+)
+
+// A request someone left in the pending directory, with its FIFO, answer
+// or the request itself replaced by links, FIFOs and devices, must not make
+// a batch write through a link, block, or read without end.
+func TestPlantedPendingFilesAreNeverFollowed(t *testing.T) {
+	r := newTestRegistry(t)
+	ctx := context.Background()
+	_, err := r.ForwardPort(ctx, "init", 0)
+	require.NoError(t, err)
+	me, err := procinfo.Lookup(os.Getpid())
+	require.NoError(t, err)
+
+	secret := filepath.Join(t.TempDir(), "secret.txt")
+	require.NoError(t, os.WriteFile(secret, []byte("CONTENT LINE\n"), 0o600))
+	pend := r.pendingDir()
+	require.NoError(t, os.Mkdir(pend, 0o700))
+	req := request{Kind: store.Stable, ID: "planted", Owner: me, Asker: me}
+	require.NoError(t, os.WriteFile(filepath.Join(pend, "req-x"), req.marshal(), 0o600))
+	require.NoError(t, os.Symlink(secret, filepath.Join(pend, "req-x.fifo")))
+	require.NoError(t, os.Symlink(secret, filepath.Join(pend, "req-x.ans")))
+	require.NoError(t, syscall.Mkfifo(filepath.Join(pend, "req-fifo"), 0o600))
+	require.NoError(t, os.Symlink("/dev/zero", filepath.Join(pend, "req-zero")))
+
+	done := make(chan error, 1)
+	go func() { _, err := r.ForwardPort(ctx, "next", 0); done <- err }()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("a planted FIFO or device made the batch hang")
+	}
+	b, err := os.ReadFile(secret)
+	require.NoError(t, err)
+	assert.Equal(t, "CONTENT LINE\n", string(b), "nothing was written through the links")
+	_, err = r.Lookup(ctx, "planted")
+	assert.NoError(t, err, "the request itself was good and was carried out")
+	for _, gone := range []string{"req-fifo", "req-zero"} {
+		_, err := os.Lstat(filepath.Join(pend, gone))
+		assert.ErrorIs(t, err, os.ErrNotExist, "%s removed as not a request", gone)
+	}
+}
+
+func TestWorldWritableDirectoryIsNotShared(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "tmp")
+	require.NoError(t, os.Mkdir(dir, 0o777))
+	require.NoError(t, os.Chmod(dir, 0o777|os.ModeSticky))
+	r, err := Open(filepath.Join(dir, "registry.db"), Options{})
+	require.NoError(t, err)
+	assert.False(t, r.shared)
+	_, err = r.Lease(context.Background(), LeaseOptions{})
+	require.NoError(t, err)
+	for _, p := range []string{r.Path(), r.LockPath(), r.LeasePath()} {
+		fi, err := os.Stat(p)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), p)
+	}
+}
+
+func TestOtherUsersFilesBesideTheRegistryAreNotTrusted(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root, to give files to another user")
+	}
+	const nobody = 65534
+	dir := filepath.Join(t.TempDir(), "tmp")
+	require.NoError(t, os.Mkdir(dir, 0o777))
+	require.NoError(t, os.Chmod(dir, 0o777|os.ModeSticky))
+	path := filepath.Join(dir, "registry.db")
+
+	// Their lease file, under the name this boot's would have.
+	probe, err := Open(path, Options{})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(probe.LeasePath(), nil, 0o666))
+	require.NoError(t, os.Chown(probe.LeasePath(), nobody, nobody))
+	_, err = Open(path, Options{})
+	require.ErrorIs(t, err, ErrUnsafePath)
+	assert.Contains(t, err.Error(), "owned by uid 65534")
+	require.NoError(t, os.Remove(probe.LeasePath()))
+
+	// Their pending directory: not used, neither to leave requests nor to take them.
+	r, err := Open(path, Options{})
+	require.NoError(t, err)
+	require.NoError(t, os.Mkdir(r.pendingDir(), 0o777))
+	require.NoError(t, os.Chmod(r.pendingDir(), 0o777))
+	require.NoError(t, os.Chown(r.pendingDir(), nobody, nobody))
+	assert.Error(t, r.mkdirPending(r.pendingDir()))
+	assert.Nil(t, r.pending())
+	_, err = r.ForwardPort(context.Background(), "still-works", 0)
+	require.NoError(t, err)
+
+	// A directory of theirs.
+	theirs := filepath.Join(t.TempDir(), "theirs")
+	require.NoError(t, os.Mkdir(theirs, 0o755))
+	require.NoError(t, os.Chown(theirs, nobody, nobody))
+	_, err = Open(filepath.Join(theirs, "registry.db"), Options{})
+	require.ErrorIs(t, err, ErrUnsafePath)
+	assert.Contains(t, err.Error(), "belongs to uid 65534")
+}
+
+func TestDoctorNeitherChmodsThroughLinksNorRemovesLiveFIFOs(t *testing.T) {
+	r := newTestRegistry(t)
+	ctx := context.Background()
+	_, err := r.Lease(ctx, LeaseOptions{})
+	require.NoError(t, err)
+	secret := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secret, nil, 0o600))
+	require.NoError(t, os.Remove(r.LeasePath()))
+	require.NoError(t, os.Symlink(secret, r.LeasePath()))
+	fresh := filepath.Join(r.pendingDir(), "req-live.fifo")
+	require.NoError(t, os.MkdirAll(r.pendingDir(), 0o700))
+	require.NoError(t, syscall.Mkfifo(fresh, 0o600)) // a caller between making its FIFO and its request
+
+	rep, err := r.Doctor(ctx, true)
+	require.NoError(t, err)
+	var problems []string
+	for _, f := range rep.Findings {
+		if f.Severity == Problem {
+			problems = append(problems, f.Text)
+		}
+	}
+	assert.Contains(t, strings.Join(problems, "\n"), "is not a regular file")
+	fi, err := os.Stat(secret)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the link's target keeps its mode")
+	_, err = os.Lstat(fresh)
+	assert.NoError(t, err, "a fresh FIFO may belong to a caller still at work")
+}
