@@ -20,8 +20,8 @@ for portpicker clients: each sends its pid and a newline, and gets back a port
 leased to that pid, or a closed connection when none can be given (pids of 1 and
 below, pids that do not exist, and, unless the client is root, pids of another
 user are refused). A socket file is made with --mode 0600: only your user may
-connect. Leases live in the registry, so
-they survive a restart and agree with 'portfor pick' run beside the server.
+connect. Leases live in the registry, so they survive a restart and agree with
+'portfor pick' run beside the server.
 Stops cleanly on SIGINT or SIGTERM, removing a socket file it made.
 
    portfor serve &                                   # @unittest-portserver, 15000-24999
