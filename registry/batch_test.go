@@ -111,6 +111,10 @@ func TestRequestRoundTrip(t *testing.T) {
 
 func FuzzParseRequest(f *testing.F) {
 	f.Add(request{Kind: store.Stable, ID: "web", Suggested: 8000, Owner: procinfo.Identity{PID: 42, Start: 99}, Asker: procinfo.Identity{PID: 42, Start: 99}, Dir: "/x"}.marshal())
+	f.Add(request{Kind: store.Lease, Count: 3, Suggested: 15000, Ports: PortList{{First: 15000, Last: 15999}, {First: 20000, Last: 20000}},
+		Owner: procinfo.Identity{PID: 7, Start: 8}, Asker: procinfo.Identity{PID: 9, Start: 10}, Dir: "/d \"q\"", Command: "go test\n./..."}.marshal())
+	f.Add(request{Kind: store.Lease, Count: 1, Owner: procinfo.Identity{PID: 2, Start: 1}, Asker: procinfo.Identity{PID: 3, Start: 1}}.marshal())
+	f.Add([]byte("portfor-request 1\nkind stable\nid a\nport 1\nowner 1 0\nasker 1 0\n"))
 	f.Add([]byte("portfor-request 1\n\n\n\n\n"))
 	f.Add([]byte("portfor-request 1\nweb\n-1\n1 1\n/\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
