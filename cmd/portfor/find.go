@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -31,9 +32,10 @@ keep a port.
 			if err != nil {
 				return usagef(hint, "%v", err)
 			}
+			var low []string
 			for _, r := range ports {
 				if r.First < registry.MinPort {
-					fmt.Fprintf(c.App.ErrWriter, "portfor: warning: skipping ports below %d in %s\n", registry.MinPort, r)
+					low = append(low, r.String())
 				}
 			}
 			reg, err := openRegistry(c)
@@ -42,7 +44,13 @@ keep a port.
 			}
 			port, err := reg.FindFree(c.Context, ports, !c.Bool("any"))
 			if err != nil {
+				if len(low) > 0 { // one line on failure: the skipped ports go into it
+					return fmt.Errorf("%w (ports below %d skipped in %s)", err, registry.MinPort, strings.Join(low, ","))
+				}
 				return err
+			}
+			for _, r := range low {
+				fmt.Fprintf(c.App.ErrWriter, "portfor: warning: skipping ports below %d in %s\n", registry.MinPort, r)
 			}
 			_, err = fmt.Fprintln(c.App.Writer, port)
 			return err

@@ -153,3 +153,8 @@ func TestFindCommand(t *testing.T) {
 
 	assert.Equal(t, outcome{"", "portfor: invalid port: invalid port list \"9-1\": range \"9-1\" runs backwards (try 'portfor find --help')\n", 2}, portfor(t, db, "find", "9-1"))
 }
+
+func TestFindBelow1024IsOneLineOnFailure(t *testing.T) {
+	o := portfor(t, newDB(t), "find", "1")
+	assert.Equal(t, outcome{"", "portfor: find free port in 1: no port available (ports below 1024 skipped in 1)\n", 1}, o)
+}
