@@ -395,45 +395,54 @@ func (r *Registry) runBatch(held *lock.Lock, own []request) (answers [][]int, er
 				return err
 			}
 		}
-		// Write only the files the batch changes: a commit of the registry
-		// costs two disk syncs even when it changes nothing.
-		t, err := s.begin(stable, leases)
-		if err != nil {
-			return err
-		}
-		defer t.rollback()
-		answers = make([][]int, len(batch))
-		errs = make([]error, len(batch))
-		c := r.newChooser(t)
-		c.mainPorts = known
-		for i, b := range batch {
-			// A failed request leaves no trace (carryOut undoes its own
-			// writes), so the others are kept. A pending caller's failure
-			// is left to that caller, who meets it when it gets the lock.
-			answers[i], errs[i] = c.carryOut(b)
-			if errs[i] != nil && !isRequestError(errs[i]) {
-				return errs[i] // the transaction itself is broken
-			}
-		}
-		if err := t.commit(); err != nil {
-			return err
-		}
-		for i, b := range batch[len(own):] {
-			if got := answers[len(own)+i]; got != nil {
-				// Committed: leave the answer, retire the request, wake the caller.
-				// The request goes even if the answer cannot be written, so no
-				// other batch carries it out again.
-				_ = r.writeAnswer(answerOf(b.file), got)
-				os.Remove(b.file)
-				notify(fifoOf(b.file), got, r.shared)
-			}
-		}
-		return nil
+		var err error
+		answers, errs, err = r.carryOutBatch(s, batch, len(own), stable, leases, known)
+		return err
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return answers[:len(own)], errs[:len(own)], nil
+}
+
+// carryOutBatch carries out batch (its first nOwn requests the caller's
+// own, the rest pending) in one transaction on each file it changes, and
+// answers the pending callers after the commit.
+func (r *Registry) carryOutBatch(s *session, batch []request, nOwn int, stable, leases bool, known map[int]bool) (answers [][]int, errs []error, err error) {
+	// Write only the files the batch changes: a commit of the registry
+	// costs two disk syncs even when it changes nothing.
+	t, err := s.begin(stable, leases)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer t.rollback()
+	answers = make([][]int, len(batch))
+	errs = make([]error, len(batch))
+	c := r.newChooser(t)
+	c.mainPorts = known
+	for i, b := range batch {
+		// A failed request leaves no trace (carryOut undoes its own
+		// writes), so the others are kept. A pending caller's failure
+		// is left to that caller, who meets it when it gets the lock.
+		answers[i], errs[i] = c.carryOut(b)
+		if errs[i] != nil && !isRequestError(errs[i]) {
+			return nil, nil, errs[i] // the transaction itself is broken
+		}
+	}
+	if err := t.commit(); err != nil {
+		return nil, nil, err
+	}
+	for i, b := range batch[nOwn:] {
+		if got := answers[nOwn+i]; got != nil {
+			// Committed: leave the answer, retire the request, wake the caller.
+			// The request goes even if the answer cannot be written, so no
+			// other batch carries it out again.
+			_ = r.writeAnswer(answerOf(b.file), got)
+			os.Remove(b.file)
+			notify(fifoOf(b.file), got, r.shared)
+		}
+	}
+	return answers, errs, nil
 }
 
 // isRequestError reports whether err is one request's own failure (no port

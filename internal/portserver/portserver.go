@@ -108,9 +108,21 @@ type leaseResult struct {
 // maxBatch bounds how many requests one transaction serves.
 const maxBatch = 256
 
+// Holding the registry between batches.
+const (
+	// linger is how long the batcher keeps the registry held, waiting for
+	// the next request, after a batch: one client asking again at once is
+	// then served without taking the lock and opening the files anew.
+	linger = time.Millisecond
+	// maxHold bounds one hold, so that other processes get the lock (their
+	// requests queued meanwhile are carried out by the held batches).
+	maxHold = 10 * time.Millisecond
+)
+
 // batch leases ports for requests as they come, all the requests waiting
-// at a time in one transaction: while one commit syncs to disk, the next
-// requests gather, so one sync serves many clients.
+// at a time in one transaction: while one commit is made, the next
+// requests gather, so one commit serves many clients. Between batches it
+// keeps the registry held for a moment in case another request follows.
 func (s *Server) batch(ctx context.Context) {
 	for {
 		var first ask
@@ -119,25 +131,51 @@ func (s *Server) batch(ctx context.Context) {
 			return
 		case first = <-s.asks:
 		}
-		asks := []ask{first}
-	gather:
-		for len(asks) < maxBatch {
-			select {
-			case a := <-s.asks:
-				asks = append(asks, a)
-			default:
-				break gather
+		h, err := s.Registry.Hold(ctx)
+		if err != nil {
+			first.reply <- leaseResult{err: err}
+			continue
+		}
+		until := time.Now().Add(maxHold)
+		next := &first
+		for next != nil {
+			asks := s.gather(*next)
+			opts := make([]registry.LeaseOptions, len(asks))
+			for i, a := range asks {
+				opts[i] = registry.LeaseOptions{OwnerPID: a.owner.PID, OwnerStart: a.owner.Start, Ports: s.Pool}
+			}
+			leases, errs := h.LeaseEach(opts)
+			for i, a := range asks {
+				a.reply <- leaseResult{leases[i], errs[i]}
+			}
+			next = nil
+			if time.Now().Before(until) {
+				t := time.NewTimer(linger)
+				select {
+				case a := <-s.asks:
+					next = &a
+				case <-t.C:
+				case <-ctx.Done():
+				}
+				t.Stop()
 			}
 		}
-		opts := make([]registry.LeaseOptions, len(asks))
-		for i, a := range asks {
-			opts[i] = registry.LeaseOptions{OwnerPID: a.owner.PID, OwnerStart: a.owner.Start, Ports: s.Pool}
-		}
-		leases, errs := s.Registry.LeaseEach(ctx, opts)
-		for i, a := range asks {
-			a.reply <- leaseResult{leases[i], errs[i]}
+		_ = h.Close()
+	}
+}
+
+// gather returns first and every request already waiting, up to maxBatch.
+func (s *Server) gather(first ask) []ask {
+	asks := []ask{first}
+	for len(asks) < maxBatch {
+		select {
+		case a := <-s.asks:
+			asks = append(asks, a)
+		default:
+			return asks
 		}
 	}
+	return asks
 }
 
 // lease asks the batcher for a lease for the process owner.

@@ -279,3 +279,44 @@ func TestAnswerArrivesWhenLeasingOutlastsTheReadTimeout(t *testing.T) {
 	assert.True(t, s.pool.Contains(p))
 	assert.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond, "the lease really waited for the lock")
 }
+
+// While the server holds the registry between batches, others still get
+// through: their requests queue and the server's batches carry them out.
+func TestOthersGetThroughWhileTheServerIsBusy(t *testing.T) {
+	s := startServer(t, t.TempDir(), time.Second)
+	stop := make(chan struct{})
+	served := make(chan []int, 1)
+	go func() {
+		var got []int
+		defer func() { served <- got }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p, err := portserver.Ask(context.Background(), s.addr, os.Getpid())
+			if err != nil {
+				return
+			}
+			got = append(got, p)
+		}
+	}()
+	seen := map[int]bool{}
+	for i := 0; i < 20; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		a, err := s.reg.Lease(ctx, registry.LeaseOptions{})
+		cancel()
+		require.NoError(t, err, "a lease beside a busy server")
+		seen[a.Port] = true
+		p, err := s.reg.ForwardPort(context.Background(), fmt.Sprintf("svc-%d", i), 0)
+		require.NoError(t, err)
+		seen[p] = true
+	}
+	close(stop)
+	for _, p := range <-served {
+		assert.False(t, seen[p], "port %d given to the server's client and to the library", p)
+		seen[p] = true
+	}
+	assert.Greater(t, len(seen), 40)
+}
