@@ -51,39 +51,18 @@ func (r *Registry) Hold(ctx context.Context) (*Held, error) {
 // LeaseEach is [Registry.LeaseEach] inside the held registry: one port for
 // each of opts, in one transaction, together with any queued requests.
 func (h *Held) LeaseEach(opts []LeaseOptions) ([]Assignment, []error) {
-	out := make([]Assignment, len(opts))
-	errs := make([]error, len(opts))
-	var qs []request
-	var at []int
-	for i, o := range opts {
-		q, err := leaseRequest(1, o)
+	return h.r.leaseEach(opts, func(qs []request) ([][]int, []error, error) {
+		batch := append(slices.Clone(qs), h.r.pending()...)
+		stable := false
+		for _, b := range batch {
+			stable = stable || b.Kind == store.Stable
+		}
+		answers, errs, err := h.r.carryOutBatch(h.s, batch, len(qs), stable, true, nil)
 		if err != nil {
-			errs[i] = err
-			continue
+			return nil, nil, err
 		}
-		qs = append(qs, q)
-		at = append(at, i)
-	}
-	if len(qs) == 0 {
-		return out, errs
-	}
-	batch := append(slices.Clone(qs), h.r.pending()...)
-	stable := false
-	for _, b := range batch {
-		stable = stable || b.Kind == store.Stable
-	}
-	answers, qerrs, err := h.r.carryOutBatch(h.s, batch, len(qs), stable, true, nil)
-	for j, i := range at {
-		switch {
-		case err != nil:
-			errs[i] = fmt.Errorf("lease: %w", err)
-		case qerrs[j] != nil:
-			errs[i] = fmt.Errorf("lease: %w", qerrs[j])
-		default:
-			out[i] = h.r.leases(qs[j], answers[j])[0]
-		}
-	}
-	return out, errs
+		return answers[:len(qs)], errs[:len(qs)], nil
+	})
 }
 
 // Close closes the files and lets go of the lock.

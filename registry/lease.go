@@ -71,6 +71,21 @@ func (r *Registry) LeaseN(ctx context.Context, n int, opts LeaseOptions) ([]Assi
 // that one disk sync serves them all: the way a port server answering many
 // clients at once keeps up. It returns a lease or an error for each.
 func (r *Registry) LeaseEach(ctx context.Context, opts []LeaseOptions) ([]Assignment, []error) {
+	return r.leaseEach(opts, func(qs []request) ([][]int, []error, error) {
+		if err := os.MkdirAll(filepath.Dir(r.path), r.dirPerm()); err != nil {
+			return nil, nil, fmt.Errorf("open registry %s: %w", r.path, err)
+		}
+		held, err := r.lock(ctx, lock.Exclusive)
+		if err != nil {
+			return nil, nil, err
+		}
+		return r.runBatch(held, qs)
+	})
+}
+
+// leaseEach validates opts, has run carry out the valid ones (one lease
+// each) and maps its answers back to opts' order.
+func (r *Registry) leaseEach(opts []LeaseOptions, run func([]request) ([][]int, []error, error)) ([]Assignment, []error) {
 	out := make([]Assignment, len(opts))
 	errs := make([]error, len(opts))
 	var qs []request
@@ -87,19 +102,7 @@ func (r *Registry) LeaseEach(ctx context.Context, opts []LeaseOptions) ([]Assign
 	if len(qs) == 0 {
 		return out, errs
 	}
-	if err := os.MkdirAll(filepath.Dir(r.path), r.dirPerm()); err != nil {
-		err = fmt.Errorf("open registry %s: %w", r.path, err)
-		for _, i := range at {
-			errs[i] = err
-		}
-		return out, errs
-	}
-	held, err := r.lock(ctx, lock.Exclusive)
-	var answers [][]int
-	var qerrs []error
-	if err == nil {
-		answers, qerrs, err = r.runBatch(held, qs)
-	}
+	answers, qerrs, err := run(qs)
 	for j, i := range at {
 		switch {
 		case err != nil:
