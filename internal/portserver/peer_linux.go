@@ -8,31 +8,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// peer is who is at the other end of a Unix socket, as the kernel says.
-type peer struct {
-	pid int
-	uid int
-}
-
 // peerOf reads the client's credentials (SO_PEERCRED); ok is false when
 // the connection cannot tell.
 func peerOf(c net.Conn) (peer, bool) {
-	uc, isUnix := c.(*net.UnixConn)
-	if !isUnix {
-		return peer{}, false
-	}
-	raw, err := uc.SyscallConn()
-	if err != nil {
-		return peer{}, false
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil || cerr != nil {
-		return peer{}, false
-	}
-	return peer{pid: int(cred.Pid), uid: int(cred.Uid)}, true
+	var p peer
+	ok := controlUnix(c, func(fd int) error {
+		cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if err == nil {
+			p = peer{pid: int(cred.Pid), uid: int(cred.Uid)}
+		}
+		return err
+	})
+	return p, ok
 }
 
 // listenUnixMode creates the socket file with no permission bits beyond

@@ -7,11 +7,6 @@ import (
 	"os"
 )
 
-type peer struct {
-	pid int
-	uid int
-}
-
 // peerOf cannot tell the client's credentials here.
 func peerOf(net.Conn) (peer, bool) { return peer{}, false }
 
