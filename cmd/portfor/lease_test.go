@@ -38,10 +38,9 @@ func TestPickListGCRelease(t *testing.T) {
 	require.Equal(t, 0, o.code, o.stderr)
 
 	// ...and to a process that has since exited.
-	gone := exec.Command(os.Args[0], "pick")
-	gone.Env = append(os.Environ(), "PORTFOR_TEST_AS_CLI=1", "PORTFOR_DB="+db, "GORACE=atexit_sleep_ms=0")
+	gone := command(t, db, "pick")
 	sh := exec.Command("sh", "-c", `"$0" pick`, os.Args[0])
-	sh.Env = gone.Env
+	sh.Env, sh.Dir = gone.Env, gone.Dir
 	out, err := sh.Output()
 	require.NoError(t, err)
 	deadPort := strings.TrimSpace(string(out))
@@ -73,8 +72,7 @@ func TestPickListGCRelease(t *testing.T) {
 // startServe runs `portfor serve` as a child and returns once it listens.
 func startServe(t *testing.T, db, addr, pool string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "serve", "--address", addr, "--pool", pool, "--verbose")
-	cmd.Env = append(os.Environ(), "PORTFOR_TEST_AS_CLI=1", "PORTFOR_DB="+db, "GORACE=atexit_sleep_ms=0")
+	cmd := command(t, db, "serve", "--address", addr, "--pool", pool, "--verbose")
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -91,8 +89,8 @@ func TestServeAnswersPickAndStopsCleanly(t *testing.T) {
 	sock := filepath.Join(t.TempDir(), "ps.sock")
 	srv := startServe(t, db, sock, "21000-21099")
 
-	cmd := exec.Command(os.Args[0], "pick", "-n", "2", strconv.Itoa(os.Getpid()))
-	cmd.Env = append(os.Environ(), "PORTFOR_TEST_AS_CLI=1", "PORTFOR_DB="+db, "PORTSERVER_ADDRESS="+sock, "GORACE=atexit_sleep_ms=0")
+	cmd := command(t, db, "pick", "-n", "2", strconv.Itoa(os.Getpid()))
+	cmd.Env = append(cmd.Env, "PORTSERVER_ADDRESS="+sock)
 	out, err := cmd.Output()
 	require.NoError(t, err)
 	ports := strings.Fields(string(out))

@@ -70,8 +70,7 @@ func waitQueued(t *testing.T, db string) {
 func TestInterruptWhileWaitingExits130(t *testing.T) {
 	db := newDB(t)
 	holdLock(t, db)
-	cmd := exec.Command(os.Args[0], "--timeout", "1m", "web")
-	cmd.Env = append(os.Environ(), "PORTFOR_TEST_AS_CLI=1", "PORTFOR_DB="+db, "GORACE=atexit_sleep_ms=0")
+	cmd := command(t, db, "--timeout", "1m", "web")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
@@ -133,8 +132,7 @@ func TestInterruptWhileWaitingForAPortExits130(t *testing.T) {
 	require.NoError(t, err)
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
-	cmd := exec.Command(os.Args[0], "wait", "-t", "1m", fmt.Sprint(port), "free")
-	cmd.Env = append(os.Environ(), "PORTFOR_TEST_AS_CLI=1", "PORTFOR_DB="+db, "GORACE=atexit_sleep_ms=0")
+	cmd := command(t, db, "wait", "-t", "1m", fmt.Sprint(port), "free")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())

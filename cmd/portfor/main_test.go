@@ -38,11 +38,21 @@ type outcome struct {
 	code           int
 }
 
-// portfor runs the test binary as the command with PORTFOR_DB=db.
-func portfor(t *testing.T, db string, args ...string) outcome {
+// command returns the test binary set up to run as the command with
+// PORTFOR_DB=db, in a directory of its own under t.TempDir(), so that nothing
+// it writes by a relative path lands in the source tree.
+func command(t testing.TB, db string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "PORTFOR_TEST_AS_CLI=1", "PORTFOR_DB="+db, "GORACE=atexit_sleep_ms=0")
+	cmd.Dir = t.TempDir()
+	return cmd
+}
+
+// portfor runs the test binary as the command with PORTFOR_DB=db.
+func portfor(t *testing.T, db string, args ...string) outcome {
+	t.Helper()
+	cmd := command(t, db, args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -230,10 +240,14 @@ func FuzzRun(f *testing.F) {
 			if s == "wait" || s == "serve" { // they wait (and wait may run a command): their parsers have fuzz targets of their own
 				return
 			}
-			if strings.HasPrefix(s, "--db") || s == "help" || s == "h" || strings.HasPrefix(s, "-h") || strings.HasPrefix(s, "--h") || strings.HasPrefix(s, "-v") || strings.HasPrefix(s, "--v") {
-				return // help, version and other registry files are out of scope
+			// urfave/cli takes "-db" as well as "--db": any flag that may
+			// name another registry file, and help and version, are out of scope.
+			if s == "help" || s == "h" || hasFlagPrefix(s, "d") || hasFlagPrefix(s, "h") || hasFlagPrefix(s, "v") {
+				return
 			}
 		}
+		// Whatever slips through writes into a directory of this input's own.
+		t.Chdir(t.TempDir())
 		var stdout, stderr bytes.Buffer
 		code := run(context.Background(), args, &stdout, &stderr)
 		switch code {
@@ -249,6 +263,13 @@ func FuzzRun(f *testing.F) {
 			t.Fatalf("%q: exit %d", args, code)
 		}
 	})
+}
+
+// hasFlagPrefix reports whether arg is a flag, "-" or "--" then a name,
+// whose name starts with prefix.
+func hasFlagPrefix(arg, prefix string) bool {
+	name := strings.TrimPrefix(strings.TrimPrefix(arg, "-"), "-")
+	return name != arg && strings.HasPrefix(name, prefix)
 }
 
 func holdLockMain(path string) int {

@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"testing"
 
@@ -34,8 +33,7 @@ func TestWaitShowsProgressOnATerminalOnly(t *testing.T) {
 	port := strconv.Itoa(freePort(t))
 	master, slave := openPTY(t)
 	defer master.Close()
-	cmd := exec.Command(os.Args[0], "wait", "-t", "0.3", port)
-	cmd.Env = append(os.Environ(), "PORTFOR_TEST_AS_CLI=1", "PORTFOR_DB="+newDB(t), "GORACE=atexit_sleep_ms=0")
+	cmd := command(t, newDB(t), "wait", "-t", "0.3", port)
 	cmd.Stderr = slave
 	require.NoError(t, cmd.Start())
 	slave.Close()

@@ -3,8 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -124,8 +122,7 @@ func TestWaitRunsTheCommandAfterward(t *testing.T) {
 func TestWaitSeesAServerStartLater(t *testing.T) {
 	db := newDB(t)
 	port := freePort(t)
-	cmd := exec.Command(os.Args[0], "wait", "-t", "30", strconv.Itoa(port))
-	cmd.Env = append(os.Environ(), "PORTFOR_TEST_AS_CLI=1", "PORTFOR_DB="+db, "GORACE=atexit_sleep_ms=0")
+	cmd := command(t, db, "wait", "-t", "30", strconv.Itoa(port))
 	require.NoError(t, cmd.Start())
 	l, err := net.Listen("tcp6", "[::1]:"+strconv.Itoa(port)) // IPv6 only: localhost must still see it
 	if err != nil {
