@@ -312,6 +312,12 @@ func (r *Registry) submit(ctx context.Context, q request) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
+	if !ok && r.direct {
+		if held, err = r.lock(ctx, lock.Exclusive); err != nil {
+			return nil, err
+		}
+		ok = true
+	}
 	if !ok {
 		// From here on we wait: derive the waiting context first, so that a
 		// context that acts on its first use (the CLI's signal handling)

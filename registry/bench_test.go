@@ -170,13 +170,23 @@ func BenchmarkRelease(b *testing.B) {
 // reports assignments/s (800 per round over the measured time) and the p50
 // and p99 of the per-call latencies the children measured, which include
 // waiting for the lock.
-func BenchmarkProcesses16x50(b *testing.B) { benchProcesses(b, "forward") }
+//
+// Sub-benchmarks: "queue" is the shipped path; "direct" turns the
+// cross-process queue off, so every caller waits for the lock and carries
+// out its own request alone: the difference is what the queue buys.
+func BenchmarkProcesses16x50(b *testing.B) { benchQueueAndDirect(b, "forward") }
 
 // BenchmarkLeaseProcesses16x50 is BenchmarkProcesses16x50 with leases: 16
 // processes each take 50 leases at once ("assignments/s" counts leases).
-func BenchmarkLeaseProcesses16x50(b *testing.B) { benchProcesses(b, "lease") }
+func BenchmarkLeaseProcesses16x50(b *testing.B) { benchQueueAndDirect(b, "lease") }
 
-func benchProcesses(b *testing.B, mode string) {
+func benchQueueAndDirect(b *testing.B, mode string) {
+	for _, queue := range []string{"queue", "direct"} {
+		b.Run(queue, func(b *testing.B) { benchProcesses(b, mode, queue) })
+	}
+}
+
+func benchProcesses(b *testing.B, mode, queue string) {
 	const procs, perProc = 16, 50
 	var latencies []time.Duration
 	var measured time.Duration
@@ -190,7 +200,7 @@ func benchProcesses(b *testing.B, mode string) {
 				jobs[p] = append(jobs[p], fmt.Sprintf("r%d-p%02d-id%02d", round, p, j))
 			}
 		}
-		hs := startHelpers(b, reg.Path(), 0, jobs, "PORTFOR_TEST_MODE="+mode)
+		hs := startHelpers(b, reg.Path(), 0, jobs, "PORTFOR_TEST_MODE="+mode, "PORTFOR_TEST_QUEUE="+queue)
 		round++
 		b.StartTimer()
 

@@ -47,6 +47,9 @@ func helperMain() int {
 		fmt.Println("error:", err)
 		return 1
 	}
+	if os.Getenv("PORTFOR_TEST_QUEUE") == "direct" {
+		registry.Direct(reg)
+	}
 	fmt.Println("ready")
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		return 1

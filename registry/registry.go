@@ -80,6 +80,11 @@ type Registry struct {
 	cache mainPortsCache
 
 	shared bool // the directory is group-writable: files 0660, directories 0770
+
+	// direct turns the cross-process queue off: a caller that finds the
+	// lock busy waits for it and carries out its own request alone. Only the
+	// benchmarks set it (export_test.go), to show what the queue buys.
+	direct bool
 }
 
 // Open returns a handle on the registry at path (see [DefaultPath]). It
