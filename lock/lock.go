@@ -151,18 +151,23 @@ func (l *Lock) checkRegular() error {
 }
 
 // Poll takes the lock like [Acquire], but waits by trying again after
-// first, then twice as long each time up to max, instead of blocking in the
-// kernel. It is for callers that also wait on something else and may stop
-// wanting the lock: an abandoned blocking wait still takes the lock for an
-// instant when it is granted, which under heavy contention costs every
-// other waiter a wake-up; an abandoned poll costs nothing.
-func Poll(ctx context.Context, path string, mode Mode, first, max time.Duration) (*Lock, error) {
+// first, then twice as long each time up to maxDelay, instead of blocking
+// in the kernel. It is for callers that also wait for something else: before
+// each try it calls stop (when not nil), and returns (nil, nil) without the
+// lock as soon as stop reports true. An abandoned blocking wait would still
+// take the lock for an instant when it is granted, which under heavy
+// contention costs every other waiter a wake-up; an abandoned poll costs
+// nothing.
+func Poll(ctx context.Context, path string, mode Mode, first, maxDelay time.Duration, stop func() bool) (*Lock, error) {
 	start := time.Now()
 	delay := first
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
 	for {
+		if stop != nil && stop() {
+			return nil, nil
+		}
 		if l, ok, err := TryAcquire(path, mode); ok || err != nil {
 			return l, err
 		}
@@ -173,7 +178,7 @@ func Poll(ctx context.Context, path string, mode Mode, first, max time.Duration)
 			return nil, l.timeout(ctx, start)
 		case <-timer.C:
 		}
-		delay = min(2*delay, max)
+		delay = min(2*delay, maxDelay)
 	}
 }
 

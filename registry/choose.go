@@ -2,11 +2,14 @@ package registry
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"strconv"
 	"strings"
 
+	"github.com/portfor/portfor/internal/iana"
 	"github.com/portfor/portfor/internal/netprobe"
+	"github.com/portfor/portfor/internal/portrange"
 	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/store"
 )
@@ -18,34 +21,31 @@ type chooser struct {
 	r     *Registry
 	t     *txs
 	alive map[procinfo.Identity]bool
-	// mainPorts stands in for t.main, when the registry file was not
+	// stablePorts stands in for t.main when the registry file was not
 	// opened: the ports it holds.
-	mainPorts map[int]bool
+	stablePorts map[int]bool
 }
 
-func (r *Registry) newChooser(t *txs) *chooser {
-	return &chooser{r: r, t: t, alive: map[procinfo.Identity]bool{}}
+func (r *Registry) newChooser(t *txs, stablePorts map[int]bool) *chooser {
+	return &chooser{r: r, t: t, alive: map[procinfo.Identity]bool{}, stablePorts: stablePorts}
 }
 
-// ownerAlive reports whether a lease's owner still runs.
+// ownerAlive reports whether a lease's owner still runs (see alive).
 func (c *chooser) ownerAlive(e store.Entry) bool {
-	id := procinfo.Identity{PID: e.OwnerPID, Start: e.OwnerStart}
-	alive, ok := c.alive[id]
+	id := leaseOwner(e)
+	a, ok := c.alive[id]
 	if !ok {
-		var err error
-		if alive, err = procinfo.Alive(id); err != nil {
-			alive = true // cannot tell: keep the lease
-		}
-		c.alive[id] = alive
+		a = alive(id)
+		c.alive[id] = a
 	}
-	return alive
+	return a
 }
 
-// held reports whether port belongs to an id, in either file. A lease whose
+// taken reports whether port belongs to an id, in either file. A lease whose
 // owner has died does not hold it: where its transaction may write, it is
 // deleted on the spot and the port is free again.
-func (c *chooser) held(port int) (bool, error) {
-	if c.mainPorts[port] {
+func (c *chooser) taken(port int) (bool, error) {
+	if c.stablePorts[port] {
 		return true, nil
 	}
 	for _, tx := range []*store.Tx{c.t.main, c.t.leases} {
@@ -60,7 +60,7 @@ func (c *chooser) held(port int) (bool, error) {
 		if err != nil || !found || e.Kind != store.Lease || !tx.Writable() || c.ownerAlive(e) {
 			return true, err
 		}
-		if _, _, err := tx.Delete(owner); err != nil {
+		if _, _, err := c.t.del(tx, owner); err != nil {
 			return true, err
 		}
 	}
@@ -83,7 +83,7 @@ func (c *chooser) carryOut(q request) ([]int, error) {
 		return nil, err
 	}
 	now := c.r.opts.Now()
-	err = c.t.main.Put(store.Entry{ID: q.ID, Port: p, Kind: store.Stable, Created: now, Updated: now, Dir: q.Dir})
+	err = c.t.put(c.t.main, store.Entry{ID: q.ID, Port: p, Kind: store.Stable, Created: now, Updated: now, Dir: q.Dir})
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (c *chooser) carryOut(q request) ([]int, error) {
 // stable picks a port for a new stable id (see ForwardPort).
 func (c *chooser) stable(id string, suggested int) (int, error) {
 	usable := func(port int) (bool, error) {
-		if taken, err := c.held(port); err != nil || taken {
+		if taken, err := c.taken(port); err != nil || taken {
 			return false, err
 		}
 		return netprobe.CanBind(port, netprobe.TCP)
@@ -107,6 +107,76 @@ func (c *chooser) stable(id string, suggested int) (int, error) {
 		start = c.r.autoStart(id)
 	}
 	return c.r.scan(start, usable)
+}
+
+// MinPort is the lowest port portfor assigns on its own: below it, binding
+// needs privileges.
+const MinPort = 1024
+
+// osRanges reads the OS's ephemeral and reserved ports once per handle.
+// A failure to read them leaves the documented fallbacks in place.
+func (r *Registry) osRanges() (portrange.Range, portrange.List) {
+	r.rangesOnce.Do(func() {
+		r.ephemeral, _ = portrange.Ephemeral()
+		r.reserved, _ = portrange.Reserved()
+	})
+	return r.ephemeral, r.reserved
+}
+
+// IsEphemeral reports whether port lies in the OS's ephemeral range, from
+// which the kernel picks ports for outgoing connections: a service there may
+// find its port taken by a client connection.
+func (r *Registry) IsEphemeral(port int) bool {
+	eph, _ := r.osRanges()
+	return eph.Contains(port)
+}
+
+// goodForAuto reports whether port may be picked without being asked for by
+// number: not privileged, not ephemeral, not reserved, not IANA-registered.
+func (r *Registry) goodForAuto(port int) bool {
+	eph, reserved := r.osRanges()
+	return port >= MinPort && port <= portrange.MaxPort && !eph.Contains(port) &&
+		!reserved.Contains(port) && !iana.Registered(port)
+}
+
+// autoStart maps id onto the ports outside the ephemeral range, so that one
+// name starts its search at the same port on hosts with the same range.
+func (r *Registry) autoStart(id string) int {
+	eph, _ := r.osRanges()
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	below := max(0, min(eph.First, portrange.MaxPort+1)-MinPort) // ports MinPort..eph.First-1
+	above := max(0, portrange.MaxPort-max(eph.Last, MinPort-1))  // ports eph.Last+1..MaxPort
+	n := below + above
+	if n == 0 {
+		return MinPort
+	}
+	i := int(h.Sum32() % uint32(n))
+	if i < below {
+		return MinPort + i
+	}
+	return max(eph.Last, MinPort-1) + 1 + (i - below)
+}
+
+// scan returns the first port from start upward, wrapping once from MaxPort
+// to MinPort, that is good for automatic use and passes usable.
+func (r *Registry) scan(start int, usable func(int) (bool, error)) (int, error) {
+	start = max(start, MinPort)
+	span := portrange.MaxPort - MinPort + 1
+	for i := 0; i < span; i++ {
+		port := MinPort + (start-MinPort+i)%span
+		if !r.goodForAuto(port) {
+			continue
+		}
+		ok, err := usable(port)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return port, nil
+		}
+	}
+	return 0, ErrNoPortAvailable
 }
 
 // leaseID names the lease entry on port: ':' never appears in user ids.
@@ -125,7 +195,7 @@ func (c *chooser) lease(q request) ([]int, error) {
 		p, err := c.leasePort(q)
 		if err != nil {
 			for _, done := range ports { // all or none
-				if _, _, derr := c.t.leases.Delete(leaseID(done)); derr != nil {
+				if _, _, derr := c.t.del(c.t.leases, leaseID(done)); derr != nil {
 					return nil, derr
 				}
 			}
@@ -133,7 +203,7 @@ func (c *chooser) lease(q request) ([]int, error) {
 		}
 		e := store.Entry{ID: leaseID(p), Port: p, Kind: store.Lease, Created: now, Updated: now,
 			OwnerPID: q.Owner.PID, OwnerStart: q.Owner.Start, Dir: q.Dir, Command: q.Command}
-		if err := c.t.leases.Put(e); err != nil {
+		if err := c.t.put(c.t.leases, e); err != nil {
 			return nil, err
 		}
 		ports = append(ports, p)
@@ -173,7 +243,7 @@ func (c *chooser) leasePort(q request) (int, error) {
 		if reserved.Contains(port) {
 			continue
 		}
-		if taken, err := c.held(port); err != nil || taken {
+		if taken, err := c.taken(port); err != nil || taken {
 			if err != nil {
 				return 0, err
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/internal/safefile"
 	"github.com/portfor/portfor/lock"
+	"github.com/portfor/portfor/registry/internal/queue"
 	"github.com/portfor/portfor/store"
 )
 
@@ -81,6 +82,9 @@ func (r *Report) problem(fix bool, repair func() error, format string, args ...a
 // pending requests and old lease files. It holds the exclusive lock
 // throughout, so it sees, and repairs, a registry nobody is changing.
 func (r *Registry) Doctor(ctx context.Context, fix bool) (Report, error) {
+	if err := r.usable(); err != nil {
+		return Report{}, fmt.Errorf("doctor: %w", err)
+	}
 	var rep Report
 	if _, err := os.Lstat(r.path); errors.Is(err, fs.ErrNotExist) {
 		rep.add(Note, "no registry yet at %s (it is created by the first assignment)", r.path)
@@ -94,7 +98,7 @@ func (r *Registry) Doctor(ctx context.Context, fix bool) (Report, error) {
 
 	r.checkFile(&rep, fix, r.path)
 	r.checkFile(&rep, fix, r.lockPath)
-	leasePath, _ := r.leaseStore()
+	leasePath, _ := r.leaseFile()
 	if _, err := os.Lstat(leasePath); err == nil {
 		r.checkFile(&rep, fix, leasePath)
 	}
@@ -253,37 +257,25 @@ func procinfoAlive(e store.Entry) bool {
 	return alive || err != nil
 }
 
-// checkPending reports queued requests whose caller is gone, and leftovers.
+// checkPending reports what callers that are gone left in the queue. It
+// considers only names the queue makes and removes through the queue,
+// relative to the directory it checked.
 func (r *Registry) checkPending(rep *Report, fix bool) {
-	dir := r.pendingDir()
-	entries, err := os.ReadDir(dir)
+	entries, err := r.queue.Scan()
 	if err != nil {
+		rep.add(Problem, "pending requests: %v (move the directory away)", err)
 		return
 	}
 	for _, e := range entries {
-		path := filepath.Join(dir, e.Name())
-		base, _, _ := strings.Cut(e.Name(), ".")
-		if base != e.Name() { // a FIFO or an answer: its caller removes it, unless the caller died
-			if fi, err := e.Info(); err == nil && !exists(filepath.Join(dir, base)) && time.Since(fi.ModTime()) > staleAfter {
-				rep.problem(fix, func() error { return os.Remove(path) }, "pending: %s is left over from a caller that is gone", e.Name())
+		switch e.State {
+		case queue.Abandoned:
+			rep.problem(fix, func() error { return r.queue.Remove(e) }, "pending: %s was left by pid %d, which is gone", e.File, e.Name.Asker.PID)
+		case queue.OldVersion:
+			if e.Age > 10*time.Minute {
+				rep.problem(fix, func() error { return r.queue.Remove(e) }, "pending: %s is left over from an older portfor", e.File)
 			}
-			continue
-		}
-		b, err := safefile.ReadFile(path, maxRequestSize)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			rep.problem(fix, func() error { return os.Remove(path) }, "pending: %s is not a request (%v)", e.Name(), err)
-			continue
-		}
-		q, err := parseRequest(b)
-		if err != nil {
-			rep.problem(fix, func() error { return os.Remove(path) }, "pending: %s is not a request", e.Name())
-			continue
-		}
-		if alive, err := procinfo.Alive(q.Asker); err == nil && !alive {
-			rep.problem(fix, func() error { return os.Remove(path) }, "pending: %s was queued by pid %d, which is gone", e.Name(), q.Asker.PID)
+		case queue.Foreign:
+			rep.add(Note, "pending: %s is not a file portfor makes (left alone)", e.File)
 		}
 	}
 }

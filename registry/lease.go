@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/lock"
@@ -56,6 +53,9 @@ func (r *Registry) Lease(ctx context.Context, opts LeaseOptions) (Assignment, er
 // LeaseN holds n distinct ports (1 to [MaxLeaseN]) for one owner, as
 // [Registry.Lease] does, in one transaction: all or none.
 func (r *Registry) LeaseN(ctx context.Context, n int, opts LeaseOptions) ([]Assignment, error) {
+	if err := r.usable(); err != nil {
+		return nil, fmt.Errorf("lease: %w", err)
+	}
 	q, err := leaseRequest(n, opts)
 	if err != nil {
 		return nil, err
@@ -64,28 +64,28 @@ func (r *Registry) LeaseN(ctx context.Context, n int, opts LeaseOptions) ([]Assi
 	if err != nil {
 		return nil, fmt.Errorf("lease: %w", err)
 	}
-	return r.leases(q, ports), nil
+	return r.leaseAssignments(q, ports), nil
 }
 
 // LeaseEach leases one port for each of opts in a single transaction, so
 // that one disk sync serves them all: the way a port server answering many
 // clients at once keeps up. It returns a lease or an error for each.
 func (r *Registry) LeaseEach(ctx context.Context, opts []LeaseOptions) ([]Assignment, []error) {
-	return r.leaseEach(opts, func(qs []request) ([][]int, []error, error) {
-		if err := os.MkdirAll(filepath.Dir(r.path), r.dirPerm()); err != nil {
-			return nil, nil, fmt.Errorf("open registry %s: %w", r.path, err)
+	return r.leaseEach(opts, func(qs []request) ([]job, error) {
+		if err := r.mkdirAll(); err != nil {
+			return nil, err
 		}
 		held, err := r.lock(ctx, lock.Exclusive)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		return r.runBatch(held, qs)
 	})
 }
 
 // leaseEach validates opts, has run carry out the valid ones (one lease
-// each) and maps its answers back to opts' order.
-func (r *Registry) leaseEach(opts []LeaseOptions, run func([]request) ([][]int, []error, error)) ([]Assignment, []error) {
+// each) and maps its jobs back to opts' order.
+func (r *Registry) leaseEach(opts []LeaseOptions, run func([]request) ([]job, error)) ([]Assignment, []error) {
 	out := make([]Assignment, len(opts))
 	errs := make([]error, len(opts))
 	var qs []request
@@ -102,15 +102,21 @@ func (r *Registry) leaseEach(opts []LeaseOptions, run func([]request) ([][]int, 
 	if len(qs) == 0 {
 		return out, errs
 	}
-	answers, qerrs, err := run(qs)
+	if err := r.usable(); err != nil {
+		for _, i := range at {
+			errs[i] = fmt.Errorf("lease: %w", err)
+		}
+		return out, errs
+	}
+	jobs, err := run(qs)
 	for j, i := range at {
 		switch {
 		case err != nil:
 			errs[i] = fmt.Errorf("lease: %w", err)
-		case qerrs[j] != nil:
-			errs[i] = fmt.Errorf("lease: %w", qerrs[j])
+		case jobs[j].err != nil:
+			errs[i] = fmt.Errorf("lease: %w", jobs[j].err)
 		default:
-			out[i] = r.leases(qs[j], answers[j])[0]
+			out[i] = r.leaseAssignments(qs[j], jobs[j].ports)[0]
 		}
 	}
 	return out, errs
@@ -150,8 +156,8 @@ func leaseRequest(n int, opts LeaseOptions) (request, error) {
 	return q, nil
 }
 
-// leases describes the ports a lease request got.
-func (r *Registry) leases(q request, ports []int) []Assignment {
+// leaseAssignments describes the ports a lease request got.
+func (r *Registry) leaseAssignments(q request, ports []int) []Assignment {
 	now := r.opts.Now()
 	out := make([]Assignment, len(ports))
 	for i, p := range ports {
@@ -164,6 +170,9 @@ func (r *Registry) leases(q request, ports []int) []Assignment {
 // ReleasePort removes whatever holds port, a lease or a stable assignment,
 // and returns it, or an error wrapping [ErrNotFound].
 func (r *Registry) ReleasePort(ctx context.Context, port int) (Assignment, error) {
+	if err := r.usable(); err != nil {
+		return Assignment{}, fmt.Errorf("release port %d: %w", port, err)
+	}
 	if err := validatePort("", port); err != nil {
 		return Assignment{}, err
 	}
@@ -171,7 +180,7 @@ func (r *Registry) ReleasePort(ctx context.Context, port int) (Assignment, error
 		return Assignment{}, fmt.Errorf("release port %d: %w", port, ErrNotFound)
 	}
 	var a Assignment
-	err := r.withSession(ctx, nil, false, func(s *session) error {
+	err := r.withSession(ctx, nil, plan{}, func(s *session) error {
 		for _, db := range []*store.DB{s.main, s.leases} {
 			if db == nil {
 				continue
@@ -205,10 +214,13 @@ func (r *Registry) ReleasePort(ctx context.Context, port int) (Assignment, error
 // port has since gone to someone else (its owner died and another lease
 // took it), which a plain ReleasePort would take from the new holder.
 func (r *Registry) ReleaseLease(ctx context.Context, a Assignment) error {
+	if err := r.usable(); err != nil {
+		return fmt.Errorf("release lease %s: %w", a.ID, err)
+	}
 	if _, err := os.Lstat(r.LeasePath()); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("release lease %s: %w", a.ID, ErrNotFound)
 	}
-	err := r.withSession(ctx, nil, true, func(s *session) error {
+	err := r.withSession(ctx, nil, plan{leases: true}, func(s *session) error {
 		return s.leases.Update(func(tx *store.Tx) error {
 			e, ok, err := tx.Get(leaseID(a.Port))
 			if err != nil {
@@ -230,14 +242,17 @@ func (r *Registry) ReleaseLease(ctx context.Context, a Assignment) error {
 // Reclaim removes every lease whose owner process is gone and returns what
 // it removed.
 func (r *Registry) Reclaim(ctx context.Context) ([]Assignment, error) {
+	if err := r.usable(); err != nil {
+		return nil, fmt.Errorf("reclaim: %w", err)
+	}
 	if _, err := os.Lstat(r.LeasePath()); errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	var gone []Assignment
-	err := r.withSession(ctx, nil, true, func(s *session) error {
+	err := r.withSession(ctx, nil, plan{leases: true}, func(s *session) error {
 		return s.leases.Update(func(tx *store.Tx) error {
 			gone = gone[:0]
-			c := r.newChooser(&txs{leases: tx})
+			c := r.newChooser(&txs{leases: tx}, nil)
 			var dead []store.Entry
 			err := tx.ForEach(func(e store.Entry) error {
 				if e.Kind == store.Lease && !c.ownerAlive(e) {
@@ -268,32 +283,18 @@ func (a Assignment) OwnerAlive() bool {
 	if a.Kind != Lease {
 		return true
 	}
-	alive, err := procinfo.Alive(procinfo.Identity{PID: a.OwnerPID, Start: a.OwnerStart})
-	return alive || err != nil
+	return alive(procinfo.Identity{PID: a.OwnerPID, Start: a.OwnerStart})
 }
 
-// formatAnswer and parseAnswer carry a batch's answer through a FIFO: the
-// ports, space-separated, on one line.
-func formatAnswer(ports []int) string {
-	s := make([]string, len(ports))
-	for i, p := range ports {
-		s[i] = strconv.Itoa(p)
-	}
-	return strings.Join(s, " ") + "\n"
+// leaseOwner is the process a lease entry belongs to.
+func leaseOwner(e store.Entry) procinfo.Identity {
+	return procinfo.Identity{PID: e.OwnerPID, Start: e.OwnerStart}
 }
 
-func parseAnswer(line string) []int {
-	f := strings.Fields(line)
-	if len(f) == 0 || len(f) > MaxLeaseN {
-		return nil
-	}
-	ports := make([]int, len(f))
-	for i, s := range f {
-		p, err := strconv.Atoi(s)
-		if err != nil || p < 1 || p > 65535 {
-			return nil
-		}
-		ports[i] = p
-	}
-	return ports
+// alive is the one rule for a lease's owner: it is alive unless the OS
+// says that no process with its pid and start time runs. An owner that
+// cannot be looked up counts as alive, and its lease is kept.
+func alive(id procinfo.Identity) bool {
+	a, err := procinfo.Alive(id)
+	return a || err != nil
 }

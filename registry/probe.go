@@ -147,6 +147,9 @@ func bindable(ctx context.Context, addr HostPort) (bool, error) {
 // non-strict falls back to [FindAvailableLocal]. FindFree records nothing:
 // use [Registry.ForwardPort] or a lease to keep the port.
 func (r *Registry) FindFree(ctx context.Context, ports PortList, strict bool) (int, error) {
+	if err := r.usable(); err != nil {
+		return 0, fmt.Errorf("find free port: %w", err)
+	}
 	assigned := map[int]bool{}
 	err := r.each(ctx, func(e store.Entry) error {
 		assigned[e.Port] = true

@@ -15,6 +15,7 @@ import (
 	"github.com/portfor/portfor/internal/portrange"
 	"github.com/portfor/portfor/internal/safefile"
 	"github.com/portfor/portfor/lock"
+	"github.com/portfor/portfor/registry/internal/queue"
 	"github.com/portfor/portfor/store"
 )
 
@@ -77,7 +78,8 @@ type Registry struct {
 	leasePath   string
 	leaseNoSync bool
 
-	cache mainPortsCache
+	cache stablePortsCache
+	queue *queue.Queue
 
 	shared bool // the directory is group-writable: files 0660, directories 0770
 
@@ -113,7 +115,20 @@ func Open(path string, opts Options) (*Registry, error) {
 		return nil, err
 	}
 	r.shared = r.sharing()
+	group := -1
+	if r.shared {
+		group = r.sharedGroup()
+	}
+	r.queue = queue.New(queue.Config{Dir: abs + ".pending", FilePerm: r.filePerm(), DirPerm: r.dirPerm(), Group: group})
 	return r, nil
+}
+
+// usable reports whether r came from Open.
+func (r *Registry) usable() error {
+	if r == nil || r.path == "" {
+		return errNotOpen
+	}
+	return nil
 }
 
 // Path returns the registry file's absolute path.
@@ -127,15 +142,8 @@ func (r *Registry) lock(ctx context.Context, mode lock.Mode) (*lock.Lock, error)
 	if l, ok, err := r.tryLock(mode); ok || err != nil {
 		return l, err
 	}
-	timeout := r.opts.LockTimeout
-	if timeout == 0 {
-		timeout = DefaultLockTimeout
-	}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
+	ctx, cancel := r.lockContext(ctx)
+	defer cancel()
 	return lock.Acquire(ctx, r.lockPath, mode)
 }
 
@@ -189,7 +197,7 @@ func (r *Registry) viewMaybe(ctx context.Context, tryOnly bool, fn func(*store.T
 // lease file) under the exclusive lock, creating the registry when missing.
 // The change is on disk when update returns nil.
 func (r *Registry) update(ctx context.Context, fn func(*store.Tx) error) error {
-	return r.withSession(ctx, nil, false, func(s *session) error { return s.main.Update(fn) })
+	return r.withSession(ctx, nil, plan{}, func(s *session) error { return s.main.Update(fn) })
 }
 
 // ForwardPort returns the port assigned to id, assigning one if id is new.
@@ -208,6 +216,9 @@ func (r *Registry) update(ctx context.Context, fn func(*store.Tx) error) error {
 // one id. Nothing guarantees that the port stays free on the host: another
 // program can bind it at any time.
 func (r *Registry) ForwardPort(ctx context.Context, id string, suggested int) (int, error) {
+	if err := r.usable(); err != nil {
+		return 0, fmt.Errorf("forward %q: %w", id, err)
+	}
 	if err := ValidateID(id); err != nil {
 		return 0, err
 	}
@@ -238,8 +249,7 @@ func (r *Registry) ForwardPort(ctx context.Context, id string, suggested int) (i
 	if err != nil {
 		return 0, fmt.Errorf("forward %q: %w", id, err)
 	}
-	port = ports[0]
-	return port, nil
+	return ports[0], nil
 }
 
 // Bind assigns exactly port to id, like port-for's --bind. It fails with
@@ -248,13 +258,16 @@ func (r *Registry) ForwardPort(ctx context.Context, id string, suggested int) (i
 // holds succeeds. Bind does not probe the host: it records a port that a
 // service may already be using.
 func (r *Registry) Bind(ctx context.Context, id string, port int) error {
+	if err := r.usable(); err != nil {
+		return fmt.Errorf("bind %q: %w", id, err)
+	}
 	if err := ValidateID(id); err != nil {
 		return err
 	}
 	if err := validatePort(id, port); err != nil {
 		return err
 	}
-	err := r.withSession(ctx, nil, false, func(s *session) error {
+	err := r.withSession(ctx, nil, plan{}, func(s *session) error {
 		t, err := s.begin(true, false)
 		if err != nil {
 			return err
@@ -280,7 +293,7 @@ func (r *Registry) Bind(ctx context.Context, id string, port int) error {
 		}
 		now := r.opts.Now()
 		dir, _ := os.Getwd()
-		if err := t.main.Put(store.Entry{ID: id, Port: port, Kind: store.Stable, Created: now, Updated: now, Dir: dir}); err != nil {
+		if err := t.put(t.main, store.Entry{ID: id, Port: port, Kind: store.Stable, Created: now, Updated: now, Dir: dir}); err != nil {
 			return err
 		}
 		return t.commit()
@@ -294,6 +307,9 @@ func (r *Registry) Bind(ctx context.Context, id string, port int) error {
 // Lookup returns id's assignment, or an error wrapping [ErrNotFound].
 // It never assigns.
 func (r *Registry) Lookup(ctx context.Context, id string) (Assignment, error) {
+	if err := r.usable(); err != nil {
+		return Assignment{}, fmt.Errorf("lookup %q: %w", id, err)
+	}
 	if err := ValidateID(id); err != nil {
 		return Assignment{}, err
 	}
@@ -321,6 +337,9 @@ func (r *Registry) Lookup(ctx context.Context, id string) (Assignment, error) {
 // Release removes id's assignment and returns what it was, or an error
 // wrapping [ErrNotFound] when id has none.
 func (r *Registry) Release(ctx context.Context, id string) (Assignment, error) {
+	if err := r.usable(); err != nil {
+		return Assignment{}, fmt.Errorf("release %q: %w", id, err)
+	}
 	if err := ValidateID(id); err != nil {
 		return Assignment{}, err
 	}
@@ -348,6 +367,9 @@ func (r *Registry) Release(ctx context.Context, id string) (Assignment, error) {
 // List returns every assignment, stable ones and leases, sorted by id
 // (byte order). A registry that does not exist yet is empty.
 func (r *Registry) List(ctx context.Context) ([]Assignment, error) {
+	if err := r.usable(); err != nil {
+		return nil, fmt.Errorf("list: %w", err)
+	}
 	out := []Assignment{}
 	err := r.each(ctx, func(e store.Entry) error {
 		out = append(out, fromEntry(e))

@@ -43,6 +43,19 @@ func (r *Registry) sharing() bool {
 	return err == nil && fi.Mode().Perm()&0o020 != 0 && fi.Mode().Perm()&0o002 == 0
 }
 
+// sharedGroup is the group of the registry's directory: in a shared
+// registry, the group whose members share it (-1 where unknown).
+func (r *Registry) sharedGroup() int {
+	fi, err := os.Stat(filepath.Dir(r.path))
+	if err != nil {
+		return -1
+	}
+	if _, gid, ok := ownerGroupOf(fi); ok {
+		return gid
+	}
+	return -1
+}
+
 // filePerm and dirPerm are the permissions of what portfor creates.
 func (r *Registry) filePerm() os.FileMode {
 	if r.shared {

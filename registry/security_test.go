@@ -9,55 +9,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/portfor/portfor/internal/procinfo"
-	"github.com/portfor/portfor/store"
 )
-
-// A request someone left in the pending directory, with its FIFO, answer
-// or the request itself replaced by links, FIFOs and devices, must not make
-// a batch write through a link, block, or read without end.
-func TestPlantedPendingFilesAreNeverFollowed(t *testing.T) {
-	r := newTestRegistry(t)
-	ctx := context.Background()
-	_, err := r.ForwardPort(ctx, "init", 0)
-	require.NoError(t, err)
-	me, err := procinfo.Lookup(os.Getpid())
-	require.NoError(t, err)
-
-	secret := filepath.Join(t.TempDir(), "secret.txt")
-	require.NoError(t, os.WriteFile(secret, []byte("CONTENT LINE\n"), 0o600))
-	pend := r.pendingDir()
-	require.NoError(t, os.Mkdir(pend, 0o700))
-	req := request{Kind: store.Stable, ID: "planted", Owner: me, Asker: me}
-	require.NoError(t, os.WriteFile(filepath.Join(pend, "req-x"), req.marshal(), 0o600))
-	require.NoError(t, os.Symlink(secret, filepath.Join(pend, "req-x.fifo")))
-	require.NoError(t, os.Symlink(secret, filepath.Join(pend, "req-x.ans")))
-	require.NoError(t, syscall.Mkfifo(filepath.Join(pend, "req-fifo"), 0o600))
-	require.NoError(t, os.Symlink("/dev/zero", filepath.Join(pend, "req-zero")))
-
-	done := make(chan error, 1)
-	go func() { _, err := r.ForwardPort(ctx, "next", 0); done <- err }()
-	select {
-	case err := <-done:
-		require.NoError(t, err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("a planted FIFO or device made the batch hang")
-	}
-	b, err := os.ReadFile(secret)
-	require.NoError(t, err)
-	assert.Equal(t, "CONTENT LINE\n", string(b), "nothing was written through the links")
-	_, err = r.Lookup(ctx, "planted")
-	assert.NoError(t, err, "the request itself was good and was carried out")
-	for _, gone := range []string{"req-fifo", "req-zero"} {
-		_, err := os.Lstat(filepath.Join(pend, gone))
-		assert.ErrorIs(t, err, os.ErrNotExist, "%s removed as not a request", gone)
-	}
-}
 
 func TestWorldWritableDirectoryIsNotShared(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "tmp")
@@ -98,11 +53,14 @@ func TestOtherUsersFilesBesideTheRegistryAreNotTrusted(t *testing.T) {
 	// Their pending directory: not used, neither to leave requests nor to take them.
 	r, err := Open(path, Options{})
 	require.NoError(t, err)
-	require.NoError(t, os.Mkdir(r.pendingDir(), 0o777))
-	require.NoError(t, os.Chmod(r.pendingDir(), 0o777))
-	require.NoError(t, os.Chown(r.pendingDir(), nobody, nobody))
-	assert.Error(t, r.mkdirPending(r.pendingDir()))
-	assert.Nil(t, r.pending())
+	pending := r.Path() + ".pending"
+	require.NoError(t, os.Mkdir(pending, 0o777))
+	require.NoError(t, os.Chmod(pending, 0o777))
+	require.NoError(t, os.Chown(pending, nobody, nobody))
+	_, err = r.queue.Enqueue(self(t), 0, request{ID: "x"}.marshal())
+	assert.Error(t, err)
+	_, err = r.queue.Drain(maxBatch)
+	assert.Error(t, err)
 	_, err = r.ForwardPort(context.Background(), "still-works", 0)
 	require.NoError(t, err)
 
@@ -124,8 +82,8 @@ func TestDoctorNeitherChmodsThroughLinksNorRemovesLiveFIFOs(t *testing.T) {
 	require.NoError(t, os.WriteFile(secret, nil, 0o600))
 	require.NoError(t, os.Remove(r.LeasePath()))
 	require.NoError(t, os.Symlink(secret, r.LeasePath()))
-	fresh := filepath.Join(r.pendingDir(), "req-live.fifo")
-	require.NoError(t, os.MkdirAll(r.pendingDir(), 0o700))
+	fresh := filepath.Join(r.Path()+".pending", "req-live.fifo")
+	require.NoError(t, os.MkdirAll(r.Path()+".pending", 0o700))
 	require.NoError(t, syscall.Mkfifo(fresh, 0o600)) // a caller between making its FIFO and its request
 
 	rep, err := r.Doctor(ctx, true)

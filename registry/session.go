@@ -15,26 +15,14 @@ import (
 	"github.com/portfor/portfor/store"
 )
 
-// Two files.
-//
-// Stable assignments live in the registry file, and every commit to it is
-// synced to disk: an acknowledged assignment survives a power loss. Leases
-// live in a second bbolt file beside it, "<path>.leases-<boot id>", whose
-// commits are not synced. A lease is only good while its owner process
-// runs, and no process survives the machine going down, so a lease lost in
-// a crash of the machine loses nothing; a crash of a process (portfor's
-// own included) loses nothing either, because the kernel keeps what was
-// written. The file's name carries the boot id, so after a reboot a fresh,
-// empty lease file is used and the old one, possibly torn by the crash, is
-// removed unread. Where the OS gives no boot id, the lease file is
-// "<path>.leases" and its commits are synced like the registry's.
-//
-// Both files are only ever opened under the sidecar lock, so a port is
-// checked against both before it is given out.
+// A session is the exclusive lock with the registry file and the lease
+// file open under it: every write goes through one (docs/design.md, "Two
+// files" and "Lock protocol"). Most last one operation; [Held] keeps one
+// open across batches.
 
-// leaseStore returns the lease file's path and whether its commits may skip
-// the disk sync.
-func (r *Registry) leaseStore() (path string, noSync bool) {
+// leaseFile returns the lease file's path and whether its commits may skip
+// the disk sync (only where the file is named after the boot).
+func (r *Registry) leaseFile() (path string, noSync bool) {
 	r.leasesOnce.Do(func() {
 		r.leasePath = r.path + ".leases"
 		if boot := procinfo.BootID(); boot != "" {
@@ -47,60 +35,8 @@ func (r *Registry) leaseStore() (path string, noSync bool) {
 
 // LeasePath returns the path of the lease file for this boot.
 func (r *Registry) LeasePath() string {
-	p, _ := r.leaseStore()
+	p, _ := r.leaseFile()
 	return p
-}
-
-// session is both files, open under the lock.
-type session struct {
-	main   *store.DB
-	leases *store.DB // nil when there is no lease file and none was wanted
-}
-
-func (s *session) close() error {
-	var err error
-	if s.main != nil {
-		err = s.main.Close()
-	}
-	if s.leases != nil {
-		if lerr := s.leases.Close(); err == nil {
-			err = lerr
-		}
-	}
-	return err
-}
-
-// openLeases opens the lease file read-write, creating it when create is
-// set (and removing lease files of earlier boots); a missing file without
-// create is (nil, nil): no leases.
-func (r *Registry) openLeases(create bool) (*store.DB, error) {
-	path, noSync := r.leaseStore()
-	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-		if !create {
-			return nil, nil
-		}
-		r.removeOldLeaseFiles(path)
-	}
-	return store.Open(path, store.Options{NoSync: noSync, Perm: r.filePerm()})
-}
-
-// removeOldLeaseFiles removes lease files of earlier boots: their owners
-// are all gone.
-func (r *Registry) removeOldLeaseFiles(current string) {
-	dir, prefix := filepath.Dir(r.path), filepath.Base(r.path)+".leases"
-	entries, _ := os.ReadDir(dir) // not filepath.Glob: the path may hold [ ] * ?
-	for _, e := range entries {
-		if f := filepath.Join(dir, e.Name()); strings.HasPrefix(e.Name(), prefix) && f != current {
-			os.Remove(f)
-		}
-	}
-}
-
-// withSession opens the registry read-write (creating it when missing) and
-// the lease file (creating it when wantLeases), under the exclusive lock,
-// and runs fn. A lock already taken may be passed in held; it is released.
-func (r *Registry) withSession(ctx context.Context, held *lock.Lock, wantLeases bool, fn func(*session) error) error {
-	return r.withSessionMode(ctx, held, mainReadWrite, wantLeases, fn)
 }
 
 // mainMode says how a session opens the registry file.
@@ -112,46 +48,122 @@ const (
 	mainSkip               // not at all: session.main is nil
 )
 
-// withSessionMode is withSession with the registry file opened as mode says.
-func (r *Registry) withSessionMode(ctx context.Context, held *lock.Lock, mode mainMode, wantLeases bool, fn func(*session) error) error {
-	l := held
-	if l == nil {
-		if err := os.MkdirAll(filepath.Dir(r.path), r.dirPerm()); err != nil {
-			return fmt.Errorf("open registry %s: %w", r.path, err)
+// plan says what a session opens.
+type plan struct {
+	main mainMode
+	// leases creates the lease file when it is missing; without it a
+	// missing lease file is left missing (session.leases is nil: no leases).
+	leases bool
+}
+
+// session is the exclusive lock and the files a plan asked for.
+type session struct {
+	lock   *lock.Lock
+	main   *store.DB // nil with mainSkip
+	leases *store.DB // nil when there is no lease file and none was wanted
+}
+
+// openSession takes the exclusive lock, or uses held (which it then owns:
+// it is released on failure and by close), and opens the files p names.
+func (r *Registry) openSession(ctx context.Context, held *lock.Lock, p plan) (*session, error) {
+	s := &session{lock: held}
+	if s.lock == nil {
+		if err := r.mkdirAll(); err != nil {
+			return nil, err
 		}
 		var err error
-		if l, err = r.lock(ctx, lock.Exclusive); err != nil {
-			return err
-		}
-	}
-	defer l.Unlock()
-	s := &session{}
-	if mode != mainSkip {
-		var err error
-		s.main, err = store.Open(r.path, store.Options{ReadOnly: mode == mainReadOnly, Perm: r.filePerm()})
-		if errors.Is(err, fs.ErrNotExist) && mode == mainReadOnly {
-			s.main, err = store.Open(r.path, store.Options{Perm: r.filePerm()}) // first use: create it
-		}
-		if err != nil {
-			return err
+		if s.lock, err = r.lock(ctx, lock.Exclusive); err != nil {
+			return nil, err
 		}
 	}
 	var err error
-	if s.leases, err = r.openLeases(wantLeases); err != nil {
+	if p.main != mainSkip {
+		s.main, err = store.Open(r.path, store.Options{ReadOnly: p.main == mainReadOnly, Perm: r.filePerm()})
+		if errors.Is(err, fs.ErrNotExist) && p.main == mainReadOnly {
+			s.main, err = store.Open(r.path, store.Options{Perm: r.filePerm()}) // first use: create it
+		}
+	}
+	if err == nil {
+		s.leases, err = r.openLeases(p.leases)
+	}
+	if err != nil {
 		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// close closes the files and lets go of the lock. A failure to close
+// (unmap) a file whose work has committed does not undo that work, so
+// callers that have committed ignore it.
+func (s *session) close() error {
+	var errs []error
+	for _, db := range []*store.DB{s.main, s.leases} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	errs = append(errs, s.lock.Unlock())
+	return errors.Join(errs...)
+}
+
+// withSession runs fn in a session (see openSession); fn's error is the
+// result.
+func (r *Registry) withSession(ctx context.Context, held *lock.Lock, p plan, fn func(*session) error) error {
+	s, err := r.openSession(ctx, held, p)
+	if err != nil {
 		return err
 	}
-	defer func() {
-		// After fn succeeded its work is committed: a failure to close
-		// (unmap) must not report it as failed.
-		_ = s.close()
-	}()
+	defer s.close()
 	return fn(s)
 }
 
-// txs is a transaction on each file; leases is nil when there is no file.
+// mkdirAll makes the registry's directory.
+func (r *Registry) mkdirAll() error {
+	if err := os.MkdirAll(filepath.Dir(r.path), r.dirPerm()); err != nil {
+		return fmt.Errorf("open registry %s: %w", r.path, err)
+	}
+	return nil
+}
+
+// openLeases opens the lease file read-write, creating it when create is
+// set (and removing lease files of earlier boots); a missing file without
+// create is (nil, nil): no leases.
+func (r *Registry) openLeases(create bool) (*store.DB, error) {
+	path, noSync := r.leaseFile()
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		if !create {
+			return nil, nil
+		}
+		for _, old := range r.oldLeaseFiles() {
+			os.Remove(old)
+		}
+	}
+	return store.Open(path, store.Options{NoSync: noSync, Perm: r.filePerm()})
+}
+
+// oldLeaseFiles lists the lease files of earlier boots: their owners are
+// all gone.
+func (r *Registry) oldLeaseFiles() []string {
+	current, _ := r.leaseFile()
+	dir, prefix := filepath.Dir(r.path), filepath.Base(r.path)+".leases"
+	entries, _ := os.ReadDir(dir) // not filepath.Glob: the path may hold [ ] * ?
+	var old []string
+	for _, e := range entries {
+		if f := filepath.Join(dir, e.Name()); strings.HasPrefix(e.Name(), prefix) && f != current {
+			old = append(old, f)
+		}
+	}
+	return old
+}
+
+// txs is a transaction on each open file; leases is nil when there is no
+// lease file. It notes which files it changed, so that commit syncs only
+// those: a commit of the registry costs two disk syncs even when it
+// changes nothing.
 type txs struct {
-	main, leases *store.Tx
+	main, leases           *store.Tx
+	mainDirty, leasesDirty bool
 }
 
 // begin starts a transaction on each open file, read-write where asked.
@@ -172,22 +184,44 @@ func (s *session) begin(mainWritable, leasesWritable bool) (*txs, error) {
 	return t, nil
 }
 
-// commit commits the registry first, then the lease file: if the second
-// fails, what the first kept is stable ids, which a retry finds and keeps,
-// while leases, which a retry would make again, are not kept.
+// put and del change one file's transaction and note that it changed.
+func (t *txs) put(tx *store.Tx, e store.Entry) error {
+	t.touch(tx)
+	return tx.Put(e)
+}
+
+func (t *txs) del(tx *store.Tx, id string) (store.Entry, bool, error) {
+	t.touch(tx)
+	return tx.Delete(id)
+}
+
+func (t *txs) touch(tx *store.Tx) {
+	t.mainDirty = t.mainDirty || tx == t.main
+	t.leasesDirty = t.leasesDirty || tx == t.leases
+}
+
+// commit commits what changed, the registry first, then the lease file:
+// if the second fails, what the first kept is stable ids, which a retry
+// finds and keeps, while leases, which a retry would make again, are not
+// kept. What did not change is rolled back.
 func (t *txs) commit() error {
-	if t.main != nil {
-		if err := t.main.Commit(); err != nil {
+	for _, f := range []struct {
+		tx    *store.Tx
+		dirty bool
+	}{{t.main, t.mainDirty}, {t.leases, t.leasesDirty}} {
+		if f.tx == nil || !f.tx.Writable() || !f.dirty {
+			continue
+		}
+		if err := f.tx.Commit(); err != nil {
 			t.rollback()
 			return err
 		}
 	}
-	if t.leases != nil {
-		return t.leases.Commit()
-	}
+	t.rollback() // what is left: read-only or unchanged
 	return nil
 }
 
+// rollback ends what is still open; it is safe after commit.
 func (t *txs) rollback() {
 	for _, tx := range []*store.Tx{t.leases, t.main} {
 		if tx != nil {
@@ -196,18 +230,18 @@ func (t *txs) rollback() {
 	}
 }
 
-// The ports the registry file holds, kept between lease batches: a batch of
-// leases only reads the registry file, and reading its header to see that
-// it has not changed costs a fraction of opening it.
-type mainPortsCache struct {
+// stablePortsCache keeps the ports of the registry file between lease
+// batches: a batch of leases only reads the registry file, and reading its
+// header to see that it has not changed costs a fraction of opening it.
+type stablePortsCache struct {
 	mu    sync.Mutex
 	gen   store.Generation
 	ports map[int]bool
 }
 
-// mainPorts returns the registry file's ports when they are known for its
+// stablePorts returns the registry file's ports when they are known for its
 // current state. Call under the exclusive lock.
-func (r *Registry) mainPorts() map[int]bool {
+func (r *Registry) stablePorts() map[int]bool {
 	gen, err := store.ReadGeneration(r.path)
 	if err != nil {
 		return nil
@@ -220,9 +254,9 @@ func (r *Registry) mainPorts() map[int]bool {
 	return r.cache.ports
 }
 
-// rememberMainPorts reads and keeps the registry file's ports. Call under
+// readStablePorts reads and keeps the registry file's ports. Call under
 // the lock, with main open.
-func (r *Registry) rememberMainPorts(main *store.DB) (map[int]bool, error) {
+func (r *Registry) readStablePorts(main *store.DB) (map[int]bool, error) {
 	gen, err := store.ReadGeneration(r.path)
 	if err != nil {
 		return nil, err
@@ -246,7 +280,7 @@ func (r *Registry) rememberMainPorts(main *store.DB) (map[int]bool, error) {
 // viewLeases runs fn on the lease file under the shared lock the caller
 // holds; no file means no leases.
 func (r *Registry) viewLeases(fn func(*store.Tx) error) error {
-	path, _ := r.leaseStore()
+	path, _ := r.leaseFile()
 	db, err := store.Open(path, store.Options{ReadOnly: true})
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -260,3 +294,43 @@ func (r *Registry) viewLeases(fn func(*store.Tx) error) error {
 	}
 	return err
 }
+
+// Held is the registry held open for a run of lease batches: the exclusive
+// lock taken and both files open, so that requests arriving one after
+// another skip taking the lock and opening and closing the files each
+// time. Everyone else waits while it is held (their queued requests are
+// carried out by its batches), so hold it briefly: a port server holds it
+// for the requests that arrive within a millisecond or so of each other.
+// A Held is not safe for concurrent use; Close it to let go.
+type Held struct {
+	r *Registry
+	s *session
+}
+
+// Hold takes the exclusive lock, waiting as [Registry.Lease] would, and
+// opens both files.
+func (r *Registry) Hold(ctx context.Context) (*Held, error) {
+	if err := r.usable(); err != nil {
+		return nil, fmt.Errorf("hold: %w", err)
+	}
+	s, err := r.openSession(ctx, nil, plan{main: mainReadWrite, leases: true})
+	if err != nil {
+		return nil, fmt.Errorf("hold: %w", err)
+	}
+	return &Held{r: r, s: s}, nil
+}
+
+// LeaseEach is [Registry.LeaseEach] inside the held registry: one port for
+// each of opts, in one transaction, together with any queued requests.
+func (h *Held) LeaseEach(opts []LeaseOptions) ([]Assignment, []error) {
+	return h.r.leaseEach(opts, func(qs []request) ([]job, error) {
+		jobs := h.r.ownJobs(qs)
+		if err := h.r.carryOut(h.s, jobs, nil); err != nil {
+			return nil, err
+		}
+		return jobs[:len(qs)], nil
+	})
+}
+
+// Close closes the files and lets go of the lock.
+func (h *Held) Close() error { return h.s.close() }

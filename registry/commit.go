@@ -1,0 +1,283 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/portfor/portfor/internal/procinfo"
+	"github.com/portfor/portfor/lock"
+	"github.com/portfor/portfor/registry/internal/queue"
+	"github.com/portfor/portfor/store"
+)
+
+// The one write path for new assignments and leases: submit → runBatch →
+// carryOut, with the cross-process queue of registry/internal/queue feeding
+// each batch the stable requests of callers that found the lock busy
+// (docs/design.md, "Group commit").
+
+// maxBatch bounds how many requests one transaction carries out, the
+// caller's own included.
+const maxBatch = 256
+
+// job is one request in a batch and what became of it.
+type job struct {
+	q     request
+	item  *queue.Item // the queued request it came from; nil for the caller's own
+	ports []int
+	err   error
+}
+
+// submit carries out q, together with the requests waiting in the queue,
+// and returns q's ports.
+//
+// A stable request that finds the lock busy is queued, and its caller
+// waits for whichever comes first: a batch of another process carries it
+// out (the id appears in the registry), or the lock comes free (the caller
+// then runs a batch itself). A lease waits for the lock: leases are cheap
+// enough unqueued (docs/benchmarks.md) and, unlike a stable id, a lease
+// carried out twice would hold two ports.
+//
+// The context is used while waiting only; once the lock is held the batch
+// runs to its end, so that nothing is left half done. A caller whose
+// context ends while queued may still find its id assigned later, exactly
+// as if it had been killed just after the commit.
+func (r *Registry) submit(ctx context.Context, q request) ([]int, error) {
+	if err := r.mkdirAll(); err != nil {
+		return nil, err
+	}
+	if q.Dir == "" {
+		q.Dir, _ = os.Getwd()
+	}
+	held, ok, err := r.tryLock(lock.Exclusive)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		if q.Kind == store.Stable && !r.direct {
+			var port int
+			if port, held, err = r.queueAndWait(ctx, q); port != 0 || err != nil {
+				return []int{port}, err
+			}
+		} else if held, err = r.lock(ctx, lock.Exclusive); err != nil {
+			return nil, err
+		}
+	}
+	jobs, err := r.runBatch(held, []request{q})
+	if err != nil {
+		return nil, err
+	}
+	return jobs[0].ports, jobs[0].err
+}
+
+// queueAndWait queues the stable request q and waits until a batch has
+// carried it out (port != 0) or the exclusive lock is granted (held !=
+// nil). Both are looked for in one polling loop.
+func (r *Registry) queueAndWait(ctx context.Context, q request) (port int, held *lock.Lock, err error) {
+	// Derive the waiting context before anything is left behind to clean
+	// up: a context that acts on its first use (the CLI installs its signal
+	// handling on the first Done) is then ready before the request exists.
+	ctx, cancel := r.lockContext(ctx)
+	defer cancel()
+	var ticket *queue.Ticket
+	if me, err := procinfo.Lookup(os.Getpid()); err == nil {
+		if ticket, err = r.queue.Enqueue(me, 0, q.marshal()); err == nil {
+			defer ticket.Withdraw()
+		}
+	}
+	var lookupErr error
+	answered := func() bool {
+		if ticket == nil || !ticket.Taken() {
+			return false
+		}
+		// Taken from the queue: carried out and committed, or refused.
+		// The registry is the answer; the shared lock is only tried, so a
+		// busy lock means another look at the next tick.
+		ran, err := r.viewMaybe(ctx, true, func(tx *store.Tx) error {
+			e, ok, err := tx.Get(q.ID)
+			if ok {
+				port = e.Port
+			}
+			return err
+		})
+		switch {
+		case err != nil && !errors.Is(err, errNoFile):
+			lookupErr = err
+			return true
+		case port != 0:
+			return true
+		case ran:
+			ticket = nil // refused, or it failed in the batch: carry it out alone
+		}
+		return false
+	}
+	held, err = lock.Poll(ctx, r.lockPath, lock.Exclusive, 250*time.Microsecond, 4*time.Millisecond, answered)
+	if lookupErr != nil {
+		return 0, nil, lookupErr
+	}
+	return port, held, err
+}
+
+// queuedJobs takes up to n requests from the queue as jobs. A payload that
+// is not a valid request is retired at once: its asker, finding nothing,
+// carries its request out itself.
+func (r *Registry) queuedJobs(n int) []job {
+	if r.direct || n <= 0 {
+		return nil
+	}
+	items, err := r.queue.Drain(n)
+	if err != nil {
+		return nil // a queue we cannot use: its askers carry out their own
+	}
+	jobs := make([]job, 0, len(items))
+	for i := range items {
+		q, err := parseRequest(items[i].Payload)
+		if err != nil {
+			r.queue.Retire(items[i])
+			continue
+		}
+		jobs = append(jobs, job{q: q, item: &items[i]})
+	}
+	return jobs
+}
+
+// ownJobs makes jobs of the caller's own requests, followed by the queued
+// ones the batch has room for.
+func (r *Registry) ownJobs(own []request) []job {
+	jobs := make([]job, len(own))
+	for i, q := range own {
+		jobs[i].q = q
+	}
+	return append(jobs, r.queuedJobs(maxBatch-len(own))...)
+}
+
+// runBatch carries out own (in order) and the queued requests in one
+// session on the exclusive lock held, which it releases, and returns own's
+// jobs. The error is for failures of the whole session.
+func (r *Registry) runBatch(held *lock.Lock, own []request) ([]job, error) {
+	// Under the lock nobody adds to what we have drained: drain first, so
+	// the files are opened only as far as the batch needs them.
+	jobs := r.ownJobs(own)
+	stable, leases := kinds(jobs)
+	p := plan{main: mainReadWrite, leases: leases}
+	var known map[int]bool
+	if !stable {
+		// A batch of leases only reads the registry file: skip opening it
+		// when its ports are known for its current state.
+		p.main = mainReadOnly
+		if known = r.stablePorts(); known != nil {
+			p.main = mainSkip
+		}
+	}
+	err := r.withSession(context.Background(), held, p, func(s *session) error {
+		if p.main == mainReadOnly {
+			var err error
+			if known, err = r.readStablePorts(s.main); err != nil {
+				return err
+			}
+		}
+		return r.carryOut(s, jobs, known)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return jobs[:len(own)], nil
+}
+
+// kinds reports whether jobs hold stable requests, leases, or both.
+func kinds(jobs []job) (stable, leases bool) {
+	for _, j := range jobs {
+		stable = stable || j.q.Kind == store.Stable
+		leases = leases || j.q.Kind == store.Lease
+	}
+	return stable, leases
+}
+
+// carryOut carries out jobs in one transaction on each file s holds, and
+// once that has committed retires the queued ones. A job that fails is
+// taken out and the others carried out again without it, as bbolt's
+// DB.Batch does with trySolo: the failure of one request never decides the
+// fate of the others, and no list says which errors are a request's own.
+// A caller's own failed job is then carried out alone, so the error it gets
+// is its own; a queued one is retired unanswered and its asker, finding its
+// id unassigned, carries it out alone. carryOut returns an error only when
+// the transaction itself cannot begin or commit; the queued requests then
+// stay queued. known stands in for the registry file when it is not open.
+func (r *Registry) carryOut(s *session, jobs []job, known map[int]bool) error {
+	stable, leases := kinds(jobs)
+	active := make([]int, len(jobs))
+	for i := range active {
+		active[i] = i
+	}
+	var failed []int
+	for len(active) > 0 {
+		t, err := s.begin(stable, leases)
+		if err != nil {
+			return err
+		}
+		c := r.newChooser(t, known)
+		bad := -1
+		for _, i := range active {
+			if jobs[i].ports, jobs[i].err = c.carryOut(jobs[i].q); jobs[i].err != nil {
+				bad = i
+				break
+			}
+		}
+		if bad < 0 {
+			if err := t.commit(); err != nil {
+				return err
+			}
+			break
+		}
+		t.rollback()
+		failed = append(failed, bad)
+		active = slices.DeleteFunc(active, func(i int) bool { return i == bad })
+	}
+	var retire []queue.Item
+	for i := range jobs {
+		if jobs[i].item != nil {
+			retire = append(retire, *jobs[i].item)
+		}
+	}
+	r.queue.Retire(retire...)
+	for _, i := range failed {
+		if jobs[i].item != nil || len(jobs) == 1 {
+			continue // queued: its asker runs it alone; alone already
+		}
+		if err := r.carryOutAlone(s, &jobs[i], known); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// carryOutAlone carries out one job in a transaction of its own.
+func (r *Registry) carryOutAlone(s *session, j *job, known map[int]bool) error {
+	t, err := s.begin(j.q.Kind == store.Stable, j.q.Kind == store.Lease)
+	if err != nil {
+		return err
+	}
+	if j.ports, j.err = r.newChooser(t, known).carryOut(j.q); j.err != nil {
+		t.rollback()
+		return nil
+	}
+	return t.commit()
+}
+
+// lockContext bounds ctx by the lock timeout ([Options.LockTimeout]).
+func (r *Registry) lockContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	switch t := r.opts.LockTimeout; {
+	case t < 0:
+		return context.WithCancel(ctx)
+	case t == 0:
+		return context.WithTimeout(ctx, DefaultLockTimeout)
+	default:
+		return context.WithTimeout(ctx, t)
+	}
+}
+
+// errNotOpen is returned by the methods of a Registry that Open did not make.
+var errNotOpen = fmt.Errorf("registry not opened: use registry.Open")

@@ -1,0 +1,420 @@
+// Package queue is the registry's cross-process request queue: a directory
+// beside the registry file ("<registry>.pending") where a caller that finds
+// the registry's lock busy leaves its request, so that whoever holds the
+// lock next carries it out together with its own work, in one transaction.
+// docs/design.md ("Group commit") describes the protocol and why it exists.
+//
+// The queue carries opaque payloads: it knows nothing of what a request
+// asks. It knows who asked, because the asker's identity (pid, start time,
+// pid namespace) is part of every file name, so the requests and
+// half-written files of a caller that died are removed by the next drain
+// without being read. It writes no answers: the caller learns that its
+// request has been taken from the queue (its file is gone) and reads the
+// outcome where the work left it, in the registry.
+//
+// Every operation works relative to a descriptor of the directory, opened
+// without following a link, and touches only names the queue itself makes,
+// so a directory or file that another user swapped in cannot redirect a read,
+// a write or a removal elsewhere. Nothing here takes the registry's lock:
+// [Queue.Drain] and [Queue.Retire] are for the lock's holder, [Queue.Enqueue]
+// and [Ticket] for the callers waiting for it.
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portfor/portfor/internal/procinfo"
+)
+
+// Config says where the queue lives and who may use it.
+type Config struct {
+	// Dir is the pending directory; it is created on first use.
+	Dir string
+	// FilePerm and DirPerm are the exact permissions of what the queue
+	// creates: 0600 and 0700, or 0660 and 0770 for a registry shared by a
+	// group.
+	FilePerm, DirPerm os.FileMode
+	// Group is the group that may share the directory (the registry
+	// directory's group), or -1 when only the user may use it. In a shared
+	// queue the directory keeps that group and its setgid bit, so every
+	// member's requests can be read by every other member.
+	Group int
+}
+
+// Queue is a pending directory. Its methods are safe for concurrent use.
+type Queue struct {
+	cfg Config
+}
+
+// New returns the queue cfg describes. It touches nothing on disk.
+func New(cfg Config) *Queue { return &Queue{cfg: cfg} }
+
+// MaxPayload bounds what one request may carry.
+const MaxPayload = 16 << 10
+
+// staleAfter is how old a file of an earlier version of the queue (whose
+// names carry no asker) must be before a drain removes it: its caller has
+// long given up or carried out its request itself.
+const staleAfter = 10 * time.Minute
+
+// Names. A request is "q2-TIME-PID-START-NS-RAND": TIME is the enqueue time
+// in Unix nanoseconds (16 hex digits, so names sort oldest first), PID,
+// START and NS identify the asker (decimal), RAND tells apart the requests
+// of one asker. It is written under "t2-…" (the same fields) and renamed, so
+// a request is never seen half-written. Version 1 of the queue used
+// "req-*" and "tmp-*" names with ".fifo" and ".ans" files beside them.
+const (
+	requestPrefix = "q2-"
+	partialPrefix = "t2-"
+)
+
+// Name is a file name the queue makes, read back.
+type Name struct {
+	Partial bool // a request still being written
+	Time    time.Time
+	Asker   procinfo.Identity
+	NS      uint64 // the asker's pid namespace (0: unknown)
+	rand    uint32
+}
+
+// String returns the file name.
+func (n Name) String() string {
+	prefix := requestPrefix
+	if n.Partial {
+		prefix = partialPrefix
+	}
+	return fmt.Sprintf("%s%016x-%d-%d-%d-%08x", prefix, n.Time.UnixNano(), n.Asker.PID, n.Asker.Start, n.NS, n.rand)
+}
+
+// errName marks a file name the queue did not make.
+var errName = errors.New("not a queue file name")
+
+// ParseName reads a name String made. Anything else, old versions'
+// names included, is an error.
+func ParseName(s string) (Name, error) {
+	orig := s
+	var n Name
+	switch {
+	case strings.HasPrefix(s, requestPrefix):
+		s = s[len(requestPrefix):]
+	case strings.HasPrefix(s, partialPrefix):
+		n.Partial = true
+		s = s[len(partialPrefix):]
+	default:
+		return Name{}, errName
+	}
+	f := strings.Split(s, "-")
+	if len(f) != 5 || len(f[0]) != 16 || len(f[4]) != 8 {
+		return Name{}, errName
+	}
+	t, err1 := strconv.ParseUint(f[0], 16, 63)
+	pid, err2 := strconv.ParseUint(f[1], 10, 31)
+	start, err3 := strconv.ParseUint(f[2], 10, 64)
+	ns, err4 := strconv.ParseUint(f[3], 10, 64)
+	r, err5 := strconv.ParseUint(f[4], 16, 32)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil || pid == 0 {
+		return Name{}, errName
+	}
+	n.Time = time.Unix(0, int64(t))
+	n.Asker = procinfo.Identity{PID: int(pid), Start: start}
+	n.NS, n.rand = ns, uint32(r)
+	if n.String() != orig {
+		return Name{}, errName // one spelling only: no leading zeros, no '+'
+	}
+	return n, nil
+}
+
+// oldVersion reports whether name is a file of version 1 of the queue.
+func oldVersion(name string) bool {
+	return strings.HasPrefix(name, "req-") || strings.HasPrefix(name, "tmp-")
+}
+
+// Ticket is a request in the queue, held by the caller that asked.
+type Ticket struct {
+	q    *Queue
+	name string
+}
+
+// Enqueue leaves payload in the queue on behalf of asker (the calling
+// process, with its pid namespace ns) and returns its ticket.
+func (q *Queue) Enqueue(asker procinfo.Identity, ns uint64, payload []byte) (*Ticket, error) {
+	if len(payload) > MaxPayload {
+		return nil, fmt.Errorf("enqueue: request of %d bytes, at most %d", len(payload), MaxPayload)
+	}
+	d, err := q.openDir(true)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue: %w", err)
+	}
+	defer d.close()
+	n := Name{Partial: true, Time: time.Now(), Asker: asker, NS: ns, rand: rand.Uint32()}
+	tmp := n.String()
+	n.Partial = false
+	name := n.String()
+	err = d.create(tmp, q.cfg.FilePerm, payload)
+	if err == nil {
+		err = d.rename(tmp, name)
+	}
+	if err != nil {
+		d.remove(tmp)
+		return nil, fmt.Errorf("enqueue: %w", err)
+	}
+	return &Ticket{q: q, name: name}, nil
+}
+
+// Taken reports whether the request has left the queue: a drain took it
+// and its holder retired it, carried out or refused. The caller then reads
+// the outcome where the work leaves it (and carries the request out itself
+// if it finds none).
+func (t *Ticket) Taken() bool {
+	_, err := os.Lstat(t.q.cfg.Dir + string(os.PathSeparator) + t.name)
+	return errors.Is(err, fs.ErrNotExist)
+}
+
+// Withdraw takes the request back if it is still queued. Call it when the
+// caller stops waiting, whether or not it was answered.
+func (t *Ticket) Withdraw() {
+	d, err := t.q.openDir(false)
+	if err != nil {
+		return
+	}
+	d.remove(t.name)
+	d.close()
+}
+
+// Item is a request read by [Queue.Drain].
+type Item struct {
+	Name    Name
+	Owner   int // uid of the file's owner: the user who queued it
+	Payload []byte
+	file    string
+}
+
+// Drain returns up to max queued requests of askers that are still alive,
+// oldest first, and at most a fair share of them from any one user when
+// several users queue. It removes what callers that are gone left behind:
+// their requests and half-written files, and version 1 files older than
+// ten minutes. A request it cannot read (another user's file this user
+// may not open) is left for someone who can; a file that is not a regular
+// file is removed. Call it only while holding the registry's exclusive lock,
+// and Retire every item once it is carried out or refused.
+func (q *Queue) Drain(max int) ([]Item, error) {
+	d, err := q.openDir(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("drain: %w", err)
+	}
+	defer d.close()
+	names, err := d.names()
+	if err != nil {
+		return nil, fmt.Errorf("drain: %w", err)
+	}
+	slices.Sort(names) // oldest first: the time leads the name
+	alive := map[procinfo.Identity]bool{}
+	isAlive := func(n Name) bool {
+		a, ok := alive[n.Asker]
+		if !ok {
+			a = askerAlive(n)
+			alive[n.Asker] = a
+		}
+		return a
+	}
+	var items []Item
+	for _, name := range names {
+		n, err := ParseName(name)
+		if err != nil {
+			if oldVersion(name) || isOldVersionSibling(name) {
+				if age, ok := d.age(name); ok && age > staleAfter {
+					d.remove(name)
+				}
+			}
+			continue // not ours: never touched
+		}
+		if !isAlive(n) {
+			d.remove(name)
+			continue
+		}
+		if n.Partial || len(items) >= 4*max {
+			continue
+		}
+		b, owner, err := d.read(name, MaxPayload)
+		switch {
+		case errors.Is(err, errNotRegular):
+			d.remove(name)
+		case err == nil:
+			items = append(items, Item{Name: n, Owner: owner, Payload: b, file: name})
+		}
+	}
+	return fairShare(items, max), nil
+}
+
+// fairShare takes up to max of items (oldest first) so that each user
+// who queued gets a turn before any gets a second one: one user flooding
+// the queue delays the others by at most their own share.
+func fairShare(items []Item, max int) []Item {
+	if len(items) <= max {
+		return items
+	}
+	perUser := map[int]int{}
+	chosen := make([]bool, len(items))
+	out := make([]Item, 0, max)
+	for round := 1; len(out) < max; round++ {
+		before := len(out)
+		for i, it := range items {
+			if len(out) < max && !chosen[i] && perUser[it.Owner] < round {
+				chosen[i] = true
+				perUser[it.Owner]++
+				out = append(out, it)
+			}
+		}
+		if len(out) == before {
+			break
+		}
+	}
+	slices.SortFunc(out, func(a, b Item) int { return strings.Compare(a.file, b.file) })
+	return out
+}
+
+// isOldVersionSibling reports whether name is a version 1 FIFO or answer.
+func isOldVersionSibling(name string) bool {
+	return strings.HasPrefix(name, "req-") && (strings.HasSuffix(name, ".fifo") || strings.HasSuffix(name, ".ans"))
+}
+
+// askerAlive reports whether the process that queued a request still runs.
+// An asker that cannot be looked up (another pid namespace, no /proc)
+// counts as alive: its request is carried out, which is what it asked for.
+func askerAlive(n Name) bool {
+	alive, err := procinfo.Alive(n.Asker)
+	return alive || err != nil
+}
+
+// Retire removes carried-out or refused items from the queue: their askers
+// see their tickets taken. Call it after the commit that carried them out.
+func (q *Queue) Retire(items ...Item) {
+	if len(items) == 0 {
+		return
+	}
+	d, err := q.openDir(false)
+	if err != nil {
+		return
+	}
+	defer d.close()
+	for _, it := range items {
+		d.remove(it.file)
+	}
+}
+
+// State says what a file in the pending directory is, for [Queue.Scan].
+type State int
+
+const (
+	// Waiting is a request whose asker still runs.
+	Waiting State = iota
+	// Abandoned is a request or half-written file whose asker is gone: the
+	// next drain removes it.
+	Abandoned
+	// Partial is a request its asker, still running, is writing.
+	Partial
+	// OldVersion is a file of version 1 of the queue.
+	OldVersion
+	// Foreign is a name the queue never makes: it is never removed.
+	Foreign
+)
+
+// String names the state.
+func (s State) String() string {
+	return [...]string{"waiting", "abandoned", "partial", "old version", "foreign"}[s]
+}
+
+// Entry is one file of the pending directory, as [Queue.Scan] found it.
+type Entry struct {
+	File  string
+	State State
+	Name  Name          // the parsed name, for Waiting, Abandoned and Partial
+	Age   time.Duration // since the file was last changed, when known
+}
+
+// Scan lists the pending directory without changing it, for a health
+// check. It refuses a directory that is a link or that someone else
+// controls, as every other operation does.
+func (q *Queue) Scan() ([]Entry, error) {
+	d, err := q.openDir(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	defer d.close()
+	names, err := d.names()
+	if err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	slices.Sort(names)
+	out := make([]Entry, 0, len(names))
+	for _, name := range names {
+		e := Entry{File: name, State: Foreign}
+		e.Age, _ = d.age(name)
+		if n, err := ParseName(name); err == nil {
+			e.Name = n
+			switch {
+			case !askerAlive(n):
+				e.State = Abandoned
+			case n.Partial:
+				e.State = Partial
+			default:
+				e.State = Waiting
+			}
+		} else if oldVersion(name) || isOldVersionSibling(name) {
+			e.State = OldVersion
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Remove removes one file Scan listed, if it is a name the queue makes
+// (Foreign files are refused), relative to the directory's descriptor.
+func (q *Queue) Remove(e Entry) error {
+	if e.State == Foreign || strings.ContainsRune(e.File, os.PathSeparator) {
+		return fmt.Errorf("remove %s: %w", e.File, errName)
+	}
+	d, err := q.openDir(false)
+	if err != nil {
+		return fmt.Errorf("remove %s: %w", e.File, err)
+	}
+	defer d.close()
+	if err := d.remove(e.File); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", e.File, err)
+	}
+	return nil
+}
+
+// errNotRegular marks a queue name that is not a regular file.
+var errNotRegular = errors.New("not a regular file")
+
+// checkDir accepts the directory only if nobody else controls it: not
+// writable by everyone, and the user's, or, in a shared queue, of the
+// shared group. Requests must not go where someone else chose, nor be read
+// from there.
+func (q *Queue) checkDir(mode fs.FileMode, uid, gid int) error {
+	if !mode.IsDir() {
+		return fmt.Errorf("%s is not a directory", q.cfg.Dir)
+	}
+	if mode.Perm()&0o002 != 0 {
+		return fmt.Errorf("%s is writable by everyone", q.cfg.Dir)
+	}
+	if uid == os.Geteuid() || uid < 0 || (q.cfg.Group >= 0 && gid == q.cfg.Group) {
+		return nil
+	}
+	return fmt.Errorf("%s belongs to uid %d", q.cfg.Dir, uid)
+}

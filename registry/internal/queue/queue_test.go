@@ -1,0 +1,235 @@
+package queue
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/portfor/portfor/internal/procinfo"
+)
+
+func newQueue(t *testing.T) *Queue {
+	t.Helper()
+	return New(Config{Dir: filepath.Join(t.TempDir(), "registry.db.pending"), FilePerm: 0o600, DirPerm: 0o700, Group: -1})
+}
+
+func me(t *testing.T) procinfo.Identity {
+	t.Helper()
+	id, err := procinfo.Lookup(os.Getpid())
+	require.NoError(t, err)
+	return id
+}
+
+// gone returns the identity of a process that has exited.
+func gone(t *testing.T) procinfo.Identity {
+	t.Helper()
+	cmd := exec.Command("true")
+	require.NoError(t, cmd.Run())
+	return procinfo.Identity{PID: cmd.Process.Pid, Start: 1}
+}
+
+func payloads(items []Item) []string {
+	var out []string
+	for _, it := range items {
+		out = append(out, string(it.Payload))
+	}
+	return out
+}
+
+func exists(t *testing.T, path string) bool {
+	t.Helper()
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+func TestEnqueueDrainRetire(t *testing.T) {
+	q := newQueue(t)
+	var tickets []*Ticket
+	for _, p := range []string{"one", "two", "three"} {
+		tk, err := q.Enqueue(me(t), 0, []byte(p))
+		require.NoError(t, err)
+		tickets = append(tickets, tk)
+	}
+	fi, err := os.Stat(q.cfg.Dir)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
+
+	items, err := q.Drain(10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"one", "two", "three"}, payloads(items), "oldest first")
+	assert.Equal(t, os.Geteuid(), items[0].Owner)
+	for _, tk := range tickets {
+		assert.False(t, tk.Taken(), "drained is not taken: the holder has not committed yet")
+	}
+	q.Retire(items[1])
+	assert.False(t, tickets[0].Taken())
+	assert.True(t, tickets[1].Taken())
+
+	items, err = q.Drain(1)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"one"}, payloads(items), "at most max")
+
+	tickets[0].Withdraw()
+	assert.True(t, tickets[0].Taken())
+	items, err = q.Drain(10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"three"}, payloads(items))
+
+	_, err = q.Enqueue(me(t), 0, make([]byte, MaxPayload+1))
+	assert.Error(t, err)
+}
+
+func TestDrainOfAMissingDirectoryIsEmpty(t *testing.T) {
+	q := newQueue(t)
+	items, err := q.Drain(10)
+	require.NoError(t, err)
+	assert.Empty(t, items)
+	entries, err := q.Scan()
+	require.NoError(t, err)
+	assert.Empty(t, entries)
+	assert.False(t, exists(t, q.cfg.Dir), "draining creates nothing")
+}
+
+// What a killed caller leaves behind, its request and its half-written
+// file, goes at the next drain, without being read; a live caller's
+// half-written file stays.
+func TestDrainRemovesWhatDeadCallersLeft(t *testing.T) {
+	q := newQueue(t)
+	dead := gone(t)
+	_, err := q.Enqueue(dead, 0, []byte("orphan"))
+	require.NoError(t, err)
+	d, err := q.openDir(false)
+	require.NoError(t, err)
+	deadPartial := Name{Partial: true, Time: time.Now(), Asker: dead, rand: 1}.String()
+	livePartial := Name{Partial: true, Time: time.Now(), Asker: me(t), rand: 2}.String()
+	require.NoError(t, d.create(deadPartial, 0o600, []byte("half")))
+	require.NoError(t, d.create(livePartial, 0o600, []byte("half")))
+	d.close()
+
+	entries, err := q.Scan()
+	require.NoError(t, err)
+	states := map[State]int{}
+	for _, e := range entries {
+		states[e.State]++
+	}
+	assert.Equal(t, map[State]int{Abandoned: 2, Partial: 1}, states)
+
+	items, err := q.Drain(10)
+	require.NoError(t, err)
+	assert.Empty(t, items)
+	names, err := os.ReadDir(q.cfg.Dir)
+	require.NoError(t, err)
+	require.Len(t, names, 1)
+	assert.Equal(t, livePartial, names[0].Name())
+}
+
+// Files of version 1 of the queue belong to a running older binary, whose
+// callers carry out their own requests: they are never read, and removed
+// only once stale.
+func TestOldVersionFilesAreLeftUntilStale(t *testing.T) {
+	q := newQueue(t)
+	require.NoError(t, os.Mkdir(q.cfg.Dir, 0o700))
+	v1 := "portfor-request 1\nkind stable\nid web\nport 0\nowner 1 1\nasker 1 1\ndir \"/\"\ncmd \"\"\n"
+	old := []string{"req-abc", "req-abc.fifo", "req-abc.ans", "tmp-def"}
+	for _, n := range old {
+		require.NoError(t, os.WriteFile(filepath.Join(q.cfg.Dir, n), []byte(v1), 0o600))
+	}
+	items, err := q.Drain(10)
+	require.NoError(t, err)
+	assert.Empty(t, items, "never read as a request")
+	for _, n := range old {
+		assert.True(t, exists(t, filepath.Join(q.cfg.Dir, n)), n)
+	}
+	then := time.Now().Add(-staleAfter - time.Minute)
+	for _, n := range old {
+		require.NoError(t, os.Chtimes(filepath.Join(q.cfg.Dir, n), then, then))
+	}
+	_, err = q.Drain(10)
+	require.NoError(t, err)
+	for _, n := range old {
+		assert.False(t, exists(t, filepath.Join(q.cfg.Dir, n)), n)
+	}
+}
+
+func TestForeignNamesAreNeverTouched(t *testing.T) {
+	q := newQueue(t)
+	require.NoError(t, os.Mkdir(q.cfg.Dir, 0o700))
+	foreign := []string{"unrelated", "q2-garbage", "q2-0000000000000001-1-1-0-0000000", ".hidden"}
+	for _, n := range foreign {
+		require.NoError(t, os.WriteFile(filepath.Join(q.cfg.Dir, n), nil, 0o600))
+	}
+	then := time.Now().Add(-time.Hour)
+	for _, n := range foreign {
+		require.NoError(t, os.Chtimes(filepath.Join(q.cfg.Dir, n), then, then))
+	}
+	_, err := q.Drain(10)
+	require.NoError(t, err)
+	entries, err := q.Scan()
+	require.NoError(t, err)
+	require.Len(t, entries, len(foreign))
+	for _, e := range entries {
+		assert.Equal(t, Foreign, e.State, e.File)
+		assert.Error(t, q.Remove(e), "Remove refuses %s", e.File)
+	}
+	for _, n := range foreign {
+		assert.True(t, exists(t, filepath.Join(q.cfg.Dir, n)), n)
+	}
+	assert.Error(t, q.Remove(Entry{File: "../escape", State: Abandoned}))
+}
+
+// One user flooding a shared queue gets a share of each batch, not all of it.
+func TestDrainSharesABatchBetweenUsers(t *testing.T) {
+	var items []Item
+	for i := range 10 {
+		items = append(items, Item{Owner: 1000, file: "a" + string(rune('0'+i))})
+	}
+	items = append(items, Item{Owner: 1001, file: "b0"}, Item{Owner: 1002, file: "c0"})
+	got := fairShare(items, 4)
+	var owners []int
+	for _, it := range got {
+		owners = append(owners, it.Owner)
+	}
+	assert.ElementsMatch(t, []int{1000, 1000, 1001, 1002}, owners)
+	assert.Len(t, fairShare(items, 100), len(items))
+}
+
+func TestNameRoundTrip(t *testing.T) {
+	n := Name{Time: time.Unix(0, 1_700_000_000_123_456_789), Asker: procinfo.Identity{PID: 4242, Start: 99}, NS: 4026531836, rand: 0xdeadbeef}
+	got, err := ParseName(n.String())
+	require.NoError(t, err)
+	assert.Equal(t, n.String(), got.String())
+	assert.Equal(t, n.Asker, got.Asker)
+	assert.Equal(t, n.NS, got.NS)
+	assert.True(t, n.Time.Equal(got.Time))
+	n.Partial = true
+	got, err = ParseName(n.String())
+	require.NoError(t, err)
+	assert.True(t, got.Partial)
+	for _, bad := range []string{"", "q2-", "req-1", "q2-17a0000000000000-1-1-0-deadbeef-x", "q2-17a0000000000000-0-1-0-deadbeef",
+		"q2-17a0000000000000-01-1-0-deadbeef", "q2-17a0000000000000-+1-1-0-deadbeef", "q2-17A0000000000000-1-1-0-deadbeef"} {
+		_, err := ParseName(bad)
+		assert.Error(t, err, "%q", bad)
+	}
+}
+
+func FuzzParseName(f *testing.F) {
+	f.Add(Name{Time: time.Unix(0, 1_700_000_000_123_456_789), Asker: procinfo.Identity{PID: 4242, Start: 99}, NS: 1, rand: 7}.String())
+	f.Add(Name{Partial: true, Time: time.Unix(1, 0), Asker: procinfo.Identity{PID: 1}}.String())
+	f.Add("req-abc")
+	f.Add("q2-0000000000000000-1-0-0-00000000")
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseName(s)
+		if err != nil {
+			return
+		}
+		if n.String() != s || n.Asker.PID <= 0 || strings.ContainsAny(s, "/\x00") {
+			t.Fatalf("ParseName(%q) = %+v", s, n)
+		}
+	})
+}
