@@ -69,11 +69,12 @@ func Owner(pid int) (int, error) {
 	return owner(pid)
 }
 
-// PortHolders returns the pids of processes with a socket bound to port:
-// a listening TCP socket or any UDP socket, IPv4 or IPv6. It reads what
-// this user may read (other users' processes may be missing unless root)
-// and returns nil where the OS cannot be asked.
-func PortHolders(port int) []int { return portHolders(port) }
+// PortHolders returns, for each of ports, the pids of the processes with a
+// socket listening (TCP) or bound (UDP) on it, IPv4 or IPv6. It reads the
+// system's socket tables and process table once for all the ports (Linux;
+// elsewhere it returns nil). Sockets of processes this user may not
+// inspect are missing.
+func PortHolders(ports ...int) map[int][]int { return portHolders(ports) }
 
 // Parent returns the pid of pid's parent, or an error wrapping ErrNoProcess.
 func Parent(pid int) (int, error) { return parent(pid) }

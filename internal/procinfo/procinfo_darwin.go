@@ -38,7 +38,7 @@ func owner(pid int) (int, error) {
 	return int(kp.Eproc.Ucred.Uid), nil
 }
 
-func portHolders(int) []int { return nil }
+func portHolders([]int) map[int][]int { return nil }
 
 func parent(pid int) (int, error) {
 	kp, err := unix.SysctlKinfoProc("kern.proc.pid", pid)

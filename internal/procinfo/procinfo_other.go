@@ -30,7 +30,7 @@ func owner(pid int) (int, error) {
 	return 0, fmt.Errorf("process %d: owner: %w", pid, errors.ErrUnsupported)
 }
 
-func portHolders(int) []int { return nil }
+func portHolders([]int) map[int][]int { return nil }
 
 func parent(pid int) (int, error) {
 	return 0, fmt.Errorf("process %d: parent: %w", pid, errors.ErrUnsupported)
