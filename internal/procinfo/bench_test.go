@@ -29,3 +29,18 @@ func BenchmarkLookupSelf(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkAliveOtherNamespace measures the rare path: an owner recorded in
+// a namespace no process here lives in, which takes a scan of /proc.
+func BenchmarkAliveOtherNamespace(b *testing.B) {
+	me, err := Lookup(os.Getpid())
+	if err != nil {
+		b.Fatal(err)
+	}
+	me.NS++
+	for b.Loop() {
+		if _, err := Alive(me); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
