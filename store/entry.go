@@ -42,9 +42,16 @@ type Entry struct {
 	OwnerStart uint64
 	Dir        string // working directory of the process that asked, if known
 	Command    string // command line of the owner, if known
+	// OwnerNS is the pid namespace OwnerPID is numbered in (on Linux, the
+	// namespace's inode number, procinfo.Identity.NS); 0 where unknown,
+	// as in every entry written before it was recorded.
+	OwnerNS uint64
 }
 
-// entryVersion is the first byte of every encoded entry.
+// entryVersion is the first byte of every encoded entry. Fields appended at
+// the end do not change it: older readers ignore them and newer ones read
+// their zero value from entries that lack them. Only a change older readers
+// would misread (a field changing meaning or moving) may bump it.
 const entryVersion = 1
 
 // ErrBadEntry is returned when a stored entry cannot be decoded.
@@ -54,7 +61,8 @@ var ErrBadEntry = errors.New("bad registry entry")
 const maxEntryString = 1 << 16
 
 // MarshalBinary encodes e (without its ID, which is the key) as a version
-// byte, the kind, then varints and length-prefixed strings.
+// byte, the kind, then varints and length-prefixed strings, then the fields
+// added since, in the order they were added: OwnerNS.
 func (e Entry) MarshalBinary() ([]byte, error) {
 	if e.Port < 1 || e.Port > 65535 {
 		return nil, fmt.Errorf("encode entry %q: port %d out of range", e.ID, e.Port)
@@ -68,6 +76,7 @@ func (e Entry) MarshalBinary() ([]byte, error) {
 	b = binary.AppendUvarint(b, e.OwnerStart)
 	b = appendString(b, e.Dir)
 	b = appendString(b, e.Command)
+	b = binary.AppendUvarint(b, e.OwnerNS) // appended: see entryVersion
 	return b, nil
 }
 
@@ -77,7 +86,9 @@ func appendString(b []byte, s string) []byte {
 }
 
 // UnmarshalBinary decodes what MarshalBinary wrote; ID is left as it is.
-// Unknown trailing bytes are ignored, so a later minor version can add fields.
+// An appended field missing at the end (an entry written before the field
+// was added) decodes as zero; unknown trailing bytes are ignored, so later
+// writers can append more.
 func (e *Entry) UnmarshalBinary(b []byte) error {
 	d := decoder{b: b}
 	if v := d.byte(); v != entryVersion {
@@ -91,6 +102,10 @@ func (e *Entry) UnmarshalBinary(b []byte) error {
 	e.OwnerStart = d.uvarint()
 	e.Dir = d.string()
 	e.Command = d.string()
+	e.OwnerNS = 0
+	if d.err == nil && len(d.b) > 0 {
+		e.OwnerNS = d.uvarint()
+	}
 	switch {
 	case d.err != nil:
 		return d.err

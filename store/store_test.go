@@ -284,7 +284,7 @@ func TestSymlinkedRegistryIsRefused(t *testing.T) {
 
 func TestEntryRoundTrip(t *testing.T) {
 	e := store.Entry{ID: "x", Port: 65535, Kind: store.Lease, Created: time.Unix(5, 6), Updated: time.Unix(7, 8),
-		OwnerPID: 4242, OwnerStart: 1 << 40, Dir: "/home/me", Command: "go test ./..."}
+		OwnerPID: 4242, OwnerStart: 1 << 40, Dir: "/home/me", Command: "go test ./...", OwnerNS: 4026532837}
 	b, err := e.MarshalBinary()
 	require.NoError(t, err)
 	var got store.Entry
@@ -298,13 +298,80 @@ func TestEntryRoundTrip(t *testing.T) {
 	assert.Equal(t, e.OwnerStart, got.OwnerStart)
 	assert.Equal(t, e.Dir, got.Dir)
 	assert.Equal(t, e.Command, got.Command)
+	assert.Equal(t, e.OwnerNS, got.OwnerNS)
 	assert.Equal(t, "lease", got.Kind.String())
 
+	// Every cut fails but the one at the end of the fields an entry had
+	// before OwnerNS: that is an older entry.
+	old := len(b) - uvarintLen(e.OwnerNS)
 	for i := 0; i < len(b); i++ {
-		assert.Error(t, got.UnmarshalBinary(b[:i]), "truncated at %d", i)
+		if i != old {
+			assert.Error(t, got.UnmarshalBinary(b[:i]), "truncated at %d", i)
+		}
 	}
 	_, err = store.Entry{Port: 0}.MarshalBinary()
 	assert.Error(t, err)
+}
+
+func uvarintLen(v uint64) int { return len(binary.AppendUvarint(nil, v)) }
+
+// oldEntry encodes e as version 1 did before OwnerNS was appended: the
+// layout docs/design.md gives for it.
+func oldEntry(e store.Entry) []byte {
+	b := []byte{1, byte(e.Kind)}
+	b = binary.AppendUvarint(b, uint64(e.Port))
+	b = binary.AppendVarint(b, e.Created.UnixNano())
+	b = binary.AppendVarint(b, e.Updated.UnixNano())
+	b = binary.AppendVarint(b, int64(e.OwnerPID))
+	b = binary.AppendUvarint(b, e.OwnerStart)
+	for _, s := range []string{e.Dir, e.Command} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
+}
+
+// An entry written before OwnerNS decodes with OwnerNS 0 (unknown), and one
+// written now is what the older layout was plus trailing bytes, which older
+// readers skip.
+func TestEntryOwnerNSIsAppended(t *testing.T) {
+	e := store.Entry{Port: 8000, Kind: store.Lease, Created: time.Unix(5, 6), Updated: time.Unix(7, 8),
+		OwnerPID: 7, OwnerStart: 99, Dir: "/d", Command: "c"}
+
+	var got store.Entry
+	got.OwnerNS = 12 // overwritten, not kept
+	require.NoError(t, got.UnmarshalBinary(oldEntry(e)))
+	assert.Equal(t, e.OwnerPID, got.OwnerPID)
+	assert.Equal(t, e.Command, got.Command)
+	assert.Zero(t, got.OwnerNS, "an older entry has no namespace: unknown")
+
+	e.OwnerNS = 4026531836
+	b, err := e.MarshalBinary()
+	require.NoError(t, err)
+	old := oldEntry(e)
+	require.Equal(t, old, b[:len(old)], "OwnerNS only appends")
+	assert.Equal(t, binary.AppendUvarint(nil, e.OwnerNS), b[len(old):])
+	require.NoError(t, got.UnmarshalBinary(b))
+	assert.Equal(t, e.OwnerNS, got.OwnerNS)
+
+	// A later writer's fields after OwnerNS are ignored.
+	require.NoError(t, got.UnmarshalBinary(append(b, 0x05, 'x', 'y')))
+	assert.Equal(t, e.OwnerNS, got.OwnerNS)
+	assert.Equal(t, e.Command, got.Command)
+	// A cut in OwnerNS is damage, not an older entry.
+	require.Greater(t, uvarintLen(e.OwnerNS), 1)
+	assert.ErrorIs(t, got.UnmarshalBinary(b[:len(b)-1]), store.ErrBadEntry)
+
+	// Written and read through the store, too.
+	db := mustOpen(t, regPath(t))
+	e.ID = "lease-8000"
+	require.NoError(t, db.Update(func(tx *store.Tx) error { return tx.Put(e) }))
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		got, ok, err := tx.Get(e.ID)
+		require.True(t, ok)
+		assert.Equal(t, e.OwnerNS, got.OwnerNS)
+		return err
+	}))
 }
 
 func FuzzEntryUnmarshal(f *testing.F) {
@@ -313,6 +380,9 @@ func FuzzEntryUnmarshal(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{1, 1, 0})
 	f.Add([]byte{1, 2, 0xff, 0xff, 0x03, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	lease, _ := store.Entry{Port: 9000, Kind: store.Lease, OwnerPID: 7, OwnerStart: 9, OwnerNS: 4026531836}.MarshalBinary()
+	f.Add(lease)
+	f.Add(lease[:len(lease)-5]) // as written before OwnerNS
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var e store.Entry
 		if err := e.UnmarshalBinary(b); err != nil {
@@ -326,7 +396,8 @@ func FuzzEntryUnmarshal(f *testing.F) {
 			t.Fatal(err)
 		}
 		var e2 store.Entry
-		if err := e2.UnmarshalBinary(again); err != nil || e2.Port != e.Port || e2.Dir != e.Dir || e2.Command != e.Command {
+		if err := e2.UnmarshalBinary(again); err != nil || e2.Port != e.Port || e2.Dir != e.Dir || e2.Command != e.Command ||
+			e2.OwnerPID != e.OwnerPID || e2.OwnerStart != e.OwnerStart || e2.OwnerNS != e.OwnerNS {
 			t.Fatalf("round trip: %+v vs %+v (%v)", e, e2, err)
 		}
 	})

@@ -11,15 +11,29 @@ import (
 // ErrNoProcess is returned when no process has the pid.
 var ErrNoProcess = errors.New("no such process")
 
+// ErrOtherNamespace is returned by Lookup when /proc belongs to another pid
+// namespace than the caller's (a new namespace without a /proc of its own)
+// and the process cannot be found in it for certain.
+var ErrOtherNamespace = errors.New("process not identifiable: /proc shows another pid namespace")
+
 // Identity names one process for its lifetime: its pid and its start time in
 // the OS's own units (clock ticks since boot on Linux, microseconds since the
 // epoch on macOS/BSD). Start is 0 where the OS cannot tell it.
+//
+// NS is the pid namespace PID is numbered in (Linux: the inode number of the
+// namespace, as in the link /proc/PID/ns/pid, "pid:[4026531836]"); 0 where
+// it is unknown, and always on other systems. Lookup numbers pids as the
+// /proc it reads does, so NS is the namespace /proc was mounted for, which
+// is the process's own unless it lives in a namespace nested below that.
+// With NS, a process in another namespace (a container, unshare -p) can
+// tell that PID is not a number in its own; see Alive.
 type Identity struct {
 	PID   int
 	Start uint64
+	NS    uint64
 }
 
-// String returns "pid N" or "pid N (start S)".
+// String returns "pid N" or "pid N (start S)"; it leaves NS out.
 func (id Identity) String() string {
 	if id.Start == 0 {
 		return fmt.Sprintf("pid %d", id.PID)
@@ -29,6 +43,14 @@ func (id Identity) String() string {
 
 // Lookup returns the identity of the running process pid, or an error
 // wrapping ErrNoProcess.
+//
+// pid is numbered as the caller numbers pids (os.Getpid, exec.Cmd, kill);
+// the Identity's PID is numbered as /proc numbers them. The two differ only
+// in a pid namespace whose /proc is still its parent's mount (unshare -p
+// without --mount-proc, CLONE_NEWPID): there Lookup finds the caller through
+// /proc/self and another process through the NSpid lines of /proc/*/status,
+// and returns an error wrapping ErrOtherNamespace where it cannot be sure
+// rather than the identity of some other process.
 func Lookup(pid int) (Identity, error) {
 	if pid <= 0 {
 		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
@@ -39,8 +61,21 @@ func Lookup(pid int) (Identity, error) {
 // Alive reports whether the process id names is still running: its pid
 // exists and, when both start times are known, started when id says. A
 // reused pid therefore reports false.
+//
+// An identity recorded in another pid namespace than the one this process's
+// /proc shows (id.NS known and different) is looked for by its pid in that
+// namespace (Linux: the NSpid lines of /proc/*/status). Where that namespace
+// is out of sight (the owner runs on the host or in a sibling container, and
+// this process in a container), Alive reports true: nothing here can tell
+// the owner is gone, and taking a live owner's port is the worse mistake.
 func Alive(id Identity) (bool, error) {
-	cur, err := Lookup(id.PID)
+	if id.PID <= 0 {
+		return false, nil
+	}
+	if id.NS != 0 && id.NS != procNS() {
+		return aliveElsewhere(id)
+	}
+	cur, err := lookupProc(id.PID)
 	if errors.Is(err, ErrNoProcess) {
 		return false, nil
 	}

@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func lookup(pid int) (Identity, error) {
+func lookupProc(pid int) (Identity, error) {
 	kp, err := unix.SysctlKinfoProc("kern.proc.pid", pid)
 	if err != nil || kp == nil || kp.Proc.P_pid == 0 {
 		if err == nil || errors.Is(err, syscall.ESRCH) || errors.Is(err, syscall.ENOENT) {

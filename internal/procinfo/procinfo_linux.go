@@ -12,11 +12,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// lookup reads /proc/PID/stat. Its second field, the command name, is in
-// parentheses and may itself hold spaces and parentheses, so the fields
-// after it are counted from the last ')'.
-func lookup(pid int) (Identity, error) {
-	b, err := readProc(pid, "stat")
+// lookupProc reads /proc/PID/stat, pid as /proc numbers it. Its second
+// field, the command name, is in parentheses and may itself hold spaces and
+// parentheses, so the fields after it are counted from the last ')'. NS is
+// left for the caller.
+func lookupProc(pid int) (Identity, error) {
+	return lookupPath(pid, "/proc/"+strconv.Itoa(pid)+"/stat")
+}
+
+// lookupPath reads a stat file, /proc/PID/stat or /proc/self/stat, and
+// returns pid with its start time.
+func lookupPath(pid int, path string) (Identity, error) {
+	b, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
 		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
 	}
@@ -79,7 +86,11 @@ func bootID() string {
 // Longer contents are cut at 4 KiB (a stat line is far shorter; a longer
 // command line is shown cut).
 func readProc(pid int, name string) ([]byte, error) {
-	path := "/proc/" + strconv.Itoa(pid) + "/" + name
+	return readFile("/proc/" + strconv.Itoa(pid) + "/" + name)
+}
+
+// readFile is readProc for any /proc path.
+func readFile(path string) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}

@@ -9,9 +9,9 @@ import (
 	"syscall"
 )
 
-// lookup falls back to signal 0 where start times are not available: a
+// lookupProc falls back to signal 0 where start times are not available: a
 // reused pid then counts as alive (documented in the package's caveats).
-func lookup(pid int) (Identity, error) {
+func lookupProc(pid int) (Identity, error) {
 	p, err := os.FindProcess(pid)
 	if err != nil {
 		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrNoProcess)

@@ -1,0 +1,325 @@
+package procinfo
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// initPIDNS is the inode number of the initial pid namespace
+// (PROC_PID_INIT_INO, fixed since Linux 3.8). Every pid namespace descends
+// from it, so from there every namespace that has processes is in view.
+const initPIDNS = 0xEFFFFFFC
+
+// procView is how this process sees itself through /proc. A process never
+// changes pid namespace (setns and unshare move only its later children),
+// so it is read once.
+type procView struct {
+	ns      uint64 // the pid namespace /proc numbers processes in; 0 unknown
+	same    bool   // /proc numbers processes as this process does
+	selfPID int    // this process's pid as /proc numbers it; 0 if /proc does not show it
+	ownNS   uint64 // this process's own pid namespace; 0 unknown
+	depth   int    // levels from /proc's namespace down to ownNS; -1 unknown
+}
+
+var view = sync.OnceValue(readView)
+
+func readView() procView {
+	v := procView{depth: -1}
+	if link, err := os.Readlink("/proc/self"); err == nil {
+		v.selfPID, _ = strconv.Atoi(link)
+	}
+	if v.selfPID > 0 {
+		v.ownNS, _ = nsOf("/proc/self/ns/pid")
+		if b, err := readFile("/proc/self/status"); err == nil {
+			nspid, err := parseNSpid(b)
+			switch {
+			case err != nil:
+			case nspid == nil: // Linux < 4.1 has no NSpid: trust the pids alone
+				if v.selfPID == os.Getpid() {
+					v.depth = 0
+				}
+			case nspid[0] == v.selfPID && nspid[len(nspid)-1] == os.Getpid():
+				v.depth = len(nspid) - 1
+			}
+		}
+	}
+	if v.depth == 0 {
+		v.same, v.ns = true, v.ownNS
+		return v
+	}
+	v.ns = outerNS(v.selfPID)
+	return v
+}
+
+// outerNS returns the pid namespace of a /proc that is not this process's
+// own: that of the nearest ancestor of pid (/proc's number for this
+// process, 0 if it has none) that lives there, or that of /proc's pid 1,
+// the namespace's init. Reading a namespace link needs the right to ptrace
+// the process, which an ancestor more likely grants than pid 1 does.
+func outerNS(pid int) uint64 {
+	for i := 0; i < 64 && pid > 0; i++ { // bounded: a pid chain is short
+		b, err := readProc(pid, "status")
+		if err != nil {
+			break
+		}
+		nspid, err := parseNSpid(b)
+		if err != nil || nspid == nil {
+			break
+		}
+		if len(nspid) == 1 {
+			if ns, err := nsOf("/proc/" + strconv.Itoa(pid) + "/ns/pid"); err == nil {
+				return ns
+			}
+		}
+		if pid, err = parent(pid); err != nil {
+			break
+		}
+	}
+	ns, _ := nsOf("/proc/1/ns/pid")
+	return ns
+}
+
+func procNS() uint64 { return view().ns }
+
+// lookup: pid is numbered as this process numbers pids. Usually /proc
+// numbers them the same way; when it does not (a new pid namespace whose
+// /proc is still the parent's mount), the process is found through /proc/self
+// or NSpid, and its pid is given as /proc numbers it, the number later
+// checks through the same /proc can verify.
+func lookup(pid int) (Identity, error) {
+	v := view()
+	if v.same {
+		id, err := lookupProc(pid)
+		if err != nil {
+			return Identity{}, err
+		}
+		id.NS = v.ns
+		return id, nil
+	}
+	if pid == os.Getpid() {
+		if v.selfPID == 0 {
+			return Identity{}, fmt.Errorf("process %d: %w", pid, ErrOtherNamespace)
+		}
+		id, err := lookupPath(v.selfPID, "/proc/self/stat")
+		if err != nil {
+			return Identity{}, err
+		}
+		id.NS = v.ns
+		return id, nil
+	}
+	if v.depth < 0 || v.ownNS == 0 {
+		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrOtherNamespace)
+	}
+	procs, err := scanProc()
+	if err != nil {
+		return Identity{}, fmt.Errorf("process %d: %w", pid, err)
+	}
+	cands := candidates(procs, v.ownNS, v.depth, pid)
+	switch {
+	case len(cands) == 0:
+		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+	case len(cands) > 1 || !cands[0].sure:
+		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrOtherNamespace)
+	}
+	id, err := lookupProc(cands[0].pid)
+	if err != nil {
+		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+	}
+	// The start time was read after the scan: make sure /proc's pid still
+	// names our pid, and not a process that took it since.
+	b, err := readProc(id.PID, "status")
+	if err != nil {
+		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+	}
+	if nspid, err := parseNSpid(b); err != nil || len(nspid) != v.depth+1 || nspid[v.depth] != pid {
+		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+	}
+	id.NS = v.ns
+	return id, nil
+}
+
+// aliveElsewhere finds id, recorded in another pid namespace than /proc's,
+// by scanning /proc: see judge.
+func aliveElsewhere(id Identity) (bool, error) {
+	procs, err := scanProc()
+	if err != nil {
+		return false, err
+	}
+	return judge(procs, id, view().ns, func(pid int) (uint64, error) {
+		cur, err := lookupProc(pid)
+		return cur.Start, err
+	}), nil
+}
+
+// procEntry is one process as a scan of /proc found it.
+type procEntry struct {
+	pid   int    // as /proc numbers it
+	nspid []int  // its pid in each namespace from /proc's down to its own; nil unknown
+	ns    uint64 // its own pid namespace; 0 unknown (not ours to read)
+}
+
+// judge decides whether the process id names runs, given a scan of /proc
+// taken after id was recorded; start tells a /proc pid's start time.
+//
+// A process that lives in id.NS gives the namespace's depth below /proc's.
+// The owner, if it still runs, is then a process whose pid at that depth is
+// id.PID: one that lives in id.NS for certain, or one whose namespace could
+// not be read or lies deeper (a nested namespace, whose ancestors a scan
+// cannot name); such a process counts if its start time matches. If no
+// process lives in id.NS, the namespace is out of sight or gone: gone for
+// certain only when seen from the initial namespace, which sees every
+// other, with every process's namespace read; otherwise the owner counts as
+// alive, since nothing here can tell.
+func judge(procs []procEntry, id Identity, procNS uint64, start func(pid int) (uint64, error)) bool {
+	depth, placed := -1, true
+	for _, p := range procs {
+		if p.ns == id.NS && len(p.nspid) > 0 {
+			depth = len(p.nspid) - 1
+			break
+		}
+		if p.ns == 0 || p.nspid == nil {
+			placed = false
+		}
+	}
+	if depth < 0 {
+		return procNS != initPIDNS || !placed
+	}
+	for _, c := range candidates(procs, id.NS, depth, id.PID) {
+		s, err := start(c.pid)
+		if errors.Is(err, ErrNoProcess) {
+			continue // exited since the scan
+		}
+		if err != nil || id.Start == 0 || s == 0 || s == id.Start {
+			return true
+		}
+	}
+	return false
+}
+
+// candidate is a /proc pid that may be the process numbered pid in a
+// namespace; sure when it lives in that namespace itself.
+type candidate struct {
+	pid  int
+	sure bool
+}
+
+// candidates returns the processes whose pid depth levels below /proc's
+// namespace is pid and which may live in ns or below it.
+func candidates(procs []procEntry, ns uint64, depth, pid int) []candidate {
+	var out []candidate
+	for _, p := range procs {
+		if len(p.nspid) <= depth || p.nspid[depth] != pid {
+			if p.nspid == nil {
+				out = append(out, candidate{pid: p.pid}) // cannot tell its pids
+			}
+			continue
+		}
+		switch {
+		case p.ns == ns && len(p.nspid) == depth+1:
+			out = append(out, candidate{pid: p.pid, sure: true})
+		case p.ns == 0 || len(p.nspid) > depth+1:
+			out = append(out, candidate{pid: p.pid})
+		}
+		// otherwise a process of another namespace at the same depth
+	}
+	return out
+}
+
+// scanProc lists every process /proc shows with what it tells of its pid
+// namespaces. Processes that exit during the scan are left out.
+func scanProc() ([]procEntry, error) {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return nil, err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return nil, err
+	}
+	procs := make([]procEntry, 0, len(names))
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil || pid <= 0 {
+			continue
+		}
+		p := procEntry{pid: pid}
+		b, err := readProc(pid, "status")
+		if exited(err) {
+			continue
+		}
+		if err == nil {
+			p.nspid, _ = parseNSpid(b)
+		}
+		p.ns, err = nsOf("/proc/" + name + "/ns/pid")
+		if exited(err) {
+			continue
+		}
+		procs = append(procs, p)
+	}
+	return procs, nil
+}
+
+func exited(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH)
+}
+
+// nsOf reads a namespace link such as /proc/PID/ns/pid, "pid:[4026531836]",
+// and returns the namespace's inode number.
+func nsOf(path string) (uint64, error) {
+	link, err := os.Readlink(path)
+	if err != nil {
+		return 0, err
+	}
+	return parseNSLink(link)
+}
+
+func parseNSLink(link string) (uint64, error) {
+	s, ok := strings.CutPrefix(link, "pid:[")
+	if ok {
+		s, ok = strings.CutSuffix(s, "]")
+	}
+	if !ok {
+		return 0, fmt.Errorf("malformed pid namespace link %q", link)
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("malformed pid namespace link %q", link)
+	}
+	return n, nil
+}
+
+// parseNSpid returns the pids on the NSpid line of a /proc/PID/status file:
+// the process's pid in each pid namespace from the one /proc was mounted in
+// down to the process's own. It returns nil, nil where there is no such line
+// (Linux before 4.1).
+func parseNSpid(status []byte) ([]int, error) {
+	for line := range bytes.Lines(status) {
+		rest, ok := bytes.CutPrefix(line, []byte("NSpid:"))
+		if !ok {
+			continue
+		}
+		f := strings.Fields(string(rest))
+		if len(f) == 0 {
+			return nil, errors.New("malformed NSpid: no pids")
+		}
+		pids := make([]int, len(f))
+		for i, s := range f {
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 {
+				return nil, fmt.Errorf("malformed NSpid pid %q", s)
+			}
+			pids[i] = n
+		}
+		return pids, nil
+	}
+	return nil, nil
+}
