@@ -84,7 +84,7 @@ func (r *Registry) queueAndWait(ctx context.Context, q request) (port int, held 
 	defer cancel()
 	var ticket *queue.Ticket
 	if me, err := procinfo.Lookup(os.Getpid()); err == nil {
-		if ticket, err = r.queue.Enqueue(me, 0, q.marshal()); err == nil {
+		if ticket, err = r.queue.Enqueue(me, q.marshal()); err == nil {
 			defer ticket.Withdraw()
 		}
 	}

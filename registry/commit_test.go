@@ -42,7 +42,7 @@ func TestTheNextBatchCarriesOutQueuedRequests(t *testing.T) {
 	_, err := r.ForwardPort(ctx, "first", 0) // creates the registry
 	require.NoError(t, err)
 
-	queued, err := r.queue.Enqueue(self(t), 0, request{ID: "queued", Dir: "/somewhere"}.marshal())
+	queued, err := r.queue.Enqueue(self(t), request{ID: "queued", Dir: "/somewhere"}.marshal())
 	require.NoError(t, err)
 	defer queued.Withdraw()
 	cmd := exec.Command("true")
@@ -50,7 +50,7 @@ func TestTheNextBatchCarriesOutQueuedRequests(t *testing.T) {
 	ghost, err := r.queue.Enqueue(procinfo.Identity{PID: cmd.Process.Pid, Start: 1}, 0, request{ID: "ghost"}.marshal())
 	require.NoError(t, err)
 	defer ghost.Withdraw()
-	junk, err := r.queue.Enqueue(self(t), 0, []byte("portfor-request 2\nid bad id\nport 0\ndir \"\"\n"))
+	junk, err := r.queue.Enqueue(self(t), []byte("portfor-request 2\nid bad id\nport 0\ndir \"\"\n"))
 	require.NoError(t, err)
 	defer junk.Withdraw()
 
@@ -126,7 +126,7 @@ func TestAFailingRequestDoesNotSinkTheBatch(t *testing.T) {
 	me := self(t)
 	impossible := request{Kind: store.Lease, Count: 1, Ports: PortList{{First: busy, Last: busy}}, Owner: me}
 
-	queuedTicket, err := r.queue.Enqueue(me, 0, request{ID: "queued"}.marshal())
+	queuedTicket, err := r.queue.Enqueue(me, request{ID: "queued"}.marshal())
 	require.NoError(t, err)
 	defer queuedTicket.Withdraw()
 	require.NoError(t, r.mkdirAll())

@@ -14,8 +14,13 @@ import (
 // MaxLeaseN is the most ports one LeaseN call takes.
 const MaxLeaseN = 64
 
-// ErrNoOwner is returned when a lease's owner process does not exist.
-var ErrNoOwner = errors.New("owner process does not exist")
+var (
+	// ErrNoOwner is returned when a lease's owner process does not exist.
+	ErrNoOwner = errors.New("owner process does not exist")
+	// ErrInitOwner is returned for a lease asked for pid 1, which never
+	// exits, so that the lease would never end.
+	ErrInitOwner = errors.New("pid 1 cannot own a lease: it never exits, so the lease would never end")
+)
 
 // LeaseOptions say whose lease it is and where to look. The zero value
 // leases one port anywhere suitable for the calling process.
@@ -141,15 +146,17 @@ func leaseRequest(n int, opts LeaseOptions) (request, error) {
 	if pid == 0 {
 		pid = os.Getpid()
 	}
-	if pid <= 1 {
-		return request{}, fmt.Errorf("lease for pid %d: %w (init never exits, so the lease would never end)", pid, ErrNoOwner)
+	if pid == 1 {
+		return request{}, fmt.Errorf("lease for pid 1: %w", ErrInitOwner)
 	}
+	// The owner as /proc numbers it: in a pid namespace whose /proc is the
+	// parent's, pid (our numbering) and owner.PID differ.
 	owner, err := procinfo.Lookup(pid)
 	if err != nil || (opts.OwnerStart != 0 && owner.Start != opts.OwnerStart) {
 		return request{}, fmt.Errorf("lease for pid %d: %w", pid, ErrNoOwner)
 	}
 	q := request{Kind: store.Lease, Count: n, Suggested: opts.Near, Ports: opts.Ports, Owner: owner,
-		Command: procinfo.Command(pid)}
+		Command: procinfo.Command(owner.PID)}
 	if pid == os.Getpid() {
 		q.Dir, _ = os.Getwd()
 	}
@@ -162,7 +169,7 @@ func (r *Registry) leaseAssignments(q request, ports []int) []Assignment {
 	out := make([]Assignment, len(ports))
 	for i, p := range ports {
 		out[i] = Assignment{ID: leaseID(p), Port: p, Kind: Lease, Created: now, Updated: now,
-			OwnerPID: q.Owner.PID, OwnerStart: q.Owner.Start, Dir: q.Dir, Command: q.Command}
+			OwnerPID: q.Owner.PID, OwnerStart: q.Owner.Start, OwnerNS: q.Owner.NS, Dir: q.Dir, Command: q.Command}
 	}
 	return out
 }
@@ -226,7 +233,7 @@ func (r *Registry) ReleaseLease(ctx context.Context, a Assignment) error {
 			if err != nil {
 				return err
 			}
-			if !ok || e.OwnerPID != a.OwnerPID || e.OwnerStart != a.OwnerStart {
+			if !ok || leaseOwner(e) != (procinfo.Identity{PID: a.OwnerPID, Start: a.OwnerStart, NS: a.OwnerNS}) {
 				return ErrNotFound
 			}
 			_, _, err = tx.Delete(e.ID)
@@ -283,12 +290,12 @@ func (a Assignment) OwnerAlive() bool {
 	if a.Kind != Lease {
 		return true
 	}
-	return alive(procinfo.Identity{PID: a.OwnerPID, Start: a.OwnerStart})
+	return alive(procinfo.Identity{PID: a.OwnerPID, Start: a.OwnerStart, NS: a.OwnerNS})
 }
 
 // leaseOwner is the process a lease entry belongs to.
 func leaseOwner(e store.Entry) procinfo.Identity {
-	return procinfo.Identity{PID: e.OwnerPID, Start: e.OwnerStart}
+	return procinfo.Identity{PID: e.OwnerPID, Start: e.OwnerStart, NS: e.OwnerNS}
 }
 
 // alive is the one rule for a lease's owner: it is alive unless the OS

@@ -50,16 +50,19 @@ type Assignment struct {
 	Created time.Time // when it was assigned
 	Updated time.Time // when it last changed
 	Dir     string    // working directory of the process that asked, if known
-	// OwnerPID and OwnerStart identify a lease's owner process (zero for
-	// stable assignments); OwnerStart is the OS's process start time.
+	// OwnerPID, OwnerStart and OwnerNS identify a lease's owner process
+	// (zero for stable assignments): its pid, as the /proc of the process
+	// that made the lease numbers it, the OS's process start time, and the
+	// pid namespace the pid belongs to (0 where unknown).
 	OwnerPID   int
 	OwnerStart uint64
+	OwnerNS    uint64
 	Command    string // the owner's command line, if known
 }
 
 func fromEntry(e store.Entry) Assignment {
 	return Assignment{ID: e.ID, Port: e.Port, Kind: e.Kind, Created: e.Created, Updated: e.Updated,
-		Dir: e.Dir, OwnerPID: e.OwnerPID, OwnerStart: e.OwnerStart, Command: e.Command}
+		Dir: e.Dir, OwnerPID: e.OwnerPID, OwnerStart: e.OwnerStart, OwnerNS: e.OwnerNS, Command: e.Command}
 }
 
 // Registry is a handle on a registry file. It holds no file open between

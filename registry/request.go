@@ -20,7 +20,6 @@ type request struct {
 	Count     int               // Lease: how many ports
 	Ports     PortList          // Lease: where to look (nil: anywhere suitable)
 	Owner     procinfo.Identity // Lease: the lease's owner
-	OwnerNS   uint64            // Lease: the owner's pid namespace (0: unknown)
 	Dir       string            // working directory of the asking process
 	Command   string            // Lease: the owner's command line
 }

@@ -57,7 +57,7 @@ func TestOtherUsersFilesBesideTheRegistryAreNotTrusted(t *testing.T) {
 	require.NoError(t, os.Mkdir(pending, 0o777))
 	require.NoError(t, os.Chmod(pending, 0o777))
 	require.NoError(t, os.Chown(pending, nobody, nobody))
-	_, err = r.queue.Enqueue(self(t), 0, request{ID: "x"}.marshal())
+	_, err = r.queue.Enqueue(self(t), request{ID: "x"}.marshal())
 	assert.Error(t, err)
 	_, err = r.queue.Drain(maxBatch)
 	assert.Error(t, err)

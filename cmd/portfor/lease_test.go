@@ -65,7 +65,7 @@ func TestPickListGCRelease(t *testing.T) {
 	assert.Equal(t, 2, portfor(t, db, "pick", "-n", "0").code)
 	o = portfor(t, db, "pick", "1")
 	assert.Equal(t, 1, o.code)
-	assert.Contains(t, o.stderr, "init never exits")
+	assert.Equal(t, "portfor: lease for pid 1: pid 1 cannot own a lease: it never exits, so the lease would never end\n", o.stderr)
 	assert.Equal(t, 2, portfor(t, db, "release", "--port", "0").code)
 }
 

@@ -80,8 +80,7 @@ const (
 type Name struct {
 	Partial bool // a request still being written
 	Time    time.Time
-	Asker   procinfo.Identity
-	NS      uint64 // the asker's pid namespace (0: unknown)
+	Asker   procinfo.Identity // with its pid namespace (0: unknown)
 	rand    uint32
 }
 
@@ -91,7 +90,7 @@ func (n Name) String() string {
 	if n.Partial {
 		prefix = partialPrefix
 	}
-	return fmt.Sprintf("%s%016x-%d-%d-%d-%08x", prefix, n.Time.UnixNano(), n.Asker.PID, n.Asker.Start, n.NS, n.rand)
+	return fmt.Sprintf("%s%016x-%d-%d-%d-%08x", prefix, n.Time.UnixNano(), n.Asker.PID, n.Asker.Start, n.Asker.NS, n.rand)
 }
 
 // errName marks a file name the queue did not make.
@@ -124,8 +123,8 @@ func ParseName(s string) (Name, error) {
 		return Name{}, errName
 	}
 	n.Time = time.Unix(0, int64(t))
-	n.Asker = procinfo.Identity{PID: int(pid), Start: start}
-	n.NS, n.rand = ns, uint32(r)
+	n.Asker = procinfo.Identity{PID: int(pid), Start: start, NS: ns}
+	n.rand = uint32(r)
 	if n.String() != orig {
 		return Name{}, errName // one spelling only: no leading zeros, no '+'
 	}
@@ -144,8 +143,8 @@ type Ticket struct {
 }
 
 // Enqueue leaves payload in the queue on behalf of asker (the calling
-// process, with its pid namespace ns) and returns its ticket.
-func (q *Queue) Enqueue(asker procinfo.Identity, ns uint64, payload []byte) (*Ticket, error) {
+// process) and returns its ticket.
+func (q *Queue) Enqueue(asker procinfo.Identity, payload []byte) (*Ticket, error) {
 	if len(payload) > MaxPayload {
 		return nil, fmt.Errorf("enqueue: request of %d bytes, at most %d", len(payload), MaxPayload)
 	}
@@ -154,7 +153,7 @@ func (q *Queue) Enqueue(asker procinfo.Identity, ns uint64, payload []byte) (*Ti
 		return nil, fmt.Errorf("enqueue: %w", err)
 	}
 	defer d.close()
-	n := Name{Partial: true, Time: time.Now(), Asker: asker, NS: ns, rand: rand.Uint32()}
+	n := Name{Partial: true, Time: time.Now(), Asker: asker, rand: rand.Uint32()}
 	tmp := n.String()
 	n.Partial = false
 	name := n.String()

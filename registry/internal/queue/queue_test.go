@@ -52,7 +52,7 @@ func TestEnqueueDrainRetire(t *testing.T) {
 	q := newQueue(t)
 	var tickets []*Ticket
 	for _, p := range []string{"one", "two", "three"} {
-		tk, err := q.Enqueue(me(t), 0, []byte(p))
+		tk, err := q.Enqueue(me(t), []byte(p))
 		require.NoError(t, err)
 		tickets = append(tickets, tk)
 	}
@@ -81,7 +81,7 @@ func TestEnqueueDrainRetire(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"three"}, payloads(items))
 
-	_, err = q.Enqueue(me(t), 0, make([]byte, MaxPayload+1))
+	_, err = q.Enqueue(me(t), make([]byte, MaxPayload+1))
 	assert.Error(t, err)
 }
 
@@ -102,7 +102,7 @@ func TestDrainOfAMissingDirectoryIsEmpty(t *testing.T) {
 func TestDrainRemovesWhatDeadCallersLeft(t *testing.T) {
 	q := newQueue(t)
 	dead := gone(t)
-	_, err := q.Enqueue(dead, 0, []byte("orphan"))
+	_, err := q.Enqueue(dead, []byte("orphan"))
 	require.NoError(t, err)
 	d, err := q.openDir(false)
 	require.NoError(t, err)
@@ -200,12 +200,11 @@ func TestDrainSharesABatchBetweenUsers(t *testing.T) {
 }
 
 func TestNameRoundTrip(t *testing.T) {
-	n := Name{Time: time.Unix(0, 1_700_000_000_123_456_789), Asker: procinfo.Identity{PID: 4242, Start: 99}, NS: 4026531836, rand: 0xdeadbeef}
+	n := Name{Time: time.Unix(0, 1_700_000_000_123_456_789), Asker: procinfo.Identity{PID: 4242, Start: 99, NS: 4026531836}, rand: 0xdeadbeef}
 	got, err := ParseName(n.String())
 	require.NoError(t, err)
 	assert.Equal(t, n.String(), got.String())
 	assert.Equal(t, n.Asker, got.Asker)
-	assert.Equal(t, n.NS, got.NS)
 	assert.True(t, n.Time.Equal(got.Time))
 	n.Partial = true
 	got, err = ParseName(n.String())
@@ -219,7 +218,7 @@ func TestNameRoundTrip(t *testing.T) {
 }
 
 func FuzzParseName(f *testing.F) {
-	f.Add(Name{Time: time.Unix(0, 1_700_000_000_123_456_789), Asker: procinfo.Identity{PID: 4242, Start: 99}, NS: 1, rand: 7}.String())
+	f.Add(Name{Time: time.Unix(0, 1_700_000_000_123_456_789), Asker: procinfo.Identity{PID: 4242, Start: 99, NS: 1}, rand: 7}.String())
 	f.Add(Name{Partial: true, Time: time.Unix(1, 0), Asker: procinfo.Identity{PID: 1}}.String())
 	f.Add("req-abc")
 	f.Add("q2-0000000000000000-1-0-0-00000000")

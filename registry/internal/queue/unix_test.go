@@ -42,7 +42,7 @@ func TestMain(m *testing.M) {
 // neither follow, block nor read without end; they are removed.
 func TestPlantedFilesAtRequestNamesAreNeverFollowed(t *testing.T) {
 	q := newQueue(t)
-	_, err := q.Enqueue(me(t), 0, []byte("good"))
+	_, err := q.Enqueue(me(t), []byte("good"))
 	require.NoError(t, err)
 	secret := filepath.Join(t.TempDir(), "secret")
 	require.NoError(t, os.WriteFile(secret, []byte("SECRET\n"), 0o600))
@@ -93,7 +93,7 @@ func TestALinkedPendingDirectoryIsRefused(t *testing.T) {
 	_, err = q.Scan()
 	assert.ErrorContains(t, err, "not a directory")
 	assert.Error(t, q.Remove(Entry{File: files[1], State: Abandoned}))
-	_, err = q.Enqueue(me(t), 0, []byte("x"))
+	_, err = q.Enqueue(me(t), []byte("x"))
 	assert.Error(t, err)
 	names, err := os.ReadDir(victim)
 	require.NoError(t, err)
@@ -188,7 +188,7 @@ func init() {
 		if err != nil {
 			os.Exit(1)
 		}
-		if _, err := q.Enqueue(id, 0, []byte("alice's request")); err != nil {
+		if _, err := q.Enqueue(id, []byte("alice's request")); err != nil {
 			os.Stdout.WriteString("error: " + err.Error() + "\n")
 			os.Exit(1)
 		}
