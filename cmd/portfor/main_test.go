@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -23,12 +24,18 @@ import (
 // With PORTFOR_TEST_AS_CLI=1 the test binary is the portfor command.
 // With PORTFOR_TEST_HOLD_LOCK=PATH it takes that lock exclusively, prints
 // "locked" and holds it until its stdin closes.
+// With PORTFOR_TEST_SQUAT=ADDRESS it binds that Unix socket address, prints
+// "ready" and answers "22\n" to every client until its stdin closes: another
+// user squatting on the port server's name.
 func TestMain(m *testing.M) {
 	if os.Getenv("PORTFOR_TEST_AS_CLI") == "1" {
 		main()
 	}
 	if path := os.Getenv("PORTFOR_TEST_HOLD_LOCK"); path != "" {
 		os.Exit(holdLockMain(path))
+	}
+	if addr := os.Getenv("PORTFOR_TEST_SQUAT"); addr != "" {
+		os.Exit(squatMain(addr))
 	}
 	os.Exit(m.Run())
 }
@@ -283,5 +290,27 @@ func holdLockMain(path string) int {
 	if err := l.Unlock(); err != nil {
 		return 1
 	}
+	return 0
+}
+
+func squatMain(addr string) int {
+	l, err := net.Listen("unix", addr)
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	fmt.Println("ready")
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n') // the request
+			fmt.Fprint(c, "22\n")
+			c.Close()
+		}
+	}()
+	_, _ = io.Copy(io.Discard, os.Stdin)
 	return 0
 }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/portfor/portfor/internal/portserver"
+	"github.com/portfor/portfor/cmd/portfor/internal/portserver"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -27,7 +27,8 @@ In a script, pass $$ so the port is held for the script's whole run:
    PORTS=$(portfor pick -n 3 $$)      # three distinct ports, one per line
 
 With PORTSERVER_ADDRESS set (as portpicker uses it), the port server there is
-asked instead, one request per port.`,
+asked instead, one request per port. Its answer is used only if the server runs
+as your user or root, and only if it is a port from 1024 up.`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "n", Value: 1, Usage: "how many ports (1-64)"},
 		},

@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/portfor/portfor/internal/portserver"
+	"github.com/portfor/portfor/cmd/portfor/internal/portserver"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -23,6 +23,14 @@ user are refused). A socket file is made with --mode 0600: only your user may
 connect. Leases live in the registry, so they survive a restart and agree with
 'portfor pick' run beside the server.
 Stops cleanly on SIGINT or SIGTERM, removing a socket file it made.
+
+Any local user may take an abstract name (the default @unittest-portserver)
+first; serve then fails naming that user. On a shared host give a socket path
+in a directory only your user (or group) can write. Clients ('portfor pick')
+trust only a server run by their own user or root, and never a port below 1024.
+Where the system cannot tell who a client is (the BSDs), only a server run by
+an unprivileged user on a socket of mode 0600 answers, and only for that
+user's processes.
 
    portfor serve &                                   # @unittest-portserver, 15000-24999
    PORTSERVER_ADDRESS=@unittest-portserver go test ./...  # or any portpicker user`,

@@ -19,7 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/portfor/portfor/internal/portserver"
+	"github.com/portfor/portfor/cmd/portfor/internal/portserver"
 	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/registry"
 )

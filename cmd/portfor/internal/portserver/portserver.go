@@ -19,10 +19,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/user"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/portfor/portfor/internal/procinfo"
@@ -77,7 +79,9 @@ func ParseRequest(b []byte) (int, error) {
 	return pid, nil
 }
 
-// Server answers port requests with leases from Registry.
+// Server answers port requests with leases from Registry. It is
+// configuration only: Serve keeps the state of one run to itself, so one
+// Server may serve several listeners at once.
 type Server struct {
 	Registry *registry.Registry
 	// Pool restricts the ports handed out; nil means anywhere suitable.
@@ -90,8 +94,16 @@ type Server struct {
 	// DefaultMaxConns.
 	MaxConns int
 
-	logMu sync.Mutex
-	asks  chan ask // to the batcher, while Serve runs
+	logMu sync.Mutex // one record at a time on Log, whichever run writes it
+}
+
+// serving is one run of Serve: the configuration and the channel from its
+// handlers to its batcher.
+type serving struct {
+	*Server
+	asks chan ask
+	// sock is the path of the socket file served, "" for an abstract socket.
+	sock string
 }
 
 // ask is one client's request on its way to the batcher.
@@ -123,7 +135,7 @@ const (
 // at a time in one transaction: while one commit is made, the next
 // requests gather, so one commit serves many clients. Between batches it
 // keeps the registry held for a moment in case another request follows.
-func (s *Server) batch(ctx context.Context) {
+func (s *serving) batch(ctx context.Context) {
 	for {
 		var first ask
 		select {
@@ -165,7 +177,7 @@ func (s *Server) batch(ctx context.Context) {
 }
 
 // gather returns first and every request already waiting, up to maxBatch.
-func (s *Server) gather(first ask) []ask {
+func (s *serving) gather(first ask) []ask {
 	asks := []ask{first}
 	for len(asks) < maxBatch {
 		select {
@@ -179,7 +191,7 @@ func (s *Server) gather(first ask) []ask {
 }
 
 // lease asks the batcher for a lease for the process owner.
-func (s *Server) lease(ctx context.Context, owner procinfo.Identity) (registry.Assignment, error) {
+func (s *serving) lease(ctx context.Context, owner procinfo.Identity) (registry.Assignment, error) {
 	reply := make(chan leaseResult, 1)
 	select {
 	case s.asks <- ask{owner, reply}:
@@ -194,23 +206,52 @@ func (s *Server) lease(ctx context.Context, owner procinfo.Identity) (registry.A
 	}
 }
 
+// logf writes one record to Log. What clients control (their requests,
+// their processes' command lines) is quoted where it is formatted; as a
+// second line of defence any character that is not printable is escaped
+// here, so one record is always exactly one line.
 func (s *Server) logf(format string, args ...any) {
 	if s.Log == nil {
 		return
 	}
+	msg := oneLine(fmt.Sprintf(format, args...))
 	s.logMu.Lock()
 	defer s.logMu.Unlock()
-	fmt.Fprintf(s.Log, "%s "+format+"\n", append([]any{time.Now().Format(time.RFC3339)}, args...)...)
+	fmt.Fprintf(s.Log, "%s %s\n", time.Now().Format(time.RFC3339), msg)
+}
+
+// oneLine escapes, Go-style, every character of msg that is not printable
+// (newlines, carriage returns, terminal escapes).
+func oneLine(msg string) string {
+	if !strings.ContainsFunc(msg, func(r rune) bool { return !strconv.IsPrint(r) }) {
+		return msg
+	}
+	var b strings.Builder
+	for _, r := range msg {
+		if strconv.IsPrint(r) {
+			b.WriteRune(r)
+			continue
+		}
+		q := strconv.QuoteRune(r)
+		b.WriteString(q[1 : len(q)-1])
+	}
+	return b.String()
 }
 
 // Serve accepts connections on l until ctx ends or l fails, answering each
 // on a goroutine of its own, and waits for those in flight before it
 // returns. It closes l. A canceled ctx is a clean stop: Serve returns nil.
+// Serve may be called for several listeners at once.
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
-	s.asks = make(chan ask)
+	run := &serving{Server: s, asks: make(chan ask)}
+	if ul, ok := l.(*net.UnixListener); ok {
+		if name := ul.Addr().String(); !strings.HasPrefix(name, "@") {
+			run.sock = name
+		}
+	}
 	batchCtx, stopBatch := context.WithCancel(context.WithoutCancel(ctx))
 	batchDone := make(chan struct{})
-	go func() { defer close(batchDone); s.batch(batchCtx) }()
+	go func() { defer close(batchDone); run.batch(batchCtx) }()
 	defer func() { stopBatch(); <-batchDone }() // after the handlers below have finished
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -238,13 +279,17 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			s.handle(ctx, c)
+			run.handle(ctx, c)
 		})
 	}
 }
 
+// clientOf reads who a connected client is; tests replace it to play a
+// platform where the kernel cannot tell.
+var clientOf = peerOf
+
 // handle answers one connection.
-func (s *Server) handle(ctx context.Context, c net.Conn) {
+func (s *serving) handle(ctx context.Context, c net.Conn) {
 	defer c.Close()
 	timeout := s.ReadTimeout
 	if timeout <= 0 {
@@ -266,19 +311,9 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		s.logf("pid %d: refused: no such process", pid)
 		return
 	}
-	// A client may ask for its own processes, or, as root, for anyone's:
-	// otherwise one user could hold ports on behalf of another's processes.
-	// Where the OS can tell who the client is, the check fails closed.
-	if peer, ok := peerOf(c); ok && peer.uid != 0 {
-		owner, err := procinfo.Owner(pid)
-		if err != nil || owner != peer.uid {
-			s.logf("pid %d: refused: owned by uid %d, asked by uid %d (pid %d) %v", pid, owner, peer.uid, peer.pid, err)
-			return
-		}
-		if again, err := procinfo.Lookup(pid); err != nil || again != id {
-			s.logf("pid %d: refused: the process changed while it was checked", pid)
-			return
-		}
+	if why := s.mayAskFor(c, id); why != "" {
+		s.logf("pid %d: refused: %s", pid, why)
+		return
 	}
 	// The lease is for exactly the process checked: were the pid reused
 	// before the lease is made, the start time would not match.
@@ -301,7 +336,70 @@ func (s *Server) handle(ctx context.Context, c net.Conn) {
 		_ = s.Registry.ReleaseLease(context.WithoutCancel(ctx), a)
 		return
 	}
-	s.logf("pid %d: port %d (%s)", pid, a.Port, a.Command)
+	// The command line is the client's to choose, newlines and all.
+	s.logf("pid %d: port %d (%q)", pid, a.Port, a.Command)
+}
+
+// mayAskFor returns "" when the client on c may hold a port for process
+// id, or why not.
+//
+// A client may ask for its own processes, or, as root, for anyone's:
+// otherwise one user could hold ports on behalf of another's processes.
+// The kernel tells who the client is (SO_PEERCRED, LOCAL_PEERCRED); where
+// it cannot (on the BSDs other than macOS, on Windows), the check fails
+// closed, with one exception that needs no credentials: a server run by an
+// unprivileged user on a socket file only that user may connect to (its
+// own, with no group or other permissions) can have only that user (or
+// root) as clients, so it serves that user's processes and no others.
+func (s *serving) mayAskFor(c net.Conn, id procinfo.Identity) string {
+	p, known := clientOf(c)
+	if known && p.uid == 0 {
+		return ""
+	}
+	owner, err := procinfo.Owner(id.PID)
+	if err != nil {
+		return fmt.Sprintf("cannot tell who owns it: %v", err)
+	}
+	if again, err := procinfo.Lookup(id.PID); err != nil || again != id {
+		return "the process changed while it was checked"
+	}
+	if known {
+		if p.uid == owner {
+			return ""
+		}
+		return fmt.Sprintf("owned by uid %d, asked by uid %d (pid %d)", owner, p.uid, p.pid)
+	}
+	const unknown = "cannot tell who the client is"
+	me := os.Geteuid()
+	if me <= 0 { // root (or Windows, with no uids): it could serve anyone
+		return unknown + ", and a server run by root serves only clients it can tell"
+	}
+	if why := privateTo(s.sock, me); why != "" {
+		return unknown + ", and " + why
+	}
+	if owner != me {
+		return fmt.Sprintf("%s, and the process is uid %d's, not this server's (uid %d)", unknown, owner, me)
+	}
+	return ""
+}
+
+// privateTo returns "" when sock is a socket file owned by uid that no one
+// else may connect to, or why it is not.
+func privateTo(sock string, uid int) string {
+	if sock == "" {
+		return "an abstract socket is open to every user"
+	}
+	fi, err := os.Lstat(sock)
+	if err != nil {
+		return fmt.Sprintf("its socket: %v", err)
+	}
+	if o, ok := fileOwner(fi); !ok || o != uid || fi.Mode()&os.ModeSocket == 0 {
+		return fmt.Sprintf("%s is not this server's socket", sock)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return fmt.Sprintf("%s (mode %#o) is open to other users", sock, fi.Mode().Perm())
+	}
+	return ""
 }
 
 // readRequest reads up to a newline, end of input or MaxRequest+1 bytes.
@@ -327,10 +425,15 @@ func readRequest(c net.Conn) ([]byte, error) {
 // Linux's abstract namespace, anything else a file system path, created
 // with mode (DefaultMode when zero; the directory's permissions still
 // apply). A socket file left by a server that is gone is replaced; one a
-// live server answers on is not. close closes the listener and removes a
-// socket file it made. An abstract socket has no permissions: anyone on
-// the host may connect, and the server's check of each client's uid is
-// what protects other users' processes.
+// live server answers on is not. When the address is taken, the error
+// names the user (and process) holding it.
+//
+// closeFn closes the listener and removes a socket file it made.
+//
+// An abstract socket has no permissions: anyone on the host may connect,
+// and the server's check of each client's uid is what protects other
+// users' processes. Anyone may also take the name first, so on a shared
+// host a path in a directory only the intended users can write is safer.
 func Listen(address string, mode os.FileMode) (l net.Listener, closeFn func() error, err error) {
 	if mode == 0 {
 		mode = DefaultMode
@@ -344,6 +447,9 @@ func Listen(address string, mode os.FileMode) (l net.Listener, closeFn func() er
 		}
 		l, err = net.Listen("unix", address)
 		if err != nil {
+			if errors.Is(err, syscall.EADDRINUSE) {
+				return nil, nil, fmt.Errorf("listen %s: the name is taken: %s", address, holder(address))
+			}
 			return nil, nil, fmt.Errorf("listen %s: %w", address, err)
 		}
 		return l, l.Close, nil
@@ -353,8 +459,12 @@ func Listen(address string, mode os.FileMode) (l net.Listener, closeFn func() er
 			return nil, nil, fmt.Errorf("listen %s: exists and is not a socket", address)
 		}
 		if c, err := net.DialTimeout("unix", address, time.Second); err == nil {
+			who := "a server"
+			if p, ok := peerOf(c); ok {
+				who = "a server of " + describe(p)
+			}
 			c.Close()
-			return nil, nil, fmt.Errorf("listen %s: a server is already answering there", address)
+			return nil, nil, fmt.Errorf("listen %s: %s is already answering there", address, who)
 		}
 		if err := os.Remove(address); err != nil {
 			return nil, nil, fmt.Errorf("listen %s: remove stale socket: %w", address, err)
@@ -372,9 +482,48 @@ func Listen(address string, mode os.FileMode) (l net.Listener, closeFn func() er
 	return ul, ul.Close, nil
 }
 
+// holder says who holds the Unix socket address, as far as can be told:
+// it connects and asks the kernel who listens there.
+func holder(address string) string {
+	c, err := net.DialTimeout("unix", address, time.Second)
+	if err != nil {
+		return "its holder accepts no connections, so who it is cannot be told"
+	}
+	defer c.Close()
+	p, ok := peerOf(c)
+	if !ok {
+		return "a server whose user cannot be told is answering there"
+	}
+	if p.uid != os.Geteuid() {
+		return describe(p) + " holds it: give --address a socket path in a directory only your users can write"
+	}
+	return describe(p) + " holds it: a port server of yours is already running"
+}
+
+// describe names the user and process at the other end of a socket.
+func describe(p peer) string {
+	s := fmt.Sprintf("uid %d", p.uid)
+	if u, err := user.LookupId(strconv.Itoa(p.uid)); err == nil {
+		s += " (" + u.Username + ")"
+	}
+	if p.pid > 0 {
+		s += fmt.Sprintf(", pid %d", p.pid)
+	}
+	return s
+}
+
+// MinAnswer is the lowest port Ask accepts: ports below it are privileged
+// (a service such as ssh), which no port server of ours hands out.
+const MinAnswer = 1024
+
 // Ask requests a port from the server at address for pid, as portpicker's
 // client does: it returns the port, or an error when the server answers
 // nothing usable.
+//
+// Anyone may bind a socket name first, so Ask trusts only a server run by
+// the caller's own user or by root, as the kernel reports it (where it
+// cannot tell, Ask refuses), and only answers from MinAnswer to 65535: a
+// squatter cannot hand out port 22.
 func Ask(ctx context.Context, address string, pid int) (int, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", address)
@@ -382,6 +531,13 @@ func Ask(ctx context.Context, address string, pid int) (int, error) {
 		return 0, fmt.Errorf("port server %s: %w", address, err)
 	}
 	defer c.Close()
+	p, ok := peerOf(c)
+	if !ok {
+		return 0, fmt.Errorf("port server %s: cannot tell which user runs it on this system, so its answers are not trusted", address)
+	}
+	if me := os.Geteuid(); p.uid != 0 && p.uid != me {
+		return 0, fmt.Errorf("port server %s: run by %s, neither you (uid %d) nor root: not trusting its answers", address, describe(p), me)
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
@@ -398,6 +554,9 @@ func Ask(ctx context.Context, address string, pid int) (int, error) {
 	port, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil || port < 1 || port > 65535 {
 		return 0, fmt.Errorf("port server %s: answered %q", address, strings.TrimSpace(line))
+	}
+	if port < MinAnswer {
+		return 0, fmt.Errorf("port server %s: answered port %d, below %d: not a port it may hand out", address, port, MinAnswer)
 	}
 	return port, nil
 }

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portfor/portfor/internal/portserver"
+	"github.com/portfor/portfor/cmd/portfor/internal/portserver"
 	"github.com/portfor/portfor/registry"
 )
 

@@ -23,7 +23,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/portfor/portfor/internal/portserver"
+	"github.com/portfor/portfor/cmd/portfor/internal/portserver"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -77,6 +77,7 @@ print(s.recv(64).decode().strip() or "refused")
 	}
 	assert.Equal(t, "refused", ask(strconv.Itoa(os.Getpid())), "nobody may not hold ports for root's process")
 	assert.Contains(t, log.String(), "refused: owned by uid 0, asked by uid 65534")
+	assert.NotContains(t, log.String(), "<nil>")
 	got := ask("self")
 	_, err = strconv.Atoi(got)
 	assert.NoError(t, err, "nobody may hold a port for itself, got %q", got)

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/portfor/portfor/internal/portserver"
+	"github.com/portfor/portfor/cmd/portfor/internal/portserver"
 	"github.com/portfor/portfor/registry"
 )
 
