@@ -40,8 +40,12 @@ var (
 	ErrNewerSchema = errors.New("registry written by a newer portfor")
 	// ErrPortConflict is returned by [Tx.Put] when the port is held by another id.
 	ErrPortConflict = errors.New("port held by another id")
-	// ErrInconsistent is returned by [Tx.Check] when the two indexes disagree.
+	// ErrInconsistent is matched by the [*CheckError] of [Tx.Check] when the
+	// two indexes disagree ([IndexDrift]).
 	ErrInconsistent = errors.New("registry indexes disagree")
+	// ErrDamaged is matched by the [*CheckError] of [Tx.Check] when bbolt
+	// finds its own page structure damaged ([PageDamage]).
+	ErrDamaged = errors.New("registry file is damaged")
 )
 
 // Options configure [Open]. The zero value opens read-write.
