@@ -158,15 +158,17 @@ func (r *Registry) checkStore(rep *Report, fix bool, path string) error {
 	err = db.Update(func(tx *store.Tx) error {
 		rep.add(OK, "%s: portfor registry, schema %d, %d entries", name, store.SchemaVersion, tx.Len())
 		if err := tx.Check(); err != nil {
-			var bboltErr bool
-			for _, line := range strings.Split(err.Error(), "\n") {
-				if strings.HasPrefix(line, "bbolt: ") {
-					bboltErr = true
-					rep.add(Problem, "%s: %s (not repairable here: restore the file from a copy, or move it away to start afresh)", name, line)
+			var ce *store.CheckError
+			if !errors.As(err, &ce) {
+				return err
+			}
+			for _, p := range ce.Problems {
+				if p.Kind == store.PageDamage {
+					damaged = true
+					rep.add(Problem, "%s: %s (not repairable here: restore the file from a copy, or move it away to start afresh)", name, p)
 				}
 			}
-			damaged = bboltErr
-			if !bboltErr {
+			if !damaged {
 				changed, clashes, rerr := tx.RebuildPortIndex()
 				if rerr != nil {
 					return rerr

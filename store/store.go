@@ -14,6 +14,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/portfor/portfor/internal/safefile"
 )
 
 // SchemaVersion is the registry layout this package reads and writes.
@@ -38,8 +40,12 @@ var (
 	ErrNewerSchema = errors.New("registry written by a newer portfor")
 	// ErrPortConflict is returned by [Tx.Put] when the port is held by another id.
 	ErrPortConflict = errors.New("port held by another id")
-	// ErrInconsistent is returned by [Tx.Check] when the two indexes disagree.
+	// ErrInconsistent is matched by the [*CheckError] of [Tx.Check] when the
+	// two indexes disagree ([IndexDrift]).
 	ErrInconsistent = errors.New("registry indexes disagree")
+	// ErrDamaged is matched by the [*CheckError] of [Tx.Check] when bbolt
+	// finds its own page structure damaged ([PageDamage]).
+	ErrDamaged = errors.New("registry file is damaged")
 )
 
 // Options configure [Open]. The zero value opens read-write.
@@ -119,8 +125,7 @@ func open(path string, opts Options) (*DB, error) {
 // openChecked opens the file for bbolt (never creating it: creation goes
 // through create) and refuses files bbolt would misread or crash on.
 func openChecked(path string, flag int, perm os.FileMode) (*os.File, error) {
-	// No following a link, no blocking in open on a FIFO put in its place.
-	f, err := os.OpenFile(path, (flag&^os.O_CREATE)|noFollow|nonBlock, perm)
+	f, err := openFile(path, flag&^os.O_CREATE, perm)
 	if err != nil {
 		return nil, err
 	}
@@ -128,11 +133,18 @@ func openChecked(path string, flag int, perm os.FileMode) (*os.File, error) {
 		f.Close()
 		return nil, err
 	}
-	if err := setBlocking(f); err != nil {
-		f.Close()
-		return nil, err
-	}
 	return f, nil
+}
+
+// openFile opens an existing registry file through package safefile: no
+// following a link, no blocking on a FIFO put in its place. Something other
+// than a regular file is not a registry.
+func openFile(path string, flag int, perm os.FileMode) (*os.File, error) {
+	f, err := safefile.Open(path, flag, perm)
+	if errors.Is(err, safefile.ErrNotRegular) {
+		return nil, fmt.Errorf("%w: %w", ErrNotRegistry, err)
+	}
+	return f, err
 }
 
 // bbolt's meta page, as laid out on disk after the 16-byte page header.
@@ -161,18 +173,12 @@ func checkHeader(f *os.File) error {
 	return err
 }
 
-// newestMeta reads bbolt's two meta pages, checks the file against the
-// newest valid one and returns it.
+// newestMeta reads bbolt's two meta pages, checks the file (a regular file,
+// opened by openFile) against the newest valid one and returns it.
 func newestMeta(f *os.File) (metaInfo, os.FileInfo, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return metaInfo{}, nil, err
-	}
-	if fi.IsDir() {
-		return metaInfo{}, nil, fmt.Errorf("%w: is a directory", ErrNotRegistry)
-	}
-	if !fi.Mode().IsRegular() {
-		return metaInfo{}, nil, fmt.Errorf("%w: not a regular file (%s)", ErrNotRegistry, fi.Mode().Type())
 	}
 	size := fi.Size()
 	if size == 0 {
@@ -226,7 +232,7 @@ func (g Generation) Same(h Generation) bool {
 // its header alone (a few small reads, no mapping). Like a transaction, it
 // is only meaningful under the registry's lock.
 func ReadGeneration(path string) (Generation, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|noFollow|nonBlock, 0)
+	f, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return Generation{}, fmt.Errorf("registry %s: %w", path, err)
 	}

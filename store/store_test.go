@@ -2,9 +2,11 @@ package store_test
 
 import (
 	"encoding/binary"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -160,11 +162,83 @@ func TestCheckFindsIndexDrift(t *testing.T) {
 	require.NoError(t, db.View(func(tx *store.Tx) error {
 		err := tx.Check()
 		require.ErrorIs(t, err, store.ErrInconsistent)
-		assert.Contains(t, err.Error(), `id "web" has port 8000`)
-		assert.Contains(t, err.Error(), `port 9000 points to id "ghost"`)
-		assert.NotContains(t, err.Error(), `"api"`)
+		assert.NotErrorIs(t, err, store.ErrDamaged, "bbolt's pages are sound")
+		var ce *store.CheckError
+		require.ErrorAs(t, err, &ce)
+		assert.Equal(t, []store.Problem{
+			{Kind: store.IndexDrift, Text: `id "web" has port 8000, port index says ""`},
+			{Kind: store.IndexDrift, Text: `port 9000 points to id "ghost", which does not hold it`},
+		}, ce.Problems)
+		assert.Equal(t, "index drift: id \"web\" has port 8000, port index says \"\"\n"+
+			"index drift: port 9000 points to id \"ghost\", which does not hold it", err.Error())
 		return nil
 	}))
+}
+
+// damagedRegistry makes a registry big enough for its buckets to have
+// branch pages, then points a branch page's second child at its first, so
+// that bbolt's own check finds a page referenced twice and one unreachable.
+func damagedRegistry(t *testing.T) string {
+	t.Helper()
+	path := regPath(t)
+	db := mustOpen(t, path)
+	require.NoError(t, db.Update(func(tx *store.Tx) error {
+		for i := range 300 {
+			if err := tx.Put(stable(fmt.Sprintf("id-%03d", i), 10000+i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	require.NoError(t, db.Close())
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	const pageSize, header, branchElem = 4096, 16, 16 // branch element: pos, ksize uint32; pgid uint64
+	le := binary.LittleEndian
+	damaged := false
+	for off := 3 * pageSize; off+pageSize <= len(b) && !damaged; off += pageSize {
+		p := b[off : off+pageSize]
+		if flags, count := le.Uint16(p[8:]), le.Uint16(p[10:]); flags == 0x01 && count >= 2 { // a branch page
+			first := p[header+8 : header+branchElem]
+			copy(p[header+branchElem+8:header+2*branchElem], first)
+			damaged = true
+		}
+	}
+	require.True(t, damaged, "no branch page to damage")
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	return path
+}
+
+func TestCheckTellsPageDamageFromIndexDrift(t *testing.T) {
+	db := mustOpen(t, damagedRegistry(t))
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		err := tx.Check()
+		require.ErrorIs(t, err, store.ErrDamaged)
+		var ce *store.CheckError
+		require.ErrorAs(t, err, &ce)
+		var damage []string
+		for _, p := range ce.Problems {
+			if p.Kind == store.PageDamage {
+				damage = append(damage, p.Text)
+				assert.True(t, strings.HasPrefix(p.String(), "page damage: "), p.String())
+			}
+		}
+		assert.Contains(t, strings.Join(damage, "\n"), "multiple references")
+		assert.Contains(t, strings.Join(damage, "\n"), "unreachable unfreed")
+		assert.Equal(t, store.PageDamage, ce.Problems[0].Kind, "page damage comes first")
+		return nil
+	}))
+}
+
+func TestCheckOfASoundRegistryIsNil(t *testing.T) {
+	db := mustOpen(t, regPath(t))
+	require.NoError(t, db.Update(func(tx *store.Tx) error { return tx.Put(stable("web", 8000)) }))
+	require.NoError(t, db.View(func(tx *store.Tx) error {
+		err := tx.Check()
+		assert.Nil(t, err, "a plain nil, not a typed nil inside an error")
+		return err
+	}))
+	assert.Equal(t, "ProblemKind(0)", store.ProblemKind(0).String())
 }
 
 // refusedFiles builds files that are not usable registries.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
@@ -169,39 +170,117 @@ func (t *Tx) ForEach(fn func(Entry) error) error {
 	return nil
 }
 
+// ProblemKind says what sort of damage a [Problem] is, which decides how it
+// can be repaired.
+type ProblemKind int
+
+const (
+	// PageDamage is damage to bbolt's own page structure (a page freed
+	// twice, unreachable, out of bounds or of the wrong type), found by
+	// bbolt's consistency check. It cannot be repaired in place: the file
+	// must be restored from a copy or replaced.
+	PageDamage ProblemKind = iota + 1
+	// IndexDrift is disagreement between the id and port indexes, or an
+	// entry that cannot be decoded, in pages bbolt itself finds sound.
+	// [Tx.RebuildPortIndex] repairs the indexes (and reports, leaving them
+	// alone, the entries it cannot decode).
+	IndexDrift
+)
+
+// String returns "page damage" or "index drift".
+func (k ProblemKind) String() string {
+	switch k {
+	case PageDamage:
+		return "page damage"
+	case IndexDrift:
+		return "index drift"
+	}
+	return fmt.Sprintf("ProblemKind(%d)", int(k))
+}
+
+// Problem is one thing [Tx.Check] found wrong with the registry file.
+type Problem struct {
+	Kind ProblemKind
+	// Text says what is wrong, in one line and without the kind, e.g.
+	// `id "web" has port 8000, port index says ""`.
+	Text string
+}
+
+// String returns the kind and the text, e.g. "index drift: id …".
+func (p Problem) String() string { return p.Kind.String() + ": " + p.Text }
+
+// CheckError is the error [Tx.Check] returns when it finds problems. It
+// unwraps to [ErrDamaged] when any problem is [PageDamage] and to
+// [ErrInconsistent] when any is [IndexDrift], so errors.Is tells the two
+// apart; errors.As gives the problems themselves.
+type CheckError struct {
+	Problems []Problem // in the order found: page damage first, then drift
+}
+
+// Error lists the problems, one a line.
+func (e *CheckError) Error() string {
+	lines := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		lines[i] = p.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap returns ErrDamaged and/or ErrInconsistent, by the kinds of problems found.
+func (e *CheckError) Unwrap() []error {
+	var errs []error
+	if e.has(PageDamage) {
+		errs = append(errs, ErrDamaged)
+	}
+	if e.has(IndexDrift) {
+		errs = append(errs, ErrInconsistent)
+	}
+	return errs
+}
+
+func (e *CheckError) has(k ProblemKind) bool {
+	return slices.ContainsFunc(e.Problems, func(p Problem) bool { return p.Kind == k })
+}
+
 // Check verifies bbolt's own page structure and that the id and port
 // indexes agree: every id's port maps back to it and every port's id exists
-// with that port. It returns all problems found, joined, each wrapping
-// [ErrInconsistent] or bbolt's error.
+// with that port. It returns nil when all is well, and otherwise a
+// [*CheckError] listing every problem found.
 func (t *Tx) Check() error {
-	var errs []error
+	var found []Problem
+	add := func(k ProblemKind, format string, args ...any) {
+		found = append(found, Problem{Kind: k, Text: fmt.Sprintf(format, args...)})
+	}
 	for err := range t.tx.Check() {
-		errs = append(errs, fmt.Errorf("bbolt: %w", err))
+		add(PageDamage, "%v", err)
 	}
 	c := t.ids.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		var e Entry
 		if err := e.UnmarshalBinary(v); err != nil {
-			errs = append(errs, fmt.Errorf("%w: id %q: %w", ErrInconsistent, k, err))
+			add(IndexDrift, "id %q: %v", k, err)
 			continue
 		}
 		if owner, ok := t.PortOwner(e.Port); !ok || owner != string(k) {
-			errs = append(errs, fmt.Errorf("%w: id %q has port %d, port index says %q", ErrInconsistent, k, e.Port, owner))
+			add(IndexDrift, "id %q has port %d, port index says %q", k, e.Port, owner)
 		}
 	}
 	c = t.ports.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 2 {
-			errs = append(errs, fmt.Errorf("%w: port key %x", ErrInconsistent, k))
+			add(IndexDrift, "port key %x", k)
 			continue
 		}
 		port := int(binary.BigEndian.Uint16(k))
 		e, ok, err := t.Get(string(v))
 		if err == nil && (!ok || e.Port != port) {
-			errs = append(errs, fmt.Errorf("%w: port %d points to id %q, which does not hold it", ErrInconsistent, port, v))
+			add(IndexDrift, "port %d points to id %q, which does not hold it", port, v)
 		}
 	}
-	return errors.Join(errs...)
+	if found == nil {
+		return nil
+	}
+	return &CheckError{Problems: found}
 }
 
 // RebuildPortIndex makes the port index agree with the id index: every

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/portfor/portfor/internal/portrange"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -199,8 +200,8 @@ func parseDuration(s string) (time.Duration, error) {
 // parsePort reads a PORT argument.
 func parsePort(hint, s string) (int, error) {
 	p, err := strconv.Atoi(s)
-	if err != nil || p < 1 || p > 65535 {
-		return 0, usagef(hint, "invalid port %q: want a number from 1 to 65535", s)
+	if err != nil || p < 1 || p > portrange.MaxPort {
+		return 0, usagef(hint, "invalid port %q: want a number from 1 to %d", s, portrange.MaxPort)
 	}
 	return p, nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"github.com/urfave/cli/v2"
+
+	"github.com/portfor/portfor/internal/portrange"
 )
 
 func releaseCommand() *cli.Command {
@@ -20,8 +22,8 @@ func releaseCommand() *cli.Command {
 					return err
 				}
 				port := c.Int("port")
-				if port < 1 || port > 65535 {
-					return usagef(hint, "invalid port %d: want a number from 1 to 65535", port)
+				if port < 1 || port > portrange.MaxPort {
+					return usagef(hint, "invalid port %d: want a number from 1 to %d", port, portrange.MaxPort)
 				}
 				reg, err := openRegistry(c)
 				if err != nil {

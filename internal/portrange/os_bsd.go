@@ -11,15 +11,15 @@ import (
 func ephemeral() (Range, error) {
 	first, err := unix.SysctlUint32("net.inet.ip.portrange.first")
 	if err != nil {
-		return FallbackEphemeral, fmt.Errorf("sysctl net.inet.ip.portrange.first: %w", err)
+		return fallbackEphemeral(), fmt.Errorf("sysctl net.inet.ip.portrange.first: %w", err)
 	}
 	last, err := unix.SysctlUint32("net.inet.ip.portrange.last")
 	if err != nil {
-		return FallbackEphemeral, fmt.Errorf("sysctl net.inet.ip.portrange.last: %w", err)
+		return fallbackEphemeral(), fmt.Errorf("sysctl net.inet.ip.portrange.last: %w", err)
 	}
 	r := Range{First: int(first), Last: int(last)}
 	if r.First < 1 || r.Last > MaxPort || r.First > r.Last {
-		return FallbackEphemeral, fmt.Errorf("sysctl net.inet.ip.portrange: odd range %d-%d", first, last)
+		return fallbackEphemeral(), fmt.Errorf("sysctl net.inet.ip.portrange: odd range %d-%d", first, last)
 	}
 	return r, nil
 }

@@ -13,11 +13,11 @@ const (
 func ephemeral() (Range, error) {
 	b, err := os.ReadFile(ephemeralFile)
 	if err != nil {
-		return FallbackEphemeral, fmt.Errorf("read ephemeral port range: %w", err)
+		return fallbackEphemeral(), fmt.Errorf("read ephemeral port range: %w", err)
 	}
 	r, err := parseKernelRange(string(b))
 	if err != nil {
-		return FallbackEphemeral, fmt.Errorf("read %s: %w", ephemeralFile, err)
+		return fallbackEphemeral(), fmt.Errorf("read %s: %w", ephemeralFile, err)
 	}
 	return r, nil
 }

@@ -3,12 +3,13 @@
 package portrange
 
 import (
-	"errors"
+	"fmt"
 	"runtime"
 )
 
 func ephemeral() (Range, error) {
-	return FallbackEphemeral, errors.New("ephemeral port range: not known on " + runtime.GOOS + ", assuming 49152-65535")
+	r := fallbackEphemeral()
+	return r, fmt.Errorf("ephemeral port range: not known on %s, assuming %s", runtime.GOOS, r)
 }
 
 func reserved() (List, error) { return nil, nil }

@@ -58,6 +58,67 @@ func (l List) Ports(yield func(int) bool) {
 	}
 }
 
+// Len returns how many ports l holds, a port listed twice counted twice:
+// the number of ports [List.Ports] yields.
+func (l List) Len() int {
+	n := 0
+	for _, r := range l {
+		n += r.Len()
+	}
+	return n
+}
+
+// At returns the i-th port of l in the order [List.Ports] yields them,
+// counting from 0, or 0 when i is out of range.
+func (l List) At(i int) int {
+	if i < 0 {
+		return 0
+	}
+	for _, r := range l {
+		if i < r.Len() {
+			return r.First + i
+		}
+		i -= r.Len()
+	}
+	return 0
+}
+
+// Index returns the position (as [List.At] counts) at which a search for
+// port should start: that of port itself, or of the first port above it,
+// in the first range whose last port is >= port. It returns 0 when no range
+// reaches port. For a list in ascending order, that is the position of the
+// first port >= port.
+func (l List) Index(port int) int {
+	i := 0
+	for _, r := range l {
+		if port <= r.Last {
+			return i + max(0, port-r.First)
+		}
+		i += r.Len()
+	}
+	return 0
+}
+
+// Without returns l with the ports of cut taken out, in the same order: a
+// range that cut splits becomes two. The result is never nil, and l is
+// left as it was.
+func (l List) Without(cut Range) List {
+	out := make(List, 0, len(l)+1)
+	for _, r := range l {
+		if r.Last < cut.First || r.First > cut.Last {
+			out = append(out, r)
+			continue
+		}
+		if r.First < cut.First {
+			out = append(out, Range{First: r.First, Last: cut.First - 1})
+		}
+		if r.Last > cut.Last {
+			out = append(out, Range{First: cut.Last + 1, Last: r.Last})
+		}
+	}
+	return out
+}
+
 // String formats l as Parse accepts it, e.g. "8000-8100,9000".
 func (l List) String() string {
 	parts := make([]string, len(l))
@@ -169,13 +230,15 @@ func parseKernelRange(s string) (Range, error) {
 	return Range{}, &ParseError{Input: s, Msg: msg}
 }
 
-// FallbackEphemeral is the ephemeral range assumed where the OS does not say:
-// IANA's dynamic/private range, which Windows, macOS and FreeBSD use by default.
-var FallbackEphemeral = Range{First: 49152, Last: MaxPort}
+// fallbackEphemeral is the ephemeral range assumed where the OS does not
+// say: IANA's dynamic/private range, which Windows, macOS and FreeBSD use by
+// default.
+func fallbackEphemeral() Range { return Range{First: 49152, Last: MaxPort} }
 
 // Ephemeral returns the range the OS picks local ports from for outgoing
 // connections and port-0 binds. Where the OS cannot be asked, it returns
-// [FallbackEphemeral] and an error saying why; callers may use the range anyway.
+// IANA's dynamic range, 49152-65535, and an error saying why; callers may
+// use the range anyway.
 func Ephemeral() (Range, error) { return ephemeral() }
 
 // Reserved returns the ports the OS keeps out of the ephemeral pool on
