@@ -47,7 +47,7 @@ func TestTheNextBatchCarriesOutQueuedRequests(t *testing.T) {
 	defer queued.Withdraw()
 	cmd := exec.Command("true")
 	require.NoError(t, cmd.Run())
-	ghost, err := r.queue.Enqueue(procinfo.Identity{PID: cmd.Process.Pid, Start: 1}, 0, request{ID: "ghost"}.marshal())
+	ghost, err := r.queue.Enqueue(procinfo.Identity{PID: cmd.Process.Pid, Start: 1}, request{ID: "ghost"}.marshal())
 	require.NoError(t, err)
 	defer ghost.Withdraw()
 	junk, err := r.queue.Enqueue(self(t), []byte("portfor-request 2\nid bad id\nport 0\ndir \"\"\n"))

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/portfor/portfor/internal/procinfo"
@@ -17,18 +16,20 @@ import (
 	"github.com/portfor/portfor/store"
 )
 
-// Severity grades a Finding.
+// Severity grades a [Finding].
 type Severity string
 
 const (
-	// OK is a check that passed.
-	OK Severity = "ok"
-	// Note is worth knowing and needs no action.
-	Note Severity = "note"
-	// Problem needs attention; Doctor with fix repairs the safe ones.
-	Problem Severity = "problem"
-	// Fixed is a problem Doctor repaired.
-	Fixed Severity = "fixed"
+	// SeverityOK is a check that passed.
+	SeverityOK Severity = "ok"
+	// SeverityNote is worth knowing and needs nobody to act: among others,
+	// what killed processes leave behind, which portfor cleans up itself.
+	SeverityNote Severity = "note"
+	// SeverityProblem needs a person, or Doctor with Fix where the finding
+	// says so.
+	SeverityProblem Severity = "problem"
+	// SeverityFixed is a problem or leftover Doctor repaired.
+	SeverityFixed Severity = "fixed"
 )
 
 // Finding is one thing [Registry.Doctor] found.
@@ -40,13 +41,18 @@ type Finding struct {
 // Report is what [Registry.Doctor] found, in the order it looked.
 type Report struct {
 	Findings []Finding
+	// Locked is how long Doctor held the registry's lock (shared while it
+	// read, exclusive while it repaired): how long it may have made others
+	// wait.
+	Locked time.Duration
 }
 
-// Problems counts the findings that still need attention.
+// Problems counts the findings that still need attention: a health check
+// passes when it is 0.
 func (r Report) Problems() int {
 	n := 0
 	for _, f := range r.Findings {
-		if f.Severity == Problem {
+		if f.Severity == SeverityProblem {
 			n++
 		}
 	}
@@ -57,239 +63,361 @@ func (r *Report) add(s Severity, format string, args ...any) {
 	r.Findings = append(r.Findings, Finding{s, fmt.Sprintf(format, args...)})
 }
 
-// problem records a problem, or, when fix is set and repair succeeds, what
-// was fixed.
-func (r *Report) problem(fix bool, repair func() error, format string, args ...any) {
-	text := fmt.Sprintf(format, args...)
-	if fix && repair != nil {
-		if err := repair(); err != nil {
-			r.add(Problem, "%s (repair failed: %v)", text, err)
-			return
-		}
-		r.add(Fixed, "%s", text)
-		return
-	}
-	r.add(Problem, "%s", text)
+// DoctorOptions say what [Registry.Doctor] may do. The zero value only
+// looks.
+type DoctorOptions struct {
+	// Fix repairs what has one right answer: permissions wider than
+	// portfor's, index drift (the port index is rebuilt from the
+	// assignments), and the leftovers of processes that are gone (dead
+	// leases, abandoned requests, lease files of earlier boots).
+	Fix bool
 }
 
-// Doctor checks the registry: file permissions and owner, schema, bbolt's
-// page structure and the agreement of the id and port indexes in both
-// files, leases whose owner is gone, leased ports held by processes other
-// than the owner (or its descendants), pending requests of processes that
-// are gone, and lease files of earlier boots. With fix it repairs what is
-// safe to repair: permissions that are wider than portfor's, index drift
-// (the port index is rebuilt from the assignments), dead leases, stale
-// pending requests and old lease files. It holds the exclusive lock
-// throughout, so it sees, and repairs, a registry nobody is changing.
-func (r *Registry) Doctor(ctx context.Context, fix bool) (Report, error) {
-	if err := r.usable(); err != nil {
-		return Report{}, fmt.Errorf("doctor: %w", err)
-	}
+// Doctor checks the registry: the files' permissions and owner, schema,
+// bbolt's page structure and the agreement of the id and port indexes in
+// both files, leased ports held by processes other than the owner (or its
+// descendants), and what processes that are gone left behind. It reads
+// under the shared lock, for as short a time as copying the entries takes,
+// looks at processes and sockets without the lock, and takes the exclusive
+// lock only to repair (docs/design.md, "Doctor").
+//
+// Leftovers that portfor cleans up by itself are notes; a report whose
+// Problems is 0 describes a healthy registry.
+func (r *Registry) Doctor(ctx context.Context, opts DoctorOptions) (Report, error) {
 	var rep Report
+	if err := r.usable(); err != nil {
+		return rep, fmt.Errorf("doctor: %w", err)
+	}
 	if _, err := os.Lstat(r.path); errors.Is(err, fs.ErrNotExist) {
-		rep.add(Note, "no registry yet at %s (it is created by the first assignment)", r.path)
+		rep.add(SeverityNote, "no registry yet at %s (it is created by the first assignment)", r.path)
 		return rep, nil
 	}
-	held, err := r.lock(ctx, lock.Exclusive)
+	snap, err := r.snapshot(ctx, &rep)
 	if err != nil {
-		return rep, err
+		return rep, fmt.Errorf("doctor: %w", err)
 	}
-	defer held.Unlock()
-
-	r.checkFile(&rep, fix, r.path)
-	r.checkFile(&rep, fix, r.lockPath)
-	leasePath, _ := r.leaseFile()
-	if _, err := os.Lstat(leasePath); err == nil {
-		r.checkFile(&rep, fix, leasePath)
-	}
-	for _, path := range []string{r.path, leasePath} {
-		if _, err := os.Lstat(path); err != nil {
-			continue
+	fix := r.examine(&rep, snap)
+	if opts.Fix && !fix.empty() {
+		start := time.Now()
+		err := r.repair(ctx, &rep, fix)
+		rep.Locked += time.Since(start)
+		if err != nil {
+			return rep, fmt.Errorf("doctor: %w", err)
 		}
-		if err := r.checkStore(&rep, fix, path); err != nil {
-			rep.add(Problem, "%v", err)
-		}
+	} else {
+		fix.report(&rep)
 	}
-	r.checkPending(&rep, fix)
-	r.checkOldLeaseFiles(&rep, fix, leasePath)
 	return rep, nil
 }
 
-// checkFile reports permissions wider than portfor gives its files, and a
-// file owned by another user in a registry that is not shared.
-func (r *Registry) checkFile(rep *Report, fix bool, path string) {
-	fi, err := os.Lstat(path)
-	if err != nil {
-		return
-	}
-	if !fi.Mode().IsRegular() {
-		rep.add(Problem, "%s is not a regular file (%s): move it away", path, fi.Mode().Type())
-		return
-	}
-	want := r.filePerm()
-	if extra := fi.Mode().Perm() &^ want; extra != 0 {
-		rep.problem(fix, func() error {
-			// Through the open file, so a link put there since is not followed.
-			f, err := safefile.Open(path, os.O_RDONLY, 0)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			return f.Chmod(want)
-		}, "%s is mode %04o: wider than %04o (others may read or change the registry)", path, fi.Mode().Perm(), want)
-	}
-	if uid, ok := ownerOf(fi); ok && uid != os.Geteuid() && !r.shared {
-		rep.add(Problem, "%s belongs to uid %d, not to you (uid %d)", path, uid, os.Geteuid())
-	}
+// storeSnapshot is what Doctor read of one bbolt file.
+type storeSnapshot struct {
+	path     string
+	name     string
+	ok       bool // a portfor registry that bbolt could open
+	damaged  bool // page damage: never written to
+	drift    []store.Problem
+	entries  []store.Entry
+	wideMode os.FileMode // the mode, when wider than portfor's
+	wantMode os.FileMode // portfor's
 }
 
-// checkStore checks one bbolt file: schema, structure, indexes, leases.
-func (r *Registry) checkStore(rep *Report, fix bool, path string) error {
-	db, err := store.Open(path, store.Options{Perm: r.filePerm()})
+// snapshot checks the files and copies both files' entries under the
+// shared lock.
+func (r *Registry) snapshot(ctx context.Context, rep *Report) ([]storeSnapshot, error) {
+	start := time.Now()
+	l, err := r.lock(ctx, lock.Shared)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		l.Unlock()
+		rep.Locked += time.Since(start)
+	}()
+	leasePath, _ := r.leaseFile()
+	var snaps []storeSnapshot
+	for _, path := range []string{r.path, leasePath, r.lockPath} {
+		fi, err := os.Lstat(path)
+		if err != nil {
+			continue
+		}
+		s := storeSnapshot{path: path, name: filepath.Base(path)}
+		if !fi.Mode().IsRegular() {
+			rep.add(SeverityProblem, "%s is not a regular file (%s): move it away", path, fi.Mode().Type())
+			continue
+		}
+		if uid, ok := ownerOf(fi); ok && uid != os.Geteuid() && !r.shared {
+			rep.add(SeverityProblem, "%s belongs to uid %d, not to you (uid %d)", path, uid, os.Geteuid())
+		}
+		if path != r.lockPath {
+			if err := r.readStore(&s, rep); err != nil {
+				rep.add(SeverityProblem, "%v", err)
+				continue // not a registry: nothing to chmod either
+			}
+		}
+		if s.wantMode = r.filePerm(); fi.Mode().Perm()&^s.wantMode != 0 {
+			s.wideMode = fi.Mode().Perm()
+		}
+		snaps = append(snaps, s)
+	}
+	return snaps, nil
+}
+
+// readStore opens one file read-only and reads it into s.
+func (r *Registry) readStore(s *storeSnapshot, rep *Report) error {
+	db, err := store.Open(s.path, store.Options{ReadOnly: true})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	name := filepath.Base(path)
-	// Repairs are noted as they are made and reported as fixed only once
-	// the transaction has committed.
-	var repairs []string
-	var damaged bool
-	err = db.Update(func(tx *store.Tx) error {
-		rep.add(OK, "%s: portfor registry, schema %d, %d entries", name, store.SchemaVersion, tx.Len())
-		if err := tx.Check(); err != nil {
-			var ce *store.CheckError
-			if !errors.As(err, &ce) {
-				return err
-			}
+	s.ok = true
+	return db.View(func(tx *store.Tx) error {
+		rep.add(SeverityOK, "%s: portfor registry, schema %d, %d entries", s.name, store.SchemaVersion, tx.Len())
+		var ce *store.CheckError
+		if err := tx.Check(); errors.As(err, &ce) {
 			for _, p := range ce.Problems {
 				if p.Kind == store.PageDamage {
-					damaged = true
-					rep.add(Problem, "%s: %s (not repairable here: restore the file from a copy, or move it away to start afresh)", name, p)
+					s.damaged = true
+					rep.add(SeverityProblem, "%s: %s (not repairable here: restore the file from a copy, or move it away to start afresh)", s.name, p.Text)
+				} else {
+					s.drift = append(s.drift, p)
 				}
 			}
-			if !damaged {
-				changed, clashes, rerr := tx.RebuildPortIndex()
-				if rerr != nil {
-					return rerr
-				}
-				for _, c := range changed {
-					repairs = append(repairs, fmt.Sprintf("%s: index drift: %s", name, c))
-				}
-				for _, c := range clashes {
-					rep.add(Problem, "%s: %s", name, c)
-				}
-			}
-		} else {
-			rep.add(OK, "%s: bbolt structure sound, id and port indexes agree", name)
-		}
-		dead, err := r.checkLeases(rep, tx, name)
-		if err != nil {
+		} else if err != nil {
 			return err
+		} else {
+			rep.add(SeverityOK, "%s: bbolt structure sound, id and port indexes agree", s.name)
 		}
-		repairs = append(repairs, dead...)
-		if !fix || damaged {
-			return errRollback // report only, or never write into a damaged file
-		}
-		return nil
+		return tx.ForEach(func(e store.Entry) error {
+			s.entries = append(s.entries, e)
+			return nil
+		})
 	})
-	switch {
-	case errors.Is(err, errRollback) || err == nil:
-		sev := Problem
-		if err == nil && fix {
-			sev = Fixed
-		}
-		for _, text := range repairs {
-			rep.add(sev, "%s", text)
-		}
-		return nil
-	}
-	for _, text := range repairs {
-		rep.add(Problem, "%s (repair failed: %v)", text, err)
-	}
-	return nil
 }
 
-// errRollback ends a transaction that must not commit.
-var errRollback = errors.New("rollback")
+// repairs is what Doctor found that has one right answer.
+type repairs struct {
+	chmod      []storeSnapshot // wider than portfor's
+	drift      []storeSnapshot // index drift, in a file without page damage
+	deadLeases map[string][]store.Entry
+	requests   []queue.Entry // abandoned by callers that are gone, or of an older portfor and stale
+	oldFiles   []string      // lease files of earlier boots
+}
 
-// checkLeases deletes leases of dead owners in tx (kept only if tx
-// commits) and returns what it deleted; it reports ports held by others.
-func (r *Registry) checkLeases(rep *Report, tx *store.Tx, name string) (deleted []string, err error) {
-	var dead, live []store.Entry
-	var stable []store.Entry
-	_ = tx.ForEach(func(e store.Entry) error {
-		switch {
-		case e.Kind != store.Lease:
-			stable = append(stable, e)
-		case procinfoAlive(e):
-			live = append(live, e)
-		default:
-			dead = append(dead, e)
-		}
-		return nil
-	})
-	for _, e := range dead {
-		if _, _, err := tx.Delete(e.ID); err != nil {
-			return nil, err
-		}
-		deleted = append(deleted, fmt.Sprintf("%s: port %d is leased to pid %d, which is gone (%s)", name, e.Port, e.OwnerPID, e.Command))
+func (f repairs) empty() bool {
+	return len(f.chmod)+len(f.drift)+len(f.deadLeases)+len(f.requests)+len(f.oldFiles) == 0
+}
+
+// examine looks at what the snapshot holds, without the lock: processes,
+// sockets and the queue. It reports what needs a person and returns what
+// can be repaired.
+func (r *Registry) examine(rep *Report, snaps []storeSnapshot) repairs {
+	fix := repairs{deadLeases: map[string][]store.Entry{}}
+	var ports []int
+	type live struct {
+		name string
+		e    store.Entry
 	}
-	for _, e := range live {
-		for _, pid := range procinfo.PortHolders(e.Port) {
-			if !procinfo.Descends(pid, e.OwnerPID) {
-				rep.add(Problem, "%s: port %d is leased to pid %d (%s) but held by pid %d (%s)",
-					name, e.Port, e.OwnerPID, e.Command, pid, procinfo.Command(pid))
+	var leases, stable []live
+	for _, s := range snaps {
+		if s.wideMode != 0 {
+			fix.chmod = append(fix.chmod, s)
+		}
+		if len(s.drift) > 0 && !s.damaged {
+			fix.drift = append(fix.drift, s)
+		}
+		aliveOwners := map[procinfo.Identity]bool{}
+		for _, e := range s.entries {
+			ports = append(ports, e.Port)
+			if e.Kind != store.Lease {
+				stable = append(stable, live{s.name, e})
+				continue
+			}
+			owner := leaseOwner(e)
+			a, ok := aliveOwners[owner]
+			if !ok {
+				a = alive(owner)
+				aliveOwners[owner] = a
+			}
+			if a {
+				leases = append(leases, live{s.name, e})
+			} else if !s.damaged {
+				fix.deadLeases[s.path] = append(fix.deadLeases[s.path], e)
 			}
 		}
 	}
-	for _, e := range stable {
-		for _, pid := range procinfo.PortHolders(e.Port) {
-			rep.add(Note, "%s: port %d (%s) is in use by pid %d (%s)", name, e.Port, e.ID, pid, procinfo.Command(pid))
+	holders := procinfo.PortHolders(ports...) // one read of the socket tables for every port
+	for _, l := range leases {
+		for _, pid := range holders[l.e.Port] {
+			if !procinfo.Descends(pid, l.e.OwnerPID) {
+				rep.add(SeverityProblem, "%s: port %d is leased to pid %d (%s) but held by pid %d (%s)",
+					l.name, l.e.Port, l.e.OwnerPID, l.e.Command, pid, procinfo.Command(pid))
+			}
 		}
 	}
-	if len(dead) == 0 && len(live) > 0 {
-		rep.add(OK, "%s: %d leases, all owners running", name, len(live))
+	if len(leases) > 0 {
+		rep.add(SeverityOK, "%d leases, owners running", len(leases))
 	}
-	return deleted, nil
-}
+	inUse := 0
+	for _, s := range stable {
+		if len(holders[s.e.Port]) > 0 {
+			inUse++
+		}
+	}
+	if len(stable) > 0 {
+		rep.add(SeverityNote, "%d of %d names have their port in use now", inUse, len(stable))
+	}
 
-func procinfoAlive(e store.Entry) bool {
-	alive, err := procinfo.Alive(procinfo.Identity{PID: e.OwnerPID, Start: e.OwnerStart})
-	return alive || err != nil
-}
-
-// checkPending reports what callers that are gone left in the queue. It
-// considers only names the queue makes and removes through the queue,
-// relative to the directory it checked.
-func (r *Registry) checkPending(rep *Report, fix bool) {
 	entries, err := r.queue.Scan()
 	if err != nil {
-		rep.add(Problem, "pending requests: %v (move the directory away)", err)
-		return
+		rep.add(SeverityProblem, "pending requests: %v (move the directory away)", err)
 	}
 	for _, e := range entries {
 		switch e.State {
 		case queue.Abandoned:
-			rep.problem(fix, func() error { return r.queue.Remove(e) }, "pending: %s was left by pid %d, which is gone", e.File, e.Name.Asker.PID)
+			fix.requests = append(fix.requests, e)
 		case queue.OldVersion:
 			if e.Age > 10*time.Minute {
-				rep.problem(fix, func() error { return r.queue.Remove(e) }, "pending: %s is left over from an older portfor", e.File)
+				fix.requests = append(fix.requests, e)
 			}
 		case queue.Foreign:
-			rep.add(Note, "pending: %s is not a file portfor makes (left alone)", e.File)
+			rep.add(SeverityNote, "%s.pending/%s is not a file portfor makes (left alone)", filepath.Base(r.path), e.File)
 		}
+	}
+	fix.oldFiles = r.oldLeaseFiles()
+	return fix
+}
+
+// report lists what a repair would do, without doing it.
+func (f repairs) report(rep *Report) {
+	for _, s := range f.chmod {
+		rep.add(SeverityProblem, "%s is mode %04o: wider than %04o (others may read or change the registry)", s.path, s.wideMode, s.wantMode)
+	}
+	for _, s := range f.drift {
+		for _, p := range s.drift {
+			rep.add(SeverityProblem, "%s: index drift: %s", s.name, p.Text)
+		}
+	}
+	f.notes(rep, SeverityNote, "")
+}
+
+// notes reports the leftovers of processes that are gone as counts.
+func (f repairs) notes(rep *Report, sev Severity, verb string) {
+	n := 0
+	for _, dead := range f.deadLeases {
+		n += len(dead)
+	}
+	if n > 0 {
+		rep.add(sev, "%s%d leases of processes that are gone (the next lease on their ports, or portfor gc, frees them)", verb, n)
+	}
+	if len(f.requests) > 0 {
+		rep.add(sev, "%s%d queued requests left by callers that are gone (the next new name clears them)", verb, len(f.requests))
+	}
+	if len(f.oldFiles) > 0 {
+		rep.add(sev, "%s%d lease files of earlier boots (removed when this boot's lease file is made)", verb, len(f.oldFiles))
 	}
 }
 
-// checkOldLeaseFiles reports lease files of earlier boots.
-func (r *Registry) checkOldLeaseFiles(rep *Report, fix bool, current string) {
-	dir, prefix := filepath.Dir(r.path), filepath.Base(r.path)+".leases"
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		path := filepath.Join(dir, e.Name())
-		if strings.HasPrefix(e.Name(), prefix) && path != current {
-			rep.problem(fix, func() error { return os.Remove(path) }, "%s is a lease file of an earlier boot: its owners are all gone", e.Name())
+// repair carries out f under the exclusive lock.
+func (r *Registry) repair(ctx context.Context, rep *Report, f repairs) error {
+	l, err := r.lock(ctx, lock.Exclusive)
+	if err != nil {
+		return err
+	}
+	defer l.Unlock()
+	for _, s := range f.chmod {
+		err := chmodOpen(s.path, r.filePerm())
+		r.noteRepair(rep, err, "%s was mode %04o: now %04o", s.path, s.wideMode, s.wantMode)
+	}
+	for _, s := range f.drift {
+		r.rebuildIndex(rep, s)
+	}
+	var freed []store.Entry
+	for path, dead := range f.deadLeases {
+		err := r.updateFile(path, func(tx *store.Tx) error {
+			for _, e := range dead {
+				if cur, ok, err := tx.Get(e.ID); err != nil || !ok || leaseOwner(cur) != leaseOwner(e) {
+					continue // changed since it was read: not ours to free
+				}
+				if _, _, err := tx.Delete(e.ID); err != nil {
+					return err
+				}
+				freed = append(freed, e)
+			}
+			return nil
+		})
+		r.noteRepair(rep, err, "freed %d leases of processes that are gone", len(freed))
+	}
+	removed := 0
+	for _, e := range f.requests {
+		if r.queue.Remove(e) == nil {
+			removed++
 		}
 	}
+	if len(f.requests) > 0 {
+		rep.add(SeverityFixed, "removed %d queued requests left by callers that are gone", removed)
+	}
+	removed = 0
+	for _, old := range f.oldFiles {
+		if os.Remove(old) == nil {
+			removed++
+		}
+	}
+	if len(f.oldFiles) > 0 {
+		rep.add(SeverityFixed, "removed %d lease files of earlier boots", removed)
+	}
+	return nil
+}
+
+func (r *Registry) noteRepair(rep *Report, err error, format string, args ...any) {
+	if err != nil {
+		rep.add(SeverityProblem, "%s: repair failed: %v", fmt.Sprintf(format, args...), err)
+		return
+	}
+	rep.add(SeverityFixed, format, args...)
+}
+
+// rebuildIndex rebuilds one file's port index from its assignments.
+func (r *Registry) rebuildIndex(rep *Report, s storeSnapshot) {
+	var changed, clashes []string
+	err := r.updateFile(s.path, func(tx *store.Tx) error {
+		var err error
+		changed, clashes, err = tx.RebuildPortIndex()
+		return err
+	})
+	if err != nil {
+		rep.add(SeverityProblem, "%s: index drift: rebuilding the port index failed: %v", s.name, err)
+		return
+	}
+	for _, c := range changed {
+		rep.add(SeverityFixed, "%s: index drift: %s", s.name, c)
+	}
+	for _, c := range clashes {
+		rep.add(SeverityProblem, "%s: %s", s.name, c)
+	}
+}
+
+// updateFile runs fn in a write transaction on the bbolt file at path.
+// Call it under the exclusive lock.
+func (r *Registry) updateFile(path string, fn func(*store.Tx) error) error {
+	db, err := store.Open(path, store.Options{Perm: r.filePerm()})
+	if err != nil {
+		return err
+	}
+	err = db.Update(fn)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// chmodOpen sets a file's mode through a descriptor of it, so that a link
+// put in its place since it was checked is not followed.
+func chmodOpen(path string, perm os.FileMode) error {
+	f, err := safefile.Open(path, os.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Chmod(perm)
 }

@@ -3,11 +3,15 @@
 package registry_test
 
 import (
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -28,7 +32,7 @@ func texts(rep registry.Report, s registry.Severity) []string {
 
 func TestDoctorFindsAndFixes(t *testing.T) {
 	reg := mustOpen(t)
-	rep, err := reg.Doctor(ctx, false)
+	rep, err := reg.Doctor(ctx, registry.DoctorOptions{})
 	require.NoError(t, err)
 	assert.Zero(t, rep.Problems(), "no registry yet: nothing wrong")
 
@@ -45,7 +49,8 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 	require.NoError(t, err)
 	defer ln.Close()
 
-	// Index drift, wide permissions, a stale request, a lease file of another boot.
+	// Index drift, wide permissions, a request a killed caller left, a
+	// lease file of another boot, and a file portfor never makes.
 	raw, err := bolt.Open(reg.Path(), 0o600, nil)
 	require.NoError(t, err)
 	require.NoError(t, raw.Update(func(tx *bolt.Tx) error {
@@ -55,38 +60,55 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 	require.NoError(t, raw.Close())
 	require.NoError(t, os.Chmod(reg.Path(), 0o644))
 	require.NoError(t, os.MkdirAll(reg.Path()+".pending", 0o700))
-	stale := reg.Path() + ".pending/req-123"
-	require.NoError(t, os.WriteFile(stale, []byte("portfor-request 1\nkind stable\nid x\nport 0\nowner 999999 1\nasker 999999 1\ndir \"\"\ncmd \"\"\n"), 0o600))
+	gone := exec.Command("true")
+	require.NoError(t, gone.Run())
+	stale := fmt.Sprintf("%s.pending/q2-%016x-%d-1-0-00000001", reg.Path(), time.Now().UnixNano(), gone.Process.Pid)
+	require.NoError(t, os.WriteFile(stale, []byte("portfor-request 2\nid x\nport 0\ndir \"\"\n"), 0o600))
+	foreign := reg.Path() + ".pending/notes.txt"
+	require.NoError(t, os.WriteFile(foreign, nil, 0o600))
 	old := reg.Path() + ".leases-old-boot"
 	require.NoError(t, os.WriteFile(old, nil, 0o600))
 
-	rep, err = reg.Doctor(ctx, false)
+	rep, err = reg.Doctor(ctx, registry.DoctorOptions{})
 	require.NoError(t, err)
-	problems := strings.Join(texts(rep, registry.Problem), "\n")
+	problems := strings.Join(texts(rep, registry.SeverityProblem), "\n")
 	for _, want := range []string{
 		"is mode 0644: wider than 0600",
-		"index drift: indexed port " + itoa(web) + ` → "web"`,
-		"leased to pid " + itoa(dead.cmd.Process.Pid) + ", which is gone",
+		`index drift: id "web" has port ` + itoa(web),
 		"port " + itoa(live.ports[0]) + " is leased to pid " + itoa(live.cmd.Process.Pid),
 		"but held by pid " + itoa(os.Getpid()),
-		"req-123 was queued by pid 999999, which is gone",
-		"registry.db.leases-old-boot is a lease file of an earlier boot",
 	} {
 		assert.Contains(t, problems, want)
 	}
-	assert.Equal(t, 6, rep.Problems(), problems)
+	assert.Equal(t, 3, rep.Problems(), problems)
+	notes := strings.Join(texts(rep, registry.SeverityNote), "\n")
+	for _, want := range []string{
+		"1 leases of processes that are gone",
+		"1 queued requests left by callers that are gone",
+		"1 lease files of earlier boots",
+		"notes.txt is not a file portfor makes (left alone)",
+	} {
+		assert.Contains(t, notes, want)
+	}
 	list, err := reg.List(ctx)
 	require.NoError(t, err)
 	assert.Len(t, list, 4, "checking changed nothing")
 
-	rep, err = reg.Doctor(ctx, true)
+	rep, err = reg.Doctor(ctx, registry.DoctorOptions{Fix: true})
 	require.NoError(t, err)
-	assert.Len(t, texts(rep, registry.Fixed), 5)
+	fixed := strings.Join(texts(rep, registry.SeverityFixed), "\n")
+	for _, want := range []string{
+		"was mode 0644: now 0600", `index drift: indexed port ` + itoa(web) + ` → "web"`,
+		"freed 1 leases", "removed 1 queued requests", "removed 1 lease files",
+	} {
+		assert.Contains(t, fixed, want)
+	}
 	assert.Equal(t, 1, rep.Problems(), "a port held by someone else is for a person to sort out")
 
-	rep, err = reg.Doctor(ctx, false)
+	rep, err = reg.Doctor(ctx, registry.DoctorOptions{})
 	require.NoError(t, err)
-	assert.Equal(t, 1, rep.Problems(), strings.Join(texts(rep, registry.Problem), "\n"))
+	assert.Equal(t, 1, rep.Problems(), strings.Join(texts(rep, registry.SeverityProblem), "\n"))
+	assert.NotContains(t, strings.Join(texts(rep, registry.SeverityNote), "\n"), "gone")
 	a, err := reg.Lookup(ctx, "web")
 	require.NoError(t, err)
 	assert.Equal(t, web, a.Port, "repairs keep the assignments")
@@ -97,6 +119,40 @@ func TestDoctorFindsAndFixes(t *testing.T) {
 		_, err := os.Stat(gone)
 		assert.ErrorIs(t, err, os.ErrNotExist, gone)
 	}
+	_, err = os.Stat(foreign)
+	assert.NoError(t, err, "a file portfor does not make is never removed")
+}
+
+// A registry that crashed and killed callers left debris in is healthy:
+// doctor notes the debris and exits 0 (Problems() == 0).
+func TestDoctorCountsDebrisAsNotes(t *testing.T) {
+	reg := mustOpen(t)
+	_, err := reg.ForwardPort(ctx, "web", 0)
+	require.NoError(t, err)
+	for range 3 {
+		startHolder(t, reg.Path(), 2).exit(t)
+	}
+	rep, err := reg.Doctor(ctx, registry.DoctorOptions{})
+	require.NoError(t, err)
+	assert.Zero(t, rep.Problems(), strings.Join(texts(rep, registry.SeverityProblem), "\n"))
+	assert.Contains(t, texts(rep, registry.SeverityNote), "6 leases of processes that are gone (the next lease on their ports, or portfor gc, frees them)")
+	assert.Less(t, rep.Locked, 5*time.Second)
+}
+
+// A path that is not a registry is reported, and --fix changes nothing in
+// it: not even its mode.
+func TestDoctorLeavesWhatIsNotARegistryAlone(t *testing.T) {
+	reg := mustOpen(t)
+	require.NoError(t, os.MkdirAll(filepath.Dir(reg.Path()), 0o700))
+	require.NoError(t, os.WriteFile(reg.Path(), []byte("not a registry, mode 0644\n"), 0o644))
+	rep, err := reg.Doctor(ctx, registry.DoctorOptions{Fix: true})
+	require.NoError(t, err)
+	assert.Equal(t, 1, rep.Problems(), "%v", rep.Findings)
+	assert.Contains(t, texts(rep, registry.SeverityProblem)[0], "not a portfor registry")
+	assert.Empty(t, texts(rep, registry.SeverityFixed))
+	fi, err := os.Stat(reg.Path())
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o644), fi.Mode().Perm(), "not chmodded")
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

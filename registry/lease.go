@@ -253,6 +253,10 @@ func (r *Registry) Reclaim(ctx context.Context) ([]Assignment, error) {
 		return nil, fmt.Errorf("reclaim: %w", err)
 	}
 	if _, err := os.Lstat(r.LeasePath()); errors.Is(err, os.ErrNotExist) {
+		// No leases. Still say so if the registry path holds something else.
+		if err := r.view(ctx, func(*store.Tx) error { return nil }); err != nil && !errors.Is(err, errNoFile) {
+			return nil, fmt.Errorf("reclaim: %w", err)
+		}
 		return nil, nil
 	}
 	var gone []Assignment

@@ -86,11 +86,11 @@ func TestDoctorNeitherChmodsThroughLinksNorRemovesLiveFIFOs(t *testing.T) {
 	require.NoError(t, os.MkdirAll(r.Path()+".pending", 0o700))
 	require.NoError(t, syscall.Mkfifo(fresh, 0o600)) // a caller between making its FIFO and its request
 
-	rep, err := r.Doctor(ctx, true)
+	rep, err := r.Doctor(ctx, DoctorOptions{Fix: true})
 	require.NoError(t, err)
 	var problems []string
 	for _, f := range rep.Findings {
-		if f.Severity == Problem {
+		if f.Severity == SeverityProblem {
 			problems = append(problems, f.Text)
 		}
 	}

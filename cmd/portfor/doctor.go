@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 
+	"github.com/portfor/portfor/registry"
 	"github.com/urfave/cli/v2"
 )
 
@@ -11,11 +12,16 @@ func doctorCommand() *cli.Command {
 		Name:  "doctor",
 		Usage: "check the registry (and with --fix, repair what is safe); exit 1 if problems remain",
 		Description: `Checks file permissions and owners, the schema, bbolt's page structure and the
-agreement of the id and port indexes (registry and lease file), leases whose
-owner is gone, leased ports held by a process other than the owner or its
-children, requests queued by processes that are gone, and lease files of
-earlier boots. --fix repairs permissions wider than portfor's, index drift,
-dead leases, stale requests and old lease files, and says what it changed.`,
+agreement of the id and port indexes (registry and lease file), and leased
+ports held by a process other than the owner or its children: each of those
+is a problem. What killed processes leave behind (leases whose owner is gone,
+requests of callers that are gone, lease files of earlier boots) is cleaned up
+by portfor itself and counted as a note. It exits 0 when nothing needs a
+person or --fix, so it can serve as a health check, and 1 otherwise.
+
+--fix repairs permissions wider than portfor's and index drift, removes the
+leftovers, and says what it changed. It reads under the shared lock and takes
+the exclusive lock only to repair, so other callers barely wait.`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "fix", Usage: "repair what is safe to repair"},
 		},
@@ -27,7 +33,7 @@ dead leases, stale requests and old lease files, and says what it changed.`,
 			if err != nil {
 				return err
 			}
-			rep, err := reg.Doctor(c.Context, c.Bool("fix"))
+			rep, err := reg.Doctor(c.Context, registry.DoctorOptions{Fix: c.Bool("fix")})
 			if err != nil {
 				return err
 			}

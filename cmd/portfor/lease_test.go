@@ -193,6 +193,6 @@ func TestDoctorCommand(t *testing.T) {
 	assert.Equal(t, "portfor: 1 problem(s) in "+db+" (portfor doctor --fix repairs the safe ones)\n", o.stderr)
 	o = portfor(t, db, "doctor", "--fix")
 	assert.Equal(t, 0, o.code, o.stderr)
-	assert.Contains(t, o.stdout, "fixed: "+db+" is mode 0640")
+	assert.Contains(t, o.stdout, "fixed: "+db+" was mode 0640: now 0600")
 	assert.Equal(t, 0, portfor(t, db, "doctor").code)
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -53,14 +52,16 @@ func TestLockTimeoutExits1NamingTheLockFile(t *testing.T) {
 }
 
 // waitQueued waits until a portfor process has queued a request for a new
-// name: it is then waiting for the lock or an answer.
+// name in the pending directory (docs/design.md, "Group commit"): it is then
+// waiting for the lock or for a batch to carry the request out. What the
+// files in it are called is the queue's business.
 func waitQueued(t *testing.T, db string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
 	for ; time.Now().Before(deadline); <-tick.C {
-		if m, _ := filepath.Glob(db + ".pending/req-*"); len(m) > 0 {
+		if entries, _ := os.ReadDir(db + ".pending"); len(entries) > 0 {
 			return
 		}
 	}
@@ -84,6 +85,9 @@ func TestInterruptWhileWaitingExits130(t *testing.T) {
 	assert.Less(t, time.Since(start), 5*time.Second, "exits promptly")
 	assert.Empty(t, stdout.String())
 	assert.Equal(t, "portfor: interrupted\n", stderr.String())
+	entries, err := os.ReadDir(db + ".pending")
+	require.NoError(t, err)
+	assert.Empty(t, entries, "an interrupted caller takes its request back")
 }
 
 // startLockHolder runs a child process that holds the registry's lock.
