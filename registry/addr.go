@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/portfor/portfor/internal/portrange"
 )
 
 // ErrInvalidAddress is returned (in an [*AddressError]) for an address that
@@ -86,7 +88,7 @@ func ParseHostPort(s string) (HostPort, error) {
 		}
 	}
 	port, err := strconv.Atoi(portStr)
-	if err != nil || port < 1 || port > 65535 || strings.HasPrefix(portStr, "+") {
+	if err != nil || port < 1 || port > portrange.MaxPort || strings.HasPrefix(portStr, "+") {
 		return bad("port %q is not a number from 1 to 65535", portStr)
 	}
 	if host == "" {

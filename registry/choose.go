@@ -219,27 +219,23 @@ func (c *chooser) lease(q request) ([]int, error) {
 func (c *chooser) leasePort(q request) (int, error) {
 	list := q.Ports
 	if len(list) == 0 {
-		list = PortList{{First: MinPort, Last: 65535}}
+		list = PortList{{First: MinPort, Last: portrange.MaxPort}}
 	}
 	eph, reserved := c.r.osRanges()
 	// Search only where a lease may go: a random start that fell into the
 	// ephemeral range would otherwise slide to its end, and leases would
 	// pile up there, each new one stepping over all the others.
-	list = without(list, PortRange{First: 0, Last: MinPort - 1})
-	list = without(list, eph)
-	total := 0
-	for _, rg := range list {
-		total += rg.Len()
-	}
+	list = list.Without(PortRange{First: 0, Last: MinPort - 1}).Without(eph)
+	total := list.Len()
 	if total == 0 {
 		return 0, fmt.Errorf("lease in %s: %w (all of it privileged or ephemeral)", q.Ports, ErrNoPortAvailable)
 	}
 	offset := rand.IntN(total)
 	if q.Suggested != 0 {
-		offset = indexOf(list, q.Suggested)
+		offset = list.Index(q.Suggested)
 	}
 	for i := 0; i < total; i++ {
-		port := portAt(list, (offset+i)%total)
+		port := list.At((offset + i) % total)
 		if reserved.Contains(port) {
 			continue
 		}
@@ -261,45 +257,4 @@ func (c *chooser) leasePort(q request) (int, error) {
 		return 0, fmt.Errorf("lease in %s: %w", q.Ports, ErrNoPortAvailable)
 	}
 	return 0, fmt.Errorf("lease: %w", ErrNoPortAvailable)
-}
-
-// without returns list with the ports of cut taken out, in the same order.
-func without(list PortList, cut PortRange) PortList {
-	out := make(PortList, 0, len(list)+1)
-	for _, rg := range list {
-		if rg.Last < cut.First || rg.First > cut.Last {
-			out = append(out, rg)
-			continue
-		}
-		if rg.First < cut.First {
-			out = append(out, PortRange{First: rg.First, Last: cut.First - 1})
-		}
-		if rg.Last > cut.Last {
-			out = append(out, PortRange{First: cut.Last + 1, Last: rg.Last})
-		}
-	}
-	return out
-}
-
-// portAt returns the i-th port of list, counting from 0.
-func portAt(list PortList, i int) int {
-	for _, rg := range list {
-		if i < rg.Len() {
-			return rg.First + i
-		}
-		i -= rg.Len()
-	}
-	return 0
-}
-
-// indexOf returns the position of the first port >= port in list, or 0.
-func indexOf(list PortList, port int) int {
-	i := 0
-	for _, rg := range list {
-		if port <= rg.Last {
-			return i + max(0, port-rg.First)
-		}
-		i += rg.Len()
-	}
-	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -204,4 +205,119 @@ func TestCrashSafety(t *testing.T) {
 	assert.Zero(t, lost)
 	t.Logf("%d kills survived; %d acknowledged assignments, %d releases, %d leases checked; %d in flight at a kill; %d acknowledged writes lost",
 		kills, len(stable), len(released), len(leases), len(uncertain), lost)
+}
+
+// leaserMain is a helper process that takes n leases for itself, one at a
+// time, printing each port once its call has returned, then "done", and
+// stays alive (its leases with it) until its stdin closes.
+func leaserMain(n string) int {
+	count, _ := strconv.Atoi(n)
+	reg, err := registry.Open(os.Getenv("PORTFOR_TEST_DB"), registry.Options{LockTimeout: time.Minute})
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	for range count {
+		a, err := reg.Lease(context.Background(), registry.LeaseOptions{})
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		fmt.Println(a.Port)
+	}
+	fmt.Println("done")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// TestLeasesAreNeverCarriedOutTwice kills processes that hold the lock
+// while other processes, which stay alive, take leases: a lease is carried
+// out once whoever dies when, so every live owner holds exactly the leases
+// it was told about (no phantom lease held for a live owner).
+func TestLeasesAreNeverCarriedOutTwice(t *testing.T) {
+	kills := 60
+	if testing.Short() {
+		kills = 20
+	}
+	reg := mustOpen(t)
+	type leaser struct {
+		cmd   *exec.Cmd
+		stdin io.WriteCloser
+		acked map[int]bool
+		done  chan error
+	}
+	var ls []*leaser
+	for range 4 {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "PORTFOR_TEST_DB="+reg.Path(), "PORTFOR_TEST_LEASER=150")
+		cmd.Stderr = os.Stderr
+		stdin, err := cmd.StdinPipe()
+		require.NoError(t, err)
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		l := &leaser{cmd: cmd, stdin: stdin, acked: map[int]bool{}, done: make(chan error, 1)}
+		t.Cleanup(func() { _ = l.cmd.Process.Kill(); _ = l.cmd.Wait() })
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				if sc.Text() == "done" {
+					l.done <- nil
+					return
+				}
+				port, err := strconv.Atoi(sc.Text())
+				if err != nil {
+					l.done <- fmt.Errorf("leaser said %q", sc.Text())
+					return
+				}
+				l.acked[port] = true
+			}
+			l.done <- fmt.Errorf("leaser ended early: %v", sc.Err())
+		}()
+		ls = append(ls, l)
+	}
+	// Meanwhile, churning processes take the lock (for new ids, releases
+	// and leases) and are killed at random moments, many of them while
+	// holding it.
+	for i := range kills {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "PORTFOR_TEST_DB="+reg.Path(),
+			fmt.Sprintf("PORTFOR_TEST_CHURN=k%d", i), fmt.Sprintf("PORTFOR_TEST_OWNER=%d", os.Getpid()))
+		require.NoError(t, cmd.Start())
+		time.Sleep(time.Duration(2+rand.IntN(20)) * time.Millisecond) // the point of the test: a random kill time
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		_ = cmd.Wait()
+	}
+	for _, l := range ls {
+		select {
+		case err := <-l.done:
+			require.NoError(t, err)
+		case <-time.After(2 * time.Minute):
+			t.Fatal("a leaser never finished")
+		}
+	}
+	list, err := reg.List(ctx)
+	require.NoError(t, err)
+	held := map[int]map[int]bool{} // owner pid -> ports
+	for _, a := range list {
+		if a.Kind == registry.Lease {
+			if held[a.OwnerPID] == nil {
+				held[a.OwnerPID] = map[int]bool{}
+			}
+			held[a.OwnerPID][a.Port] = true
+		}
+	}
+	phantoms := 0
+	for _, l := range ls {
+		mine := held[l.cmd.Process.Pid]
+		for port := range mine {
+			if !l.acked[port] {
+				phantoms++
+				t.Errorf("port %d is leased to live pid %d, which was never told about it", port, l.cmd.Process.Pid)
+			}
+		}
+		assert.Len(t, mine, len(l.acked), "pid %d holds what it was told", l.cmd.Process.Pid)
+		require.NoError(t, l.stdin.Close())
+	}
+	t.Logf("%d lock-taking processes killed; %d phantom leases", kills, phantoms)
 }

@@ -35,6 +35,9 @@ func TestMain(m *testing.M) {
 	if name := os.Getenv("PORTFOR_TEST_CHURN"); name != "" {
 		os.Exit(churnMain(name))
 	}
+	if n := os.Getenv("PORTFOR_TEST_LEASER"); n != "" {
+		os.Exit(leaserMain(n))
+	}
 	os.Exit(m.Run())
 }
 

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/portfor/portfor/internal/portrange"
 )
 
 // MaxIDLen is the longest id accepted, in bytes.
@@ -46,7 +48,7 @@ func ValidateID(id string) error {
 }
 
 func validatePort(id string, port int) error {
-	if port < 1 || port > 65535 {
+	if port < 1 || port > portrange.MaxPort {
 		return &PortError{ID: id, Port: port, Err: ErrInvalidPort}
 	}
 	return nil

@@ -76,21 +76,3 @@ func FuzzValidateID(f *testing.F) {
 		}
 	})
 }
-
-func TestWithout(t *testing.T) {
-	r := func(a, b int) portrange.Range { return portrange.Range{First: a, Last: b} }
-	tests := []struct {
-		list portrange.List
-		cut  portrange.Range
-		want portrange.List
-	}{
-		{portrange.List{r(1024, 65535)}, r(32768, 60999), portrange.List{r(1024, 32767), r(61000, 65535)}},
-		{portrange.List{r(1, 100)}, r(0, 1023), portrange.List{}},
-		{portrange.List{r(15000, 24999)}, r(32768, 60999), portrange.List{r(15000, 24999)}},
-		{portrange.List{r(9000, 9000), r(30000, 40000)}, r(32768, 60999), portrange.List{r(9000, 9000), r(30000, 32767)}},
-		{portrange.List{r(50000, 65535)}, r(49152, 65535), portrange.List{}},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, without(tt.list, tt.cut), "without(%v, %v)", tt.list, tt.cut)
-	}
-}

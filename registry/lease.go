@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/portfor/portfor/internal/portrange"
 	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/store"
@@ -138,7 +139,7 @@ func leaseRequest(n int, opts LeaseOptions) (request, error) {
 		}
 	}
 	for _, rg := range opts.Ports {
-		if rg.First < 1 || rg.Last > 65535 || rg.First > rg.Last {
+		if rg.First < 1 || rg.Last > portrange.MaxPort || rg.First > rg.Last {
 			return request{}, fmt.Errorf("lease: port range %d-%d: %w", rg.First, rg.Last, ErrInvalidPort)
 		}
 	}

@@ -109,7 +109,7 @@ func IsFree(ctx context.Context, addr HostPort) (bool, error) {
 // EACCES counts as taken. This is the stricter sense of free. The answer can
 // be stale the moment it is returned.
 func CanBind(port int, protos Protocol) (bool, error) {
-	if port < 1 || port > 65535 {
+	if port < 1 || port > portrange.MaxPort {
 		return false, &PortError{Port: port, Err: ErrInvalidPort}
 	}
 	return netprobe.CanBind(port, protos)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/portfor/portfor/internal/backoff"
 )
 
 // ErrTimeout is returned (in a [*WaitError]) when a wait's context deadline
@@ -89,10 +91,7 @@ func WaitFree(ctx context.Context, addr HostPort) error {
 // fails, or ctx ends.
 func wait(ctx context.Context, addr HostPort, state string, done func(context.Context) (bool, error)) error {
 	start := time.Now()
-	delay := pollFirst
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
+	pause := backoff.New(pollFirst, pollMax)
 	for {
 		ok, err := done(ctx)
 		if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) {
@@ -104,13 +103,9 @@ func wait(ctx context.Context, addr HostPort, state string, done func(context.Co
 		if ok {
 			return nil
 		}
-		timer.Reset(delay)
-		select {
-		case <-ctx.Done():
-			return &WaitError{Addr: addr, State: state, Waited: time.Since(start), Err: ctx.Err()}
-		case <-timer.C:
+		if err := pause.Wait(ctx); err != nil {
+			return &WaitError{Addr: addr, State: state, Waited: time.Since(start), Err: err}
 		}
-		delay = min(2*delay, pollMax)
 	}
 }
 
