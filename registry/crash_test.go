@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/registry"
 	"github.com/portfor/portfor/store"
 )
@@ -235,9 +236,9 @@ func leaserMain(n string) int {
 // out once whoever dies when, so every live owner holds exactly the leases
 // it was told about (no phantom lease held for a live owner).
 func TestLeasesAreNeverCarriedOutTwice(t *testing.T) {
-	kills := 60
+	kills := 400
 	if testing.Short() {
-		kills = 20
+		kills = 100
 	}
 	reg := mustOpen(t)
 	type leaser struct {
@@ -247,9 +248,9 @@ func TestLeasesAreNeverCarriedOutTwice(t *testing.T) {
 		done  chan error
 	}
 	var ls []*leaser
-	for range 4 {
+	for range 6 {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "PORTFOR_TEST_DB="+reg.Path(), "PORTFOR_TEST_LEASER=150")
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "PORTFOR_TEST_DB="+reg.Path(), "PORTFOR_TEST_LEASER=300")
 		cmd.Stderr = os.Stderr
 		stdin, err := cmd.StdinPipe()
 		require.NoError(t, err)
@@ -278,15 +279,28 @@ func TestLeasesAreNeverCarriedOutTwice(t *testing.T) {
 	}
 	// Meanwhile, churning processes take the lock (for new ids, releases
 	// and leases) and are killed at random moments, many of them while
-	// holding it.
-	for i := range kills {
+	// holding it: 8 run at any time, and one is killed every few ms.
+	var churners []*exec.Cmd
+	startChurner := func(i int) *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "PORTFOR_TEST_DB="+reg.Path(),
 			fmt.Sprintf("PORTFOR_TEST_CHURN=k%d", i), fmt.Sprintf("PORTFOR_TEST_OWNER=%d", os.Getpid()))
 		require.NoError(t, cmd.Start())
-		time.Sleep(time.Duration(2+rand.IntN(20)) * time.Millisecond) // the point of the test: a random kill time
-		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-		_ = cmd.Wait()
+		return cmd
+	}
+	for i := range 8 {
+		churners = append(churners, startChurner(i))
+	}
+	for i := range kills {
+		time.Sleep(time.Duration(1+rand.IntN(4)) * time.Millisecond) // the point of the test: a random kill time
+		j := rand.IntN(len(churners))
+		require.NoError(t, churners[j].Process.Signal(syscall.SIGKILL))
+		_ = churners[j].Wait()
+		churners[j] = startChurner(8 + i)
+	}
+	for _, c := range churners {
+		_ = c.Process.Signal(syscall.SIGKILL)
+		_ = c.Wait()
 	}
 	for _, l := range ls {
 		select {
@@ -320,4 +334,53 @@ func TestLeasesAreNeverCarriedOutTwice(t *testing.T) {
 		require.NoError(t, l.stdin.Close())
 	}
 	t.Logf("%d lock-taking processes killed; %d phantom leases", kills, phantoms)
+}
+
+// TestKilledCallersLeaveNothingBehind kills callers at random moments
+// while they queue (some of them half way through writing their request):
+// the next caller that runs a batch clears whatever they left, so the
+// pending directory is empty again after one new name.
+func TestKilledCallersLeaveNothingBehind(t *testing.T) {
+	reg := mustOpen(t)
+	_, err := reg.ForwardPort(ctx, "first", 0)
+	require.NoError(t, err)
+	pending := reg.Path() + ".pending"
+	const rounds, callers = 6, 16
+	for round := range rounds {
+		held, err := lock.Acquire(ctx, reg.LockPath(), lock.Exclusive)
+		require.NoError(t, err)
+		jobs := make([][]string, callers)
+		for i := range jobs {
+			jobs[i] = []string{fmt.Sprintf("victim-%d-%d", round, i)}
+		}
+		hs := startHelpers(t, reg.Path(), 0, jobs)
+		for _, h := range hs {
+			_, err := io.WriteString(h.stdin, "go\n")
+			require.NoError(t, err)
+		}
+		for _, h := range hs {
+			// A random moment, from before the request is written to long after.
+			time.Sleep(time.Duration(rand.IntN(300)) * time.Microsecond) // the point of the test: a random kill time
+			require.NoError(t, h.cmd.Process.Signal(syscall.SIGKILL))
+		}
+		for _, h := range hs {
+			_ = h.cmd.Wait()
+		}
+		require.NoError(t, held.Unlock())
+	}
+	left, _ := os.ReadDir(pending)
+	t.Logf("%d files left by %d killed callers", len(left), rounds*callers)
+
+	_, err = reg.ForwardPort(ctx, "after-the-storm", 0)
+	require.NoError(t, err)
+	entries, err := os.ReadDir(pending)
+	require.NoError(t, err)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	assert.Empty(t, names, "what killed callers left is gone after one new name")
+	list, err := reg.List(ctx)
+	require.NoError(t, err)
+	assert.Len(t, list, 2, "no request of a killed caller was carried out")
 }
