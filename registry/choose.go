@@ -228,7 +228,7 @@ func (c *chooser) leasePort(q request) (int, error) {
 	list = list.Without(PortRange{First: 0, Last: MinPort - 1}).Without(eph)
 	total := list.Len()
 	if total == 0 {
-		return 0, fmt.Errorf("lease in %s: %w (all of it privileged or ephemeral)", q.Ports, ErrNoPortAvailable)
+		return 0, fmt.Errorf("%w in %s (all of it privileged or ephemeral)", ErrNoPortAvailable, q.Ports)
 	}
 	offset := rand.IntN(total)
 	if q.Suggested != 0 {
@@ -254,7 +254,7 @@ func (c *chooser) leasePort(q request) (int, error) {
 		}
 	}
 	if len(q.Ports) > 0 {
-		return 0, fmt.Errorf("lease in %s: %w", q.Ports, ErrNoPortAvailable)
+		return 0, fmt.Errorf("%w in %s", ErrNoPortAvailable, q.Ports)
 	}
-	return 0, fmt.Errorf("lease: %w", ErrNoPortAvailable)
+	return 0, ErrNoPortAvailable
 }

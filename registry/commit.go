@@ -163,23 +163,23 @@ func (r *Registry) runBatch(held *lock.Lock, own []request) ([]job, error) {
 	jobs := r.ownJobs(own)
 	stable, leases := kinds(jobs)
 	p := plan{main: mainReadWrite, leases: leases}
-	var known map[int]bool
+	var stablePorts map[int]bool
 	if !stable {
 		// A batch of leases only reads the registry file: skip opening it
 		// when its ports are known for its current state.
 		p.main = mainReadOnly
-		if known = r.stablePorts(); known != nil {
+		if stablePorts = r.stablePorts(); stablePorts != nil {
 			p.main = mainSkip
 		}
 	}
 	err := r.withSession(context.Background(), held, p, func(s *session) error {
 		if p.main == mainReadOnly {
 			var err error
-			if known, err = r.readStablePorts(s.main); err != nil {
+			if stablePorts, err = r.readStablePorts(s.main); err != nil {
 				return err
 			}
 		}
-		return r.carryOut(s, jobs, known)
+		return r.carryOut(s, jobs, stablePorts)
 	})
 	if err != nil {
 		return nil, err
@@ -205,8 +205,9 @@ func kinds(jobs []job) (stable, leases bool) {
 // is its own; a queued one is retired unanswered and its asker, finding its
 // id unassigned, carries it out alone. carryOut returns an error only when
 // the transaction itself cannot begin or commit; the queued requests then
-// stay queued. known stands in for the registry file when it is not open.
-func (r *Registry) carryOut(s *session, jobs []job, known map[int]bool) error {
+// stay queued. stablePorts stands in for the registry file when it is not
+// open.
+func (r *Registry) carryOut(s *session, jobs []job, stablePorts map[int]bool) error {
 	stable, leases := kinds(jobs)
 	active := make([]int, len(jobs))
 	for i := range active {
@@ -218,7 +219,7 @@ func (r *Registry) carryOut(s *session, jobs []job, known map[int]bool) error {
 		if err != nil {
 			return err
 		}
-		c := r.newChooser(t, known)
+		c := r.newChooser(t, stablePorts)
 		bad := -1
 		for _, i := range active {
 			if jobs[i].ports, jobs[i].err = c.carryOut(jobs[i].q); jobs[i].err != nil {
@@ -247,7 +248,7 @@ func (r *Registry) carryOut(s *session, jobs []job, known map[int]bool) error {
 		if jobs[i].item != nil || len(jobs) == 1 {
 			continue // queued: its asker runs it alone; alone already
 		}
-		if err := r.carryOutAlone(s, &jobs[i], known); err != nil {
+		if err := r.carryOutAlone(s, &jobs[i], stablePorts); err != nil {
 			return err
 		}
 	}
@@ -255,12 +256,12 @@ func (r *Registry) carryOut(s *session, jobs []job, known map[int]bool) error {
 }
 
 // carryOutAlone carries out one job in a transaction of its own.
-func (r *Registry) carryOutAlone(s *session, j *job, known map[int]bool) error {
+func (r *Registry) carryOutAlone(s *session, j *job, stablePorts map[int]bool) error {
 	t, err := s.begin(j.q.Kind == store.Stable, j.q.Kind == store.Lease)
 	if err != nil {
 		return err
 	}
-	if j.ports, j.err = r.newChooser(t, known).carryOut(j.q); j.err != nil {
+	if j.ports, j.err = r.newChooser(t, stablePorts).carryOut(j.q); j.err != nil {
 		t.rollback()
 		return nil
 	}

@@ -4,15 +4,17 @@
 // A registry lives in one bbolt file (see [DefaultPath]) guarded by a sidecar
 // lock file, "<path>.lock". Every operation takes the lock (shared to read,
 // exclusive to write), opens the file, runs one transaction, closes the file
-// and lets the lock go. No handle keeps the file open between calls, so dozens
-// of processes can share one registry, and a write is on disk when its call
-// returns.
+// and lets the lock go. No file stays open between calls, except while a
+// [Held] registry is held (a port server holds it for a few milliseconds),
+// so dozens of processes can share one registry, and a write is on disk
+// when its call returns. docs/design.md in the repository describes the
+// lock protocol, the group commit and the files.
 //
 //	path, err := registry.DefaultPath()
 //	...
 //	reg, err := registry.Open(path, registry.Options{})
 //	...
-//	port, err := reg.ForwardPort(ctx, "my-service", 8000) // the same port from now on
+//	port, err := reg.ForwardPort(ctx, "my-service", 8000) // the same port from now on (ForwardPort: "the port for this name")
 //	...
 //	_, err = reg.Release(ctx, "my-service")
 //

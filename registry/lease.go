@@ -147,7 +147,7 @@ func leaseRequest(n int, opts LeaseOptions) (request, error) {
 	if pid == 0 {
 		pid = os.Getpid()
 	}
-	if pid == 1 {
+	if opts.OwnerPID == 1 { // the caller itself may be pid 1 of a container, which does exit
 		return request{}, fmt.Errorf("lease for pid 1: %w", ErrInitOwner)
 	}
 	// The owner as /proc numbers it: in a pid namespace whose /proc is the

@@ -26,7 +26,8 @@ const (
 type PortRange = portrange.Range
 
 // PortList is an ordered list of port ranges, as [ParsePorts] reads it.
-type PortList = portrange.List
+// Its order is the order ports are tried in.
+type PortList []PortRange
 
 // ParsePorts reads a comma-separated list of ports and inclusive ranges,
 // such as "8000-8100,8005,9000-9010". The error wraps [ErrInvalidPort].
@@ -35,8 +36,32 @@ func ParsePorts(s string) (PortList, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPort, err)
 	}
-	return l, nil
+	return PortList(l), nil
 }
+
+// Contains reports whether port is in the list.
+func (l PortList) Contains(port int) bool { return portrange.List(l).Contains(port) }
+
+// Ports yields the list's ports in order, for use with range.
+func (l PortList) Ports(yield func(int) bool) { portrange.List(l).Ports(yield) }
+
+// Len returns how many ports the list holds, counting a port listed twice
+// twice.
+func (l PortList) Len() int { return portrange.List(l).Len() }
+
+// At returns the i-th port of the list, counting from 0, or 0 when there
+// is none.
+func (l PortList) At(i int) int { return portrange.List(l).At(i) }
+
+// Index returns the position of the first port at or above port, or 0.
+func (l PortList) Index(port int) int { return portrange.List(l).Index(port) }
+
+// Without returns the list with the ports of cut taken out, in the same
+// order.
+func (l PortList) Without(cut PortRange) PortList { return PortList(portrange.List(l).Without(cut)) }
+
+// String returns the list as ParsePorts reads it, e.g. "8000-8100,9000".
+func (l PortList) String() string { return portrange.List(l).String() }
 
 // ErrPortInUse is returned (in a [*PortInUseError]) by [AssertFree] when
 // something accepts connections on the address.
@@ -140,13 +165,21 @@ func bindable(ctx context.Context, addr HostPort) (bool, error) {
 	return netprobe.CanBindAddrs(ips, addr.Port, netprobe.TCP)
 }
 
+// FindOptions say what [Registry.FindFree] does when none of the ports
+// asked for is free. The zero value fails.
+type FindOptions struct {
+	// AnyPort falls back to any port the OS gives out ([FindAvailableLocal])
+	// that no id holds.
+	AnyPort bool
+}
+
 // FindFree returns the first port of ports, in the order given, that is
 // assigned to no id in the registry and that a server could bind now (see
-// [CanBind]). Ports below [MinPort] are skipped. When none is free, strict
-// returns an error wrapping [ErrNoPortAvailable] that names the list, and
-// non-strict falls back to [FindAvailableLocal]. FindFree records nothing:
-// use [Registry.ForwardPort] or a lease to keep the port.
-func (r *Registry) FindFree(ctx context.Context, ports PortList, strict bool) (int, error) {
+// [CanBind]). Ports below [MinPort] are skipped. When none is free it
+// returns an error wrapping [ErrNoPortAvailable] that names the list, or,
+// with opts.AnyPort, falls back to [FindAvailableLocal]. FindFree records
+// nothing: use [Registry.ForwardPort] or a lease to keep the port.
+func (r *Registry) FindFree(ctx context.Context, ports PortList, opts FindOptions) (int, error) {
 	if err := r.usable(); err != nil {
 		return 0, fmt.Errorf("find free port: %w", err)
 	}
@@ -178,7 +211,7 @@ func (r *Registry) FindFree(ctx context.Context, ports PortList, strict bool) (i
 	if found != 0 {
 		return found, nil
 	}
-	if strict {
+	if !opts.AnyPort {
 		return 0, fmt.Errorf("find free port in %s: %w", ports, ErrNoPortAvailable)
 	}
 	for attempt := 0; attempt < 16; attempt++ {

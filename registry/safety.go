@@ -27,17 +27,10 @@ func (e *UnsafePathError) Error() string {
 // Unwrap returns ErrUnsafePath.
 func (e *UnsafePathError) Unwrap() error { return ErrUnsafePath }
 
-// Shared registries.
-//
-// A registry directory that grants its group write permission, and not
-// everyone (chmod 2770, say, with the setgid bit so new files keep the
-// group), is taken as meant for sharing: portfor then creates its files 0660 and its directories 0770
-// there, so every member of the group can use the registry. Elsewhere files
-// are 0600 and directories 0700. See the README for setting one up.
-
 // sharing reports whether the registry's directory is meant for a group:
 // writable by its group and not by everyone (a world-writable directory
-// such as /tmp is not a group's).
+// such as /tmp is not a group's). Files are then 0660 and directories 0770
+// (docs/design.md, "Paths and permissions").
 func (r *Registry) sharing() bool {
 	fi, err := os.Stat(filepath.Dir(r.path))
 	return err == nil && fi.Mode().Perm()&0o020 != 0 && fi.Mode().Perm()&0o002 == 0

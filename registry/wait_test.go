@@ -216,17 +216,17 @@ func TestFindFree(t *testing.T) {
 
 	list, err := registry.ParsePorts(fmt.Sprintf("80-81,%d-%d", base, base+3))
 	require.NoError(t, err)
-	p, err := reg.FindFree(ctx, list, true)
+	p, err := reg.FindFree(ctx, list, registry.FindOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, base+2, p, "skips ports below 1024, the held one and the assigned one")
 
 	only, err := registry.ParsePorts(fmt.Sprintf("%d-%d", base, base+1))
 	require.NoError(t, err)
-	_, err = reg.FindFree(ctx, only, true)
+	_, err = reg.FindFree(ctx, only, registry.FindOptions{})
 	require.ErrorIs(t, err, registry.ErrNoPortAvailable)
 	assert.Contains(t, err.Error(), only.String())
 
-	any, err := reg.FindFree(ctx, only, false)
+	any, err := reg.FindFree(ctx, only, registry.FindOptions{AnyPort: true})
 	require.NoError(t, err)
 	assert.NotEqual(t, base, any)
 	assert.NotEqual(t, base+1, any)

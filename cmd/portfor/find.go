@@ -42,7 +42,7 @@ keep a port.
 			if err != nil {
 				return err
 			}
-			port, err := reg.FindFree(c.Context, ports, !c.Bool("any"))
+			port, err := reg.FindFree(c.Context, ports, registry.FindOptions{AnyPort: c.Bool("any")})
 			if err != nil {
 				if len(low) > 0 { // one line on failure: the skipped ports go into it
 					return fmt.Errorf("%w (ports below %d skipped in %s)", err, registry.MinPort, strings.Join(low, ","))
