@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/portfor/portfor/internal/procinfo"
+	"github.com/portfor/portfor/internal/safefile"
 )
 
 // Config says where the queue lives and who may use it.
@@ -152,17 +153,17 @@ func (q *Queue) Enqueue(asker procinfo.Identity, payload []byte) (*Ticket, error
 	if err != nil {
 		return nil, fmt.Errorf("enqueue: %w", err)
 	}
-	defer d.close()
+	defer d.Close()
 	n := Name{Partial: true, Time: time.Now(), Asker: asker, rand: rand.Uint32()}
 	tmp := n.String()
 	n.Partial = false
 	name := n.String()
-	err = d.create(tmp, q.cfg.FilePerm, payload)
+	err = d.Create(tmp, q.cfg.FilePerm, payload)
 	if err == nil {
-		err = d.rename(tmp, name)
+		err = d.Rename(tmp, name)
 	}
 	if err != nil {
-		d.remove(tmp)
+		d.Remove(tmp)
 		return nil, fmt.Errorf("enqueue: %w", err)
 	}
 	return &Ticket{q: q, name: name}, nil
@@ -184,8 +185,8 @@ func (t *Ticket) Withdraw() {
 	if err != nil {
 		return
 	}
-	d.remove(t.name)
-	d.close()
+	d.Remove(t.name)
+	d.Close()
 }
 
 // Item is a request read by [Queue.Drain].
@@ -212,8 +213,8 @@ func (q *Queue) Drain(max int) ([]Item, error) {
 	if err != nil {
 		return nil, fmt.Errorf("drain: %w", err)
 	}
-	defer d.close()
-	names, err := d.names()
+	defer d.Close()
+	names, err := d.Names()
 	if err != nil {
 		return nil, fmt.Errorf("drain: %w", err)
 	}
@@ -232,23 +233,23 @@ func (q *Queue) Drain(max int) ([]Item, error) {
 		n, err := ParseName(name)
 		if err != nil {
 			if oldVersion(name) || isOldVersionSibling(name) {
-				if age, ok := d.age(name); ok && age > staleAfter {
-					d.remove(name)
+				if age, ok := d.Age(name); ok && age > staleAfter {
+					d.Remove(name)
 				}
 			}
 			continue // not ours: never touched
 		}
 		if !isAlive(n) {
-			d.remove(name)
+			d.Remove(name)
 			continue
 		}
 		if n.Partial || len(items) >= 4*max {
 			continue
 		}
-		b, owner, err := d.read(name, MaxPayload)
+		b, owner, err := d.ReadFile(name, MaxPayload)
 		switch {
-		case errors.Is(err, errNotRegular):
-			d.remove(name)
+		case errors.Is(err, safefile.ErrNotRegular):
+			d.Remove(name)
 		case err == nil:
 			items = append(items, Item{Name: n, Owner: owner, Payload: b, file: name})
 		}
@@ -306,9 +307,9 @@ func (q *Queue) Retire(items ...Item) {
 	if err != nil {
 		return
 	}
-	defer d.close()
+	defer d.Close()
 	for _, it := range items {
-		d.remove(it.file)
+		d.Remove(it.file)
 	}
 }
 
@@ -353,8 +354,8 @@ func (q *Queue) Scan() ([]Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
-	defer d.close()
-	names, err := d.names()
+	defer d.Close()
+	names, err := d.Names()
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
@@ -362,7 +363,7 @@ func (q *Queue) Scan() ([]Entry, error) {
 	out := make([]Entry, 0, len(names))
 	for _, name := range names {
 		e := Entry{File: name, State: Foreign}
-		e.Age, _ = d.age(name)
+		e.Age, _ = d.Age(name)
 		if n, err := ParseName(name); err == nil {
 			e.Name = n
 			switch {
@@ -384,22 +385,19 @@ func (q *Queue) Scan() ([]Entry, error) {
 // Remove removes one file Scan listed, if it is a name the queue makes
 // (Foreign files are refused), relative to the directory's descriptor.
 func (q *Queue) Remove(e Entry) error {
-	if e.State == Foreign || strings.ContainsRune(e.File, os.PathSeparator) {
+	if e.State == Foreign {
 		return fmt.Errorf("remove %s: %w", e.File, errName)
 	}
 	d, err := q.openDir(false)
 	if err != nil {
 		return fmt.Errorf("remove %s: %w", e.File, err)
 	}
-	defer d.close()
-	if err := d.remove(e.File); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	defer d.Close()
+	if err := d.Remove(e.File); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", e.File, err)
 	}
 	return nil
 }
-
-// errNotRegular marks a queue name that is not a regular file.
-var errNotRegular = errors.New("not a regular file")
 
 // checkDir accepts the directory only if nobody else controls it: not
 // writable by everyone, and the user's, or, in a shared queue, of the
@@ -416,4 +414,28 @@ func (q *Queue) checkDir(mode fs.FileMode, uid, gid int) error {
 		return nil
 	}
 	return fmt.Errorf("%s belongs to uid %d", q.cfg.Dir, uid)
+}
+
+// openDir opens and checks the directory, creating it first when create is
+// set and it is missing. Everything else the queue does goes through the
+// descriptor it returns.
+func (q *Queue) openDir(create bool) (*safefile.Dir, error) {
+	if create {
+		if err := safefile.MkdirGroup(q.cfg.Dir, q.cfg.DirPerm, q.cfg.Group); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+	}
+	d, err := safefile.OpenDir(q.cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	mode, uid, gid, err := d.Owner()
+	if err == nil {
+		err = q.checkDir(mode, uid, gid)
+	}
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
 }

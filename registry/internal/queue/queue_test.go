@@ -108,9 +108,9 @@ func TestDrainRemovesWhatDeadCallersLeft(t *testing.T) {
 	require.NoError(t, err)
 	deadPartial := Name{Partial: true, Time: time.Now(), Asker: dead, rand: 1}.String()
 	livePartial := Name{Partial: true, Time: time.Now(), Asker: me(t), rand: 2}.String()
-	require.NoError(t, d.create(deadPartial, 0o600, []byte("half")))
-	require.NoError(t, d.create(livePartial, 0o600, []byte("half")))
-	d.close()
+	require.NoError(t, d.Create(deadPartial, 0o600, []byte("half")))
+	require.NoError(t, d.Create(livePartial, 0o600, []byte("half")))
+	d.Close()
 
 	entries, err := q.Scan()
 	require.NoError(t, err)
