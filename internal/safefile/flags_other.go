@@ -6,4 +6,4 @@ import "os"
 
 const extraFlags = 0
 
-func clearNonblock(*os.File) error { return nil }
+func clearNonblock(*os.File, int) error { return nil }

@@ -81,7 +81,7 @@ func check(f *os.File, path string, flag int, perm os.FileMode) error {
 			return err
 		}
 	}
-	return clearNonblock(f)
+	return clearNonblock(f, flag)
 }
 
 // describe names what a non-regular file is, as an error message would.
