@@ -1,14 +1,18 @@
-// Package lock is a cross-process reader/writer lock on a file, built on
-// github.com/gofrs/flock (flock(2) on Unix, LockFileEx on Windows).
+// Package lock is a cross-process reader/writer lock on a file: flock(2) on
+// Unix, LockFileEx on Windows.
 //
 // A caller takes the lock with [Acquire], which honours a context: it returns
 // as soon as the lock is granted, or when the context is done, whichever
-// comes first. While it waits it sleeps in the kernel (a blocking flock), so
+// comes first. While it waits it blocks in the kernel (a blocking flock), so
 // it uses no CPU and is woken the moment the holder lets go: the hand-over is
-// as fast as the kernel makes it, with no polling interval.
+// as fast as the kernel makes it. [Poll] instead polls, trying again after a
+// doubling delay, for callers that may stop wanting the lock (see there).
 //
 // The lock file is a sidecar: a separate, empty file whose only purpose is to
-// be locked. Package lock knows nothing of what the lock protects.
+// be locked. Package lock knows nothing of what the lock protects. It opens
+// the file through internal/safefile, so a link, FIFO or device put in its
+// place is refused rather than followed, blocked on or locked, and creates
+// it with exact permissions (0600, or as [Perm] says).
 //
 // # Caveats
 //
@@ -31,10 +35,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
+	"os"
+	"sync"
 	"time"
 
-	"github.com/gofrs/flock"
+	"github.com/portfor/portfor/internal/backoff"
+	"github.com/portfor/portfor/internal/safefile"
 )
 
 // Mode says whether a lock is shared (many holders) or exclusive (one holder).
@@ -90,90 +96,121 @@ func (e *TimeoutError) Error() string {
 // Unwrap returns ErrLocked and the context's error, so errors.Is matches either.
 func (e *TimeoutError) Unwrap() []error { return []error{ErrLocked, e.Err} }
 
+// Option changes how [Acquire], [TryAcquire] and [Poll] make the lock file.
+type Option func(*options)
+
+type options struct {
+	perm os.FileMode
+}
+
+// Perm sets the permissions of a lock file that Acquire, TryAcquire or Poll
+// creates, exactly, whatever the umask: 0660, say, for a registry shared by
+// a group. The default is 0600. A lock file that exists already keeps its
+// mode.
+func Perm(perm os.FileMode) Option { return func(o *options) { o.perm = perm } }
+
 // Lock is a granted lock. Release it with [Lock.Unlock].
 type Lock struct {
-	f    *flock.Flock
+	path string
 	mode Mode
+
+	mu sync.Mutex
+	f  *os.File // nil once unlocked
+}
+
+// open opens (or creates) the lock file through package safefile: no
+// following a link, no blocking on a FIFO, a regular file only.
+func open(path string, mode Mode, opts []Option) (*Lock, error) {
+	o := options{perm: 0o600}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	f, err := safefile.Open(path, openFlag|os.O_CREATE, o.perm)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return &Lock{path: path, mode: mode, f: f}, nil
+}
+
+// try takes the lock on l's open file if it is free now; busy is false
+// with a nil error. On an error the file is closed.
+func (l *Lock) try() (bool, error) {
+	ok, err := lockFile(l.f, l.mode, false)
+	if err != nil {
+		_ = l.f.Close()
+		return false, fmt.Errorf("lock %s: %w", l.path, err)
+	}
+	return ok, nil
 }
 
 // Acquire takes a lock of the given mode on the file at path, creating the
-// file (mode 0600) when it does not exist. The directory must exist.
+// file (mode 0600, or as [Perm] says) when it does not exist. The directory
+// must exist. Something other than a regular file at path (a link, FIFO or
+// device someone put there) is an error: for a link, one wrapping ELOOP on
+// Unix; otherwise one wrapping [ErrNotRegular].
 //
-// It returns at once when the lock is free. Otherwise it waits until the lock
-// is granted or ctx is done; in the second case it returns a [*TimeoutError].
+// It returns at once when the lock is free. Otherwise it waits, blocked in
+// the kernel, until the lock is granted or ctx is done; in the second case
+// it returns a [*TimeoutError].
 // A ctx that is already done is honoured only when the lock is busy: a free
 // lock is granted regardless, as a non-blocking try costs nothing.
-func Acquire(ctx context.Context, path string, mode Mode) (*Lock, error) {
-	if l, ok, err := TryAcquire(path, mode); ok || err != nil {
-		return l, err
+func Acquire(ctx context.Context, path string, mode Mode, opts ...Option) (*Lock, error) {
+	l, err := open(path, mode, opts)
+	if err != nil {
+		return nil, err
 	}
-	l := &Lock{f: flock.New(path, flock.SetFlag(openFlags), flock.SetPermissions(fs.FileMode(0o600))), mode: mode}
+	if ok, err := l.try(); err != nil {
+		return nil, err
+	} else if ok {
+		return l, nil
+	}
 	return l.wait(ctx)
 }
 
 // TryAcquire takes the lock if it is free right now and reports whether it
-// did; busy is a result (ok false, nil error), not an error.
-func TryAcquire(path string, mode Mode) (l *Lock, ok bool, err error) {
-	f := flock.New(path, flock.SetFlag(openFlags), flock.SetPermissions(fs.FileMode(0o600)))
-	if mode == Exclusive {
-		ok, err = f.TryLock()
-	} else {
-		ok, err = f.TryRLock()
+// did; busy is a result (ok false, nil error), not an error. It makes and
+// checks the lock file as [Acquire] does.
+func TryAcquire(path string, mode Mode, opts ...Option) (l *Lock, ok bool, err error) {
+	if l, err = open(path, mode, opts); err != nil {
+		return nil, false, err
 	}
-	if err != nil {
-		return nil, false, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if !ok {
-		return nil, false, nil
-	}
-	l = &Lock{f: f, mode: mode}
-	if err := l.checkRegular(); err != nil {
+	if ok, err = l.try(); !ok {
+		if err == nil {
+			_ = l.f.Close()
+		}
 		return nil, false, err
 	}
 	return l, true, nil
 }
 
-// ErrNotRegular is returned when the lock path holds something other than
-// a regular file (a FIFO or device someone put there).
-var ErrNotRegular = errors.New("lock file is not a regular file")
-
-// checkRegular lets go of l and fails unless its file is a regular file.
-func (l *Lock) checkRegular() error {
-	fi, err := l.f.Stat()
-	if err == nil && fi.Mode().IsRegular() {
-		return nil
-	}
-	_ = l.f.Close()
-	if err != nil {
-		return fmt.Errorf("lock %s: %w", l.f.Path(), err)
-	}
-	return fmt.Errorf("lock %s: %w (%s)", l.f.Path(), ErrNotRegular, fi.Mode().Type())
-}
+// ErrNotRegular is returned (wrapped) when the lock path holds something
+// other than a regular file (a FIFO or device someone put there). It is
+// [safefile.ErrNotRegular], so errors.Is matches either name.
+var ErrNotRegular = safefile.ErrNotRegular
 
 // Poll takes the lock like [Acquire], but waits by trying again after
-// first, then twice as long each time up to max, instead of blocking in the
-// kernel. It is for callers that also wait on something else and may stop
-// wanting the lock: an abandoned blocking wait still takes the lock for an
-// instant when it is granted, which under heavy contention costs every
-// other waiter a wake-up; an abandoned poll costs nothing.
-func Poll(ctx context.Context, path string, mode Mode, first, max time.Duration) (*Lock, error) {
+// first, then twice as long each time up to maxDelay, instead of blocking
+// in the kernel. It is for callers that also wait on something else and may
+// stop wanting the lock: an abandoned blocking wait still takes the lock
+// for an instant when it is granted, which under heavy contention costs
+// every other waiter a wake-up; an abandoned poll costs nothing.
+func Poll(ctx context.Context, path string, mode Mode, first, maxDelay time.Duration, opts ...Option) (*Lock, error) {
 	start := time.Now()
-	delay := first
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
+	l, err := open(path, mode, opts)
+	if err != nil {
+		return nil, err
+	}
+	b := backoff.New(first, maxDelay)
 	for {
-		if l, ok, err := TryAcquire(path, mode); ok || err != nil {
-			return l, err
+		if ok, err := l.try(); err != nil {
+			return nil, err
+		} else if ok {
+			return l, nil
 		}
-		timer.Reset(delay)
-		select {
-		case <-ctx.Done():
-			l := &Lock{f: flock.New(path), mode: mode}
+		if b.Wait(ctx) != nil {
+			_ = l.f.Close()
 			return nil, l.timeout(ctx, start)
-		case <-timer.C:
 		}
-		delay = min(2*delay, max)
 	}
 }
 
@@ -188,12 +225,7 @@ func (l *Lock) wait(ctx context.Context) (*Lock, error) {
 	granted := make(chan error) // unbuffered: a grant nobody takes must go to the abandoned branch
 	abandoned := make(chan struct{})
 	go func() {
-		var err error
-		if l.mode == Exclusive {
-			err = l.f.Lock()
-		} else {
-			err = l.f.RLock()
-		}
+		_, err := lockFile(l.f, l.mode, true)
 		select {
 		case granted <- err:
 		case <-abandoned:
@@ -202,21 +234,11 @@ func (l *Lock) wait(ctx context.Context) (*Lock, error) {
 	}()
 	select {
 	case err := <-granted:
-		if err != nil {
-			_ = l.f.Close()
-			return nil, fmt.Errorf("lock %s: %w", l.f.Path(), err)
-		}
-		if err := l.checkRegular(); err != nil {
-			return nil, err
-		}
-		return l, nil
+		return l.granted(err)
 	case <-ctx.Done():
 		select {
 		case err := <-granted: // granted in the same instant: still ours
 			if err == nil {
-				if err := l.checkRegular(); err != nil {
-					return nil, err
-				}
 				return l, nil
 			}
 			_ = l.f.Close()
@@ -227,18 +249,27 @@ func (l *Lock) wait(ctx context.Context) (*Lock, error) {
 	}
 }
 
+// granted ends a blocking wait that the kernel answered with err.
+func (l *Lock) granted(err error) (*Lock, error) {
+	if err != nil {
+		_ = l.f.Close()
+		return nil, fmt.Errorf("lock %s: %w", l.path, err)
+	}
+	return l, nil
+}
+
 func (l *Lock) timeout(ctx context.Context, start time.Time) error {
 	return &TimeoutError{
-		Path:   l.f.Path(),
+		Path:   l.path,
 		Mode:   l.mode,
 		Waited: time.Since(start),
-		Holder: holderPID(l.f.Path()),
+		Holder: holderPID(l.path),
 		Err:    ctx.Err(),
 	}
 }
 
 // Path returns the lock file's path.
-func (l *Lock) Path() string { return l.f.Path() }
+func (l *Lock) Path() string { return l.path }
 
 // Mode returns the mode the lock was granted in.
 func (l *Lock) Mode() Mode { return l.mode }
@@ -246,8 +277,18 @@ func (l *Lock) Mode() Mode { return l.mode }
 // Unlock releases the lock and closes its file descriptor. It is safe to call
 // more than once.
 func (l *Lock) Unlock() error {
-	if err := l.f.Unlock(); err != nil {
-		return fmt.Errorf("unlock %s: %w", l.f.Path(), err)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return nil
+	}
+	err := unlockFile(l.f)
+	if cerr := l.f.Close(); err == nil {
+		err = cerr // closing lets go of the lock too, so it is done either way
+	}
+	l.f = nil
+	if err != nil {
+		return fmt.Errorf("unlock %s: %w", l.path, err)
 	}
 	return nil
 }
