@@ -65,9 +65,9 @@ func (m Mode) String() string {
 // before the lock is granted because another holder keeps it.
 var ErrLocked = errors.New("locked by another process")
 
-// TimeoutError is returned by [Acquire] when its context ends before the lock
-// is granted. It unwraps to both [ErrLocked] and the context's error
-// ([context.DeadlineExceeded] or [context.Canceled]).
+// TimeoutError is returned by [Acquire] and [Poll] when their context ends
+// before the lock is granted. It unwraps to both [ErrLocked] and the
+// context's error ([context.DeadlineExceeded] or [context.Canceled]).
 type TimeoutError struct {
 	Path   string        // the lock file
 	Mode   Mode          // the mode that was asked for
@@ -184,8 +184,9 @@ func TryAcquire(path string, mode Mode, opts ...Option) (l *Lock, ok bool, err e
 }
 
 // ErrNotRegular is returned (wrapped) when the lock path holds something
-// other than a regular file (a FIFO or device someone put there). It is
-// [safefile.ErrNotRegular], so errors.Is matches either name.
+// other than a regular file (a FIFO or device someone put there). It is the
+// sentinel of internal/safefile, which opens every file portfor keeps, so
+// errors.Is matches it whichever package reports it.
 var ErrNotRegular = safefile.ErrNotRegular
 
 // Poll takes the lock like [Acquire], but waits by trying again after
