@@ -8,8 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// extraFlags: no following a final link; no blocking in open on a FIFO.
-const extraFlags = unix.O_NOFOLLOW | unix.O_NONBLOCK
+// OpenFlags are the flags [Open] adds to every open: no following a final
+// link, no blocking in open on a FIFO. They are exported for package lock,
+// whose lock file github.com/gofrs/flock opens itself.
+const OpenFlags = unix.O_NOFOLLOW | unix.O_NONBLOCK
 
 // clearNonblock puts a regular file opened with flag back into blocking
 // mode (for a regular file the flag changes nothing, but it is not left set
