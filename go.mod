@@ -3,6 +3,7 @@ module github.com/portfor/portfor
 go 1.26.8
 
 require (
+	github.com/gofrs/flock v0.13.1
 	github.com/stretchr/testify v1.12.1
 	github.com/urfave/cli/v2 v2.27.7
 	go.etcd.io/bbolt v1.5.0

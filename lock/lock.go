@@ -1,5 +1,5 @@
-// Package lock is a cross-process reader/writer lock on a file: flock(2) on
-// Unix, LockFileEx on Windows.
+// Package lock is a cross-process reader/writer lock on a file, built on
+// github.com/gofrs/flock (flock(2) on Unix, LockFileEx on Windows).
 //
 // A caller takes the lock with [Acquire], which honours a context: it returns
 // as soon as the lock is granted, or when the context is done, whichever
@@ -9,10 +9,13 @@
 // doubling delay, for callers that may stop wanting the lock (see there).
 //
 // The lock file is a sidecar: a separate, empty file whose only purpose is to
-// be locked. Package lock knows nothing of what the lock protects. It opens
-// the file through internal/safefile, so a link, FIFO or device put in its
-// place is refused rather than followed, blocked on or locked, and creates
-// it with exact permissions (0600, or as [Perm] says).
+// be locked. Package lock knows nothing of what the lock protects. It keeps
+// internal/safefile's rules: the lock file is opened with safefile's flags,
+// so a link put in its place is refused rather than followed and a FIFO is
+// never blocked on; something other than a regular file is refused (after
+// the lock on it was granted or tried, and let go at once); and a missing
+// lock file is created by safefile with exact permissions (0600, or as
+// [Perm] says).
 //
 // # Caveats
 //
@@ -35,9 +38,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
-	"sync"
 	"time"
+
+	"github.com/gofrs/flock"
 
 	"github.com/portfor/portfor/internal/backoff"
 	"github.com/portfor/portfor/internal/safefile"
@@ -111,36 +116,87 @@ func Perm(perm os.FileMode) Option { return func(o *options) { o.perm = perm } }
 
 // Lock is a granted lock. Release it with [Lock.Unlock].
 type Lock struct {
-	path string
+	f    *flock.Flock
 	mode Mode
-
-	mu sync.Mutex
-	f  *os.File // nil once unlocked
+	perm os.FileMode // for a lock file this lock creates
 }
 
-// open opens (or creates) the lock file through package safefile: no
-// following a link, no blocking on a FIFO, a regular file only.
-func open(path string, mode Mode, opts []Option) (*Lock, error) {
+// newLock prepares a lock of mode on path; nothing is opened yet.
+func newLock(path string, mode Mode, opts []Option) *Lock {
 	o := options{perm: 0o600}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	f, err := safefile.Open(path, openFlag|os.O_CREATE, o.perm)
-	if err != nil {
-		return nil, fmt.Errorf("lock %s: %w", path, err)
+	return &Lock{
+		f:    flock.New(path, flock.SetFlag(openFlags), flock.SetPermissions(o.perm)),
+		mode: mode,
+		perm: o.perm,
 	}
-	return &Lock{path: path, mode: mode, f: f}, nil
 }
 
-// try takes the lock on l's open file if it is free now; busy is false
-// with a nil error. On an error the file is closed.
-func (l *Lock) try() (bool, error) {
-	ok, err := lockFile(l.f, l.mode, false)
+// withFile runs take, an attempt to lock l's file; when the file does not
+// exist, it creates it through safefile (exactly l.perm, whatever the umask)
+// and runs take once more. The open gofrs/flock does has no O_CREATE, so an
+// existing lock file keeps its mode without a check, and only a lock file
+// that is missing costs more than gofrs/flock's one open.
+func (l *Lock) withFile(take func() error) error {
+	err := take()
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f, err := safefile.Open(l.f.Path(), os.O_RDONLY|os.O_CREATE, l.perm)
+	if err != nil {
+		return err
+	}
+	_ = f.Close()
+	return take()
+}
+
+// try takes the lock if it is free now; busy is false with a nil error.
+func (l *Lock) try() (ok bool, err error) {
+	err = l.withFile(func() (err error) {
+		if l.mode == Exclusive {
+			ok, err = l.f.TryLock()
+		} else {
+			ok, err = l.f.TryRLock()
+		}
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("lock %s: %w", l.f.Path(), err)
+	}
+	if !ok {
+		return false, nil
+	}
+	if err := l.checkRegular(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// lock waits in the kernel until the lock is granted.
+func (l *Lock) lock() error {
+	return l.withFile(func() error {
+		if l.mode == Exclusive {
+			return l.f.Lock()
+		}
+		return l.f.RLock()
+	})
+}
+
+// checkRegular fails, letting go of the granted lock l, unless its file is
+// a regular file. It is one fstat of the descriptor gofrs/flock opened and
+// locked, so what it checks is what was locked.
+func (l *Lock) checkRegular() error {
+	fi, err := l.f.Stat()
+	if err == nil {
+		err = safefile.CheckRegular(l.f.Path(), fi)
+	}
 	if err != nil {
 		_ = l.f.Close()
-		return false, fmt.Errorf("lock %s: %w", l.path, err)
+		return fmt.Errorf("lock %s: %w", l.f.Path(), err)
 	}
-	return ok, nil
+	return nil
 }
 
 // Acquire takes a lock of the given mode on the file at path, creating the
@@ -155,10 +211,7 @@ func (l *Lock) try() (bool, error) {
 // A ctx that is already done is honoured only when the lock is busy: a free
 // lock is granted regardless, as a non-blocking try costs nothing.
 func Acquire(ctx context.Context, path string, mode Mode, opts ...Option) (*Lock, error) {
-	l, err := open(path, mode, opts)
-	if err != nil {
-		return nil, err
-	}
+	l := newLock(path, mode, opts)
 	if ok, err := l.try(); err != nil {
 		return nil, err
 	} else if ok {
@@ -171,13 +224,8 @@ func Acquire(ctx context.Context, path string, mode Mode, opts ...Option) (*Lock
 // did; busy is a result (ok false, nil error), not an error. It makes and
 // checks the lock file as [Acquire] does.
 func TryAcquire(path string, mode Mode, opts ...Option) (l *Lock, ok bool, err error) {
-	if l, err = open(path, mode, opts); err != nil {
-		return nil, false, err
-	}
+	l = newLock(path, mode, opts)
 	if ok, err = l.try(); !ok {
-		if err == nil {
-			_ = l.f.Close()
-		}
 		return nil, false, err
 	}
 	return l, true, nil
@@ -191,25 +239,26 @@ var ErrNotRegular = safefile.ErrNotRegular
 
 // Poll takes the lock like [Acquire], but waits by trying again after
 // first, then twice as long each time up to maxDelay, instead of blocking
-// in the kernel. It is for callers that also wait on something else and may
-// stop wanting the lock: an abandoned blocking wait still takes the lock
-// for an instant when it is granted, which under heavy contention costs
-// every other waiter a wake-up; an abandoned poll costs nothing.
-func Poll(ctx context.Context, path string, mode Mode, first, maxDelay time.Duration, opts ...Option) (*Lock, error) {
+// in the kernel. It is for callers that also wait for something else: before
+// each try it calls stop (when not nil), and returns (nil, nil) without the
+// lock as soon as stop reports true. An abandoned blocking wait would still
+// take the lock for an instant when it is granted, which under heavy
+// contention costs every other waiter a wake-up; an abandoned poll costs
+// nothing.
+func Poll(ctx context.Context, path string, mode Mode, first, maxDelay time.Duration, stop func() bool, opts ...Option) (*Lock, error) {
 	start := time.Now()
-	l, err := open(path, mode, opts)
-	if err != nil {
-		return nil, err
-	}
+	l := newLock(path, mode, opts)
 	b := backoff.New(first, maxDelay)
 	for {
+		if stop != nil && stop() {
+			return nil, nil
+		}
 		if ok, err := l.try(); err != nil {
 			return nil, err
 		} else if ok {
 			return l, nil
 		}
 		if b.Wait(ctx) != nil {
-			_ = l.f.Close()
 			return nil, l.timeout(ctx, start)
 		}
 	}
@@ -220,13 +269,20 @@ func Poll(ctx context.Context, path string, mode Mode, first, maxDelay time.Dura
 func (l *Lock) wait(ctx context.Context) (*Lock, error) {
 	start := time.Now()
 	if ctx.Err() != nil {
-		_ = l.f.Close()
 		return nil, l.timeout(ctx, start)
+	}
+	// The try found the lock busy, and gofrs/flock closed the file it tried.
+	// Refuse a FIFO or device someone locked and put there before waiting
+	// on it (the fstat once granted stays the check that counts).
+	if fi, err := os.Lstat(l.f.Path()); err == nil {
+		if err := safefile.CheckRegular(l.f.Path(), fi); err != nil {
+			return nil, fmt.Errorf("lock %s: %w", l.f.Path(), err)
+		}
 	}
 	granted := make(chan error) // unbuffered: a grant nobody takes must go to the abandoned branch
 	abandoned := make(chan struct{})
 	go func() {
-		_, err := lockFile(l.f, l.mode, true)
+		err := l.lock()
 		select {
 		case granted <- err:
 		case <-abandoned:
@@ -240,9 +296,8 @@ func (l *Lock) wait(ctx context.Context) (*Lock, error) {
 		select {
 		case err := <-granted: // granted in the same instant: still ours
 			if err == nil {
-				return l, nil
+				return l.granted(nil)
 			}
-			_ = l.f.Close()
 		default:
 			close(abandoned)
 		}
@@ -254,23 +309,26 @@ func (l *Lock) wait(ctx context.Context) (*Lock, error) {
 func (l *Lock) granted(err error) (*Lock, error) {
 	if err != nil {
 		_ = l.f.Close()
-		return nil, fmt.Errorf("lock %s: %w", l.path, err)
+		return nil, fmt.Errorf("lock %s: %w", l.f.Path(), err)
+	}
+	if err := l.checkRegular(); err != nil {
+		return nil, err
 	}
 	return l, nil
 }
 
 func (l *Lock) timeout(ctx context.Context, start time.Time) error {
 	return &TimeoutError{
-		Path:   l.path,
+		Path:   l.f.Path(),
 		Mode:   l.mode,
 		Waited: time.Since(start),
-		Holder: holderPID(l.path),
+		Holder: holderPID(l.f.Path()),
 		Err:    ctx.Err(),
 	}
 }
 
 // Path returns the lock file's path.
-func (l *Lock) Path() string { return l.path }
+func (l *Lock) Path() string { return l.f.Path() }
 
 // Mode returns the mode the lock was granted in.
 func (l *Lock) Mode() Mode { return l.mode }
@@ -278,18 +336,8 @@ func (l *Lock) Mode() Mode { return l.mode }
 // Unlock releases the lock and closes its file descriptor. It is safe to call
 // more than once.
 func (l *Lock) Unlock() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.f == nil {
-		return nil
-	}
-	err := unlockFile(l.f)
-	if cerr := l.f.Close(); err == nil {
-		err = cerr // closing lets go of the lock too, so it is done either way
-	}
-	l.f = nil
-	if err != nil {
-		return fmt.Errorf("unlock %s: %w", l.path, err)
+	if err := l.f.Unlock(); err != nil {
+		return fmt.Errorf("unlock %s: %w", l.f.Path(), err)
 	}
 	return nil
 }

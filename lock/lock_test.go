@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -344,7 +345,7 @@ func TestPollGetsTheLockOnceFreeAndTimesOutOtherwise(t *testing.T) {
 	h := startHolder(t, path, lock.Exclusive)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
-	_, err := lock.Poll(ctx, path, lock.Exclusive, time.Millisecond, 4*time.Millisecond)
+	_, err := lock.Poll(ctx, path, lock.Exclusive, time.Millisecond, 4*time.Millisecond, nil)
 	var te *lock.TimeoutError
 	require.ErrorAs(t, err, &te)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
@@ -354,7 +355,7 @@ func TestPollGetsTheLockOnceFreeAndTimesOutOtherwise(t *testing.T) {
 	// A done context still gets a free lock, as with Acquire.
 	done, cancelDone := context.WithCancel(context.Background())
 	cancelDone()
-	free, err := lock.Poll(done, lockPath(t), lock.Exclusive, time.Millisecond, time.Millisecond)
+	free, err := lock.Poll(done, lockPath(t), lock.Exclusive, time.Millisecond, time.Millisecond, nil)
 	require.NoError(t, err)
 	require.NoError(t, free.Unlock())
 
@@ -362,7 +363,7 @@ func TestPollGetsTheLockOnceFreeAndTimesOutOtherwise(t *testing.T) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		l, err := lock.Poll(ctx, path, lock.Exclusive, time.Millisecond, 4*time.Millisecond)
+		l, err := lock.Poll(ctx, path, lock.Exclusive, time.Millisecond, 4*time.Millisecond, nil)
 		if err == nil {
 			err = l.Unlock()
 		}
@@ -370,4 +371,16 @@ func TestPollGetsTheLockOnceFreeAndTimesOutOtherwise(t *testing.T) {
 	}()
 	h.release(t)
 	require.NoError(t, <-got)
+}
+
+func TestPollStopsWhenTheOtherThingHappens(t *testing.T) {
+	path := lockPath(t)
+	h := startHolder(t, path, lock.Exclusive)
+	defer h.release(t)
+	var calls atomic.Int32
+	stop := func() bool { return calls.Add(1) == 3 }
+	l, err := lock.Poll(context.Background(), path, lock.Exclusive, time.Microsecond, time.Millisecond, stop)
+	require.NoError(t, err)
+	assert.Nil(t, l, "stopped without the lock")
+	assert.Equal(t, int32(3), calls.Load(), "stop is asked before each try")
 }

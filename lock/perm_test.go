@@ -47,7 +47,7 @@ func TestPermSetsTheModeOfANewLockFileExactly(t *testing.T) {
 		require.NoError(t, l.Unlock())
 	}
 	poll := func(path string, opts ...lock.Option) {
-		l, err := lock.Poll(context.Background(), path, lock.Exclusive, time.Millisecond, time.Millisecond, opts...)
+		l, err := lock.Poll(context.Background(), path, lock.Exclusive, time.Millisecond, time.Millisecond, nil, opts...)
 		require.NoError(t, err)
 		require.NoError(t, l.Unlock())
 	}
@@ -83,7 +83,7 @@ func TestErrNotRegularIsSafefiles(t *testing.T) {
 	assert.Same(t, safefile.ErrNotRegular, lock.ErrNotRegular)
 	path := lockPath(t)
 	require.NoError(t, syscall.Mkfifo(path, 0o600))
-	_, err := lock.Poll(context.Background(), path, lock.Exclusive, time.Millisecond, time.Millisecond)
+	_, err := lock.Poll(context.Background(), path, lock.Exclusive, time.Millisecond, time.Millisecond, nil)
 	assert.ErrorIs(t, err, safefile.ErrNotRegular)
 	assert.Contains(t, err.Error(), path)
 }

@@ -534,7 +534,7 @@ func (r *Registry) awaitAnswerOrLock(ctx context.Context, w *waiter) (ports []in
 	go func() {
 		// Poll rather than block: most waits end with an answer, and an
 		// abandoned blocking wait would still take the lock for an instant.
-		l, err := lock.Poll(lockCtx, r.lockPath, lock.Exclusive, 250*time.Microsecond, 4*time.Millisecond)
+		l, err := lock.Poll(lockCtx, r.lockPath, lock.Exclusive, 250*time.Microsecond, 4*time.Millisecond, nil)
 		got <- granted{l, err}
 	}()
 	select {
