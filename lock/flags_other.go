@@ -2,7 +2,12 @@
 
 package lock
 
-import "os"
+import (
+	"os"
 
-// openFlags opens the lock file for reading and writing, creating it when missing.
-const openFlags = os.O_CREATE | os.O_RDWR
+	"github.com/portfor/portfor/internal/safefile"
+)
+
+// openFlags opens an existing lock file for reading and writing. There is no
+// O_CREATE: a missing lock file is made by safefile.Open.
+const openFlags = os.O_RDWR | safefile.OpenFlags

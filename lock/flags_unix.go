@@ -4,10 +4,13 @@ package lock
 
 import (
 	"os"
-	"syscall"
+
+	"github.com/portfor/portfor/internal/safefile"
 )
 
-// openFlags opens the lock file read-only (flock needs no write access),
-// creating it when missing, refusing to follow a symlink in its place, and
-// not blocking if a FIFO was put there (Acquire then refuses it).
-const openFlags = os.O_CREATE | os.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+// openFlags opens an existing lock file read-only (flock needs no write
+// access) with safefile's flags: refusing to follow a link in its place, and
+// not blocking if a FIFO was put there (the lock then refuses it). There is
+// no O_CREATE: a missing lock file is made by safefile.Open, with exactly
+// the permissions asked for.
+const openFlags = os.O_RDONLY | safefile.OpenFlags

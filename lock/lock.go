@@ -3,12 +3,19 @@
 //
 // A caller takes the lock with [Acquire], which honours a context: it returns
 // as soon as the lock is granted, or when the context is done, whichever
-// comes first. While it waits it sleeps in the kernel (a blocking flock), so
+// comes first. While it waits it blocks in the kernel (a blocking flock), so
 // it uses no CPU and is woken the moment the holder lets go: the hand-over is
-// as fast as the kernel makes it, with no polling interval.
+// as fast as the kernel makes it. [Poll] instead polls, trying again after a
+// doubling delay, for callers that may stop wanting the lock (see there).
 //
 // The lock file is a sidecar: a separate, empty file whose only purpose is to
-// be locked. Package lock knows nothing of what the lock protects.
+// be locked. Package lock knows nothing of what the lock protects. It keeps
+// internal/safefile's rules: the lock file is opened with safefile's flags,
+// so a link put in its place is refused rather than followed and a FIFO is
+// never blocked on; something other than a regular file is refused (after
+// the lock on it was granted or tried, and let go at once); and a missing
+// lock file is created by safefile with exact permissions (0600, or as
+// [Perm] says).
 //
 // # Caveats
 //
@@ -32,9 +39,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/portfor/portfor/internal/backoff"
+	"github.com/portfor/portfor/internal/safefile"
 )
 
 // Mode says whether a lock is shared (many holders) or exclusive (one holder).
@@ -59,9 +70,9 @@ func (m Mode) String() string {
 // before the lock is granted because another holder keeps it.
 var ErrLocked = errors.New("locked by another process")
 
-// TimeoutError is returned by [Acquire] when its context ends before the lock
-// is granted. It unwraps to both [ErrLocked] and the context's error
-// ([context.DeadlineExceeded] or [context.Canceled]).
+// TimeoutError is returned by [Acquire] and [Poll] when their context ends
+// before the lock is granted. It unwraps to both [ErrLocked] and the
+// context's error ([context.DeadlineExceeded] or [context.Canceled]).
 type TimeoutError struct {
 	Path   string        // the lock file
 	Mode   Mode          // the mode that was asked for
@@ -90,65 +101,141 @@ func (e *TimeoutError) Error() string {
 // Unwrap returns ErrLocked and the context's error, so errors.Is matches either.
 func (e *TimeoutError) Unwrap() []error { return []error{ErrLocked, e.Err} }
 
+// Option changes how [Acquire], [TryAcquire] and [Poll] make the lock file.
+type Option func(*options)
+
+type options struct {
+	perm os.FileMode
+}
+
+// Perm sets the permissions of a lock file that Acquire, TryAcquire or Poll
+// creates, exactly, whatever the umask: 0660, say, for a registry shared by
+// a group. The default is 0600. A lock file that exists already keeps its
+// mode.
+func Perm(perm os.FileMode) Option { return func(o *options) { o.perm = perm } }
+
 // Lock is a granted lock. Release it with [Lock.Unlock].
 type Lock struct {
 	f    *flock.Flock
 	mode Mode
+	perm os.FileMode // for a lock file this lock creates
+}
+
+// newLock prepares a lock of mode on path; nothing is opened yet.
+func newLock(path string, mode Mode, opts []Option) *Lock {
+	o := options{perm: 0o600}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Lock{
+		f:    flock.New(path, flock.SetFlag(openFlags), flock.SetPermissions(o.perm)),
+		mode: mode,
+		perm: o.perm,
+	}
+}
+
+// withFile runs take, an attempt to lock l's file; when the file does not
+// exist, it creates it through safefile (exactly l.perm, whatever the umask)
+// and runs take once more. The open gofrs/flock does has no O_CREATE, so an
+// existing lock file keeps its mode without a check, and only a lock file
+// that is missing costs more than gofrs/flock's one open.
+func (l *Lock) withFile(take func() error) error {
+	err := take()
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f, err := safefile.Open(l.f.Path(), os.O_RDONLY|os.O_CREATE, l.perm)
+	if err != nil {
+		return err
+	}
+	_ = f.Close()
+	return take()
+}
+
+// try takes the lock if it is free now; busy is false with a nil error.
+func (l *Lock) try() (ok bool, err error) {
+	err = l.withFile(func() (err error) {
+		if l.mode == Exclusive {
+			ok, err = l.f.TryLock()
+		} else {
+			ok, err = l.f.TryRLock()
+		}
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("lock %s: %w", l.f.Path(), err)
+	}
+	if !ok {
+		return false, nil
+	}
+	if err := l.checkRegular(); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// lock waits in the kernel until the lock is granted.
+func (l *Lock) lock() error {
+	return l.withFile(func() error {
+		if l.mode == Exclusive {
+			return l.f.Lock()
+		}
+		return l.f.RLock()
+	})
+}
+
+// checkRegular fails, letting go of the granted lock l, unless its file is
+// a regular file. It is one fstat of the descriptor gofrs/flock opened and
+// locked, so what it checks is what was locked.
+func (l *Lock) checkRegular() error {
+	fi, err := l.f.Stat()
+	if err == nil {
+		err = safefile.CheckRegular(l.f.Path(), fi)
+	}
+	if err != nil {
+		_ = l.f.Close()
+		return fmt.Errorf("lock %s: %w", l.f.Path(), err)
+	}
+	return nil
 }
 
 // Acquire takes a lock of the given mode on the file at path, creating the
-// file (mode 0600) when it does not exist. The directory must exist.
+// file (mode 0600, or as [Perm] says) when it does not exist. The directory
+// must exist. Something other than a regular file at path (a link, FIFO or
+// device someone put there) is an error: for a link, one wrapping ELOOP on
+// Unix; otherwise one wrapping [ErrNotRegular].
 //
-// It returns at once when the lock is free. Otherwise it waits until the lock
-// is granted or ctx is done; in the second case it returns a [*TimeoutError].
+// It returns at once when the lock is free. Otherwise it waits, blocked in
+// the kernel, until the lock is granted or ctx is done; in the second case
+// it returns a [*TimeoutError].
 // A ctx that is already done is honoured only when the lock is busy: a free
 // lock is granted regardless, as a non-blocking try costs nothing.
-func Acquire(ctx context.Context, path string, mode Mode) (*Lock, error) {
-	if l, ok, err := TryAcquire(path, mode); ok || err != nil {
-		return l, err
+func Acquire(ctx context.Context, path string, mode Mode, opts ...Option) (*Lock, error) {
+	l := newLock(path, mode, opts)
+	if ok, err := l.try(); err != nil {
+		return nil, err
+	} else if ok {
+		return l, nil
 	}
-	l := &Lock{f: flock.New(path, flock.SetFlag(openFlags), flock.SetPermissions(fs.FileMode(0o600))), mode: mode}
 	return l.wait(ctx)
 }
 
 // TryAcquire takes the lock if it is free right now and reports whether it
-// did; busy is a result (ok false, nil error), not an error.
-func TryAcquire(path string, mode Mode) (l *Lock, ok bool, err error) {
-	f := flock.New(path, flock.SetFlag(openFlags), flock.SetPermissions(fs.FileMode(0o600)))
-	if mode == Exclusive {
-		ok, err = f.TryLock()
-	} else {
-		ok, err = f.TryRLock()
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("lock %s: %w", path, err)
-	}
-	if !ok {
-		return nil, false, nil
-	}
-	l = &Lock{f: f, mode: mode}
-	if err := l.checkRegular(); err != nil {
+// did; busy is a result (ok false, nil error), not an error. It makes and
+// checks the lock file as [Acquire] does.
+func TryAcquire(path string, mode Mode, opts ...Option) (l *Lock, ok bool, err error) {
+	l = newLock(path, mode, opts)
+	if ok, err = l.try(); !ok {
 		return nil, false, err
 	}
 	return l, true, nil
 }
 
-// ErrNotRegular is returned when the lock path holds something other than
-// a regular file (a FIFO or device someone put there).
-var ErrNotRegular = errors.New("lock file is not a regular file")
-
-// checkRegular lets go of l and fails unless its file is a regular file.
-func (l *Lock) checkRegular() error {
-	fi, err := l.f.Stat()
-	if err == nil && fi.Mode().IsRegular() {
-		return nil
-	}
-	_ = l.f.Close()
-	if err != nil {
-		return fmt.Errorf("lock %s: %w", l.f.Path(), err)
-	}
-	return fmt.Errorf("lock %s: %w (%s)", l.f.Path(), ErrNotRegular, fi.Mode().Type())
-}
+// ErrNotRegular is returned (wrapped) when the lock path holds something
+// other than a regular file (a FIFO or device someone put there). It is the
+// sentinel of internal/safefile, which opens every file portfor keeps, so
+// errors.Is matches it whichever package reports it.
+var ErrNotRegular = safefile.ErrNotRegular
 
 // Poll takes the lock like [Acquire], but waits by trying again after
 // first, then twice as long each time up to maxDelay, instead of blocking
@@ -158,27 +245,22 @@ func (l *Lock) checkRegular() error {
 // take the lock for an instant when it is granted, which under heavy
 // contention costs every other waiter a wake-up; an abandoned poll costs
 // nothing.
-func Poll(ctx context.Context, path string, mode Mode, first, maxDelay time.Duration, stop func() bool) (*Lock, error) {
+func Poll(ctx context.Context, path string, mode Mode, first, maxDelay time.Duration, stop func() bool, opts ...Option) (*Lock, error) {
 	start := time.Now()
-	delay := first
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	<-timer.C
+	l := newLock(path, mode, opts)
+	b := backoff.New(first, maxDelay)
 	for {
 		if stop != nil && stop() {
 			return nil, nil
 		}
-		if l, ok, err := TryAcquire(path, mode); ok || err != nil {
-			return l, err
+		if ok, err := l.try(); err != nil {
+			return nil, err
+		} else if ok {
+			return l, nil
 		}
-		timer.Reset(delay)
-		select {
-		case <-ctx.Done():
-			l := &Lock{f: flock.New(path), mode: mode}
+		if b.Wait(ctx) != nil {
 			return nil, l.timeout(ctx, start)
-		case <-timer.C:
 		}
-		delay = min(2*delay, maxDelay)
 	}
 }
 
@@ -187,18 +269,20 @@ func Poll(ctx context.Context, path string, mode Mode, first, maxDelay time.Dura
 func (l *Lock) wait(ctx context.Context) (*Lock, error) {
 	start := time.Now()
 	if ctx.Err() != nil {
-		_ = l.f.Close()
 		return nil, l.timeout(ctx, start)
+	}
+	// The try found the lock busy, and gofrs/flock closed the file it tried.
+	// Refuse a FIFO or device someone locked and put there before waiting
+	// on it (the fstat once granted stays the check that counts).
+	if fi, err := os.Lstat(l.f.Path()); err == nil {
+		if err := safefile.CheckRegular(l.f.Path(), fi); err != nil {
+			return nil, fmt.Errorf("lock %s: %w", l.f.Path(), err)
+		}
 	}
 	granted := make(chan error) // unbuffered: a grant nobody takes must go to the abandoned branch
 	abandoned := make(chan struct{})
 	go func() {
-		var err error
-		if l.mode == Exclusive {
-			err = l.f.Lock()
-		} else {
-			err = l.f.RLock()
-		}
+		err := l.lock()
 		select {
 		case granted <- err:
 		case <-abandoned:
@@ -207,29 +291,30 @@ func (l *Lock) wait(ctx context.Context) (*Lock, error) {
 	}()
 	select {
 	case err := <-granted:
-		if err != nil {
-			_ = l.f.Close()
-			return nil, fmt.Errorf("lock %s: %w", l.f.Path(), err)
-		}
-		if err := l.checkRegular(); err != nil {
-			return nil, err
-		}
-		return l, nil
+		return l.granted(err)
 	case <-ctx.Done():
 		select {
 		case err := <-granted: // granted in the same instant: still ours
 			if err == nil {
-				if err := l.checkRegular(); err != nil {
-					return nil, err
-				}
-				return l, nil
+				return l.granted(nil)
 			}
-			_ = l.f.Close()
 		default:
 			close(abandoned)
 		}
 		return nil, l.timeout(ctx, start)
 	}
+}
+
+// granted ends a blocking wait that the kernel answered with err.
+func (l *Lock) granted(err error) (*Lock, error) {
+	if err != nil {
+		_ = l.f.Close()
+		return nil, fmt.Errorf("lock %s: %w", l.f.Path(), err)
+	}
+	if err := l.checkRegular(); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 func (l *Lock) timeout(ctx context.Context, start time.Time) error {

@@ -352,6 +352,13 @@ func TestPollGetsTheLockOnceFreeAndTimesOutOtherwise(t *testing.T) {
 	assert.Equal(t, path, te.Path)
 	assert.GreaterOrEqual(t, te.Waited, 25*time.Millisecond)
 
+	// A done context still gets a free lock, as with Acquire.
+	done, cancelDone := context.WithCancel(context.Background())
+	cancelDone()
+	free, err := lock.Poll(done, lockPath(t), lock.Exclusive, time.Millisecond, time.Millisecond, nil)
+	require.NoError(t, err)
+	require.NoError(t, free.Unlock())
+
 	got := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -114,7 +114,7 @@ func (r *Registry) queueAndWait(ctx context.Context, q request) (port int, held 
 		}
 		return false
 	}
-	held, err = lock.Poll(ctx, r.lockPath, lock.Exclusive, 250*time.Microsecond, 4*time.Millisecond, answered)
+	held, err = lock.Poll(ctx, r.lockPath, lock.Exclusive, 250*time.Microsecond, 4*time.Millisecond, answered, lock.Perm(r.filePerm()))
 	if lookupErr != nil {
 		return 0, nil, lookupErr
 	}

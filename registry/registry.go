@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/portfor/portfor/internal/portrange"
-	"github.com/portfor/portfor/internal/safefile"
 	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/registry/internal/queue"
 	"github.com/portfor/portfor/store"
@@ -147,7 +146,7 @@ func (r *Registry) lock(ctx context.Context, mode lock.Mode) (*lock.Lock, error)
 	}
 	ctx, cancel := r.lockContext(ctx)
 	defer cancel()
-	return lock.Acquire(ctx, r.lockPath, mode)
+	return lock.Acquire(ctx, r.lockPath, mode, lock.Perm(r.filePerm()))
 }
 
 // errNoFile means the registry file does not exist yet: an empty registry.
@@ -401,19 +400,5 @@ func (r *Registry) each(ctx context.Context, fn func(store.Entry) error) error {
 
 // tryLock takes the lock if it is free now (see lock.TryAcquire).
 func (r *Registry) tryLock(mode lock.Mode) (*lock.Lock, bool, error) {
-	if r.shared {
-		r.makeSharedLockFile()
-	}
-	return lock.TryAcquire(r.lockPath, mode)
-}
-
-// makeSharedLockFile creates the lock file group-writable in a shared
-// registry (package lock would create it 0600).
-func (r *Registry) makeSharedLockFile() {
-	f, err := safefile.Open(r.lockPath, os.O_CREATE|os.O_EXCL|os.O_RDONLY, r.filePerm())
-	if err != nil {
-		return // there already, or the lock itself will say what is wrong
-	}
-	_ = f.Chmod(r.filePerm())
-	f.Close()
+	return lock.TryAcquire(r.lockPath, mode, lock.Perm(r.filePerm()))
 }

@@ -4,6 +4,7 @@ package safefile
 
 import "os"
 
-const extraFlags = 0
+// OpenFlags are the flags [Open] adds to every open: none here.
+const OpenFlags = 0
 
-func clearNonblock(*os.File) error { return nil }
+func clearNonblock(*os.File, int) error { return nil }

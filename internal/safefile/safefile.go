@@ -57,7 +57,7 @@ func Open(path string, flag int, perm os.FileMode) (*os.File, error) {
 // open opens path once with the safe flags, checks that it is a regular
 // file, sets the mode of a file it created and puts it back in blocking mode.
 func open(path string, flag int, perm os.FileMode) (*os.File, error) {
-	f, err := os.OpenFile(path, flag|extraFlags, perm)
+	f, err := os.OpenFile(path, flag|OpenFlags, perm)
 	if err != nil {
 		return nil, err
 	}
@@ -73,15 +73,25 @@ func check(f *os.File, path string, flag int, perm os.FileMode) error {
 	if err != nil {
 		return err
 	}
-	if !fi.Mode().IsRegular() {
-		return &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%s)", ErrNotRegular, describe(fi.Mode()))}
+	if err := CheckRegular(path, fi); err != nil {
+		return err
 	}
 	if flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL && fi.Mode().Perm() != perm.Perm() {
 		if err := f.Chmod(perm); err != nil { // exactly, whatever the umask
 			return err
 		}
 	}
-	return clearNonblock(f)
+	return clearNonblock(f, flag)
+}
+
+// CheckRegular returns nil when fi, the result of a Stat of the file opened
+// at path, is a regular file, and otherwise the error [Open] returns for it:
+// an [*os.PathError] wrapping [ErrNotRegular] that says what the file is.
+func CheckRegular(path string, fi fs.FileInfo) error {
+	if fi.Mode().IsRegular() {
+		return nil
+	}
+	return &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%s)", ErrNotRegular, describe(fi.Mode()))}
 }
 
 // describe names what a non-regular file is, as an error message would.

@@ -115,7 +115,7 @@ func TestOpenRefusesLinksAndOddFilesEvenWhenCreating(t *testing.T) {
 }
 
 func TestOpenReturnsABlockingFile(t *testing.T) {
-	f, err := Open(filepath.Join(t.TempDir(), "f"), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := Open(filepath.Join(t.TempDir(), "f"), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	require.NoError(t, err)
 	defer f.Close()
 	raw, err := f.SyscallConn()
@@ -125,4 +125,5 @@ func TestOpenReturnsABlockingFile(t *testing.T) {
 	require.NoError(t, raw.Control(func(fd uintptr) { flags, ferr = unix.FcntlInt(fd, unix.F_GETFL, 0) }))
 	require.NoError(t, ferr)
 	assert.Zero(t, flags&unix.O_NONBLOCK, "O_NONBLOCK, used only to open safely, is cleared")
+	assert.NotZero(t, flags&unix.O_APPEND, "O_APPEND, asked for, is kept")
 }
