@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/registry"
 	"github.com/portfor/portfor/store"
 )
@@ -329,4 +331,49 @@ func BenchmarkLease(b *testing.B) {
 		}
 		seen[a.Port] = true
 	}
+}
+
+// BenchmarkDoctor10000 checks a registry of 8,000 names and 2,000 live
+// leases: one op is one whole Doctor run (no repairs needed). It reports
+// how long Doctor held the registry's lock (lock-ms), the time others may
+// have waited for it.
+func BenchmarkDoctor10000(b *testing.B) {
+	reg, _ := benchPopulated(b, 8000)
+	me, err := procinfo.Lookup(os.Getpid())
+	if err != nil {
+		b.Fatal(err)
+	}
+	leases, err := store.Open(reg.LeasePath(), store.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = leases.Update(func(tx *store.Tx) error {
+		for i := range 2000 {
+			port := 40000 + i
+			e := store.Entry{ID: fmt.Sprintf("lease:%d", port), Port: port, Kind: store.Lease, Created: time.Now(), Updated: time.Now(),
+				OwnerPID: me.PID, OwnerStart: me.Start, OwnerNS: me.NS}
+			if err := tx.Put(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := leases.Close(); err != nil {
+		b.Fatal(err)
+	}
+	var locked time.Duration
+	for b.Loop() {
+		rep, err := reg.Doctor(ctx, registry.DoctorOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if rep.Problems() != 0 {
+			b.Fatalf("problems in a healthy registry: %v", rep.Findings)
+		}
+		locked += rep.Locked
+	}
+	b.ReportMetric(float64(locked.Microseconds())/1000/float64(b.N), "lock-ms")
 }

@@ -94,9 +94,11 @@ func (r *Registry) queueAndWait(ctx context.Context, q request) (port int, held 
 			return false
 		}
 		// Taken from the queue: carried out and committed, or refused.
-		// The registry is the answer; the shared lock is only tried, so a
-		// busy lock means another look at the next tick.
-		ran, err := r.viewMaybe(ctx, true, func(tx *store.Tx) error {
+		// The registry is the answer. Wait for the shared lock in the
+		// kernel: it is granted the moment the batch's holder lets go,
+		// ahead of the callers polling for the exclusive lock, which
+		// under heavy contention is almost never free at a poll.
+		ran, err := r.viewMaybe(ctx, false, func(tx *store.Tx) error {
 			e, ok, err := tx.Get(q.ID)
 			if ok {
 				port = e.Port

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -100,4 +101,39 @@ func TestDoctorNeitherChmodsThroughLinksNorRemovesLiveFIFOs(t *testing.T) {
 	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), "the link's target keeps its mode")
 	_, err = os.Lstat(fresh)
 	assert.NoError(t, err, "a fresh FIFO may belong to a caller still at work")
+}
+
+// A group member who replaces the pending directory with a link to another
+// directory (another member's, or /etc) makes doctor --fix remove nothing
+// there: the link is refused, and only names the queue makes are ever
+// removed, relative to the directory checked.
+func TestDoctorFixRemovesNothingThroughALinkedPendingDirectory(t *testing.T) {
+	r := newTestRegistry(t)
+	ctx := context.Background()
+	_, err := r.ForwardPort(ctx, "web", 0)
+	require.NoError(t, err)
+	victim := t.TempDir()
+	old := time.Now().Add(-time.Hour)
+	for _, name := range []string{"passwd", "req-123", "q2-0000000000000001-999999-1-0-00000001"} {
+		require.NoError(t, os.WriteFile(filepath.Join(victim, name), []byte("x"), 0o600))
+		require.NoError(t, os.Chtimes(filepath.Join(victim, name), old, old))
+	}
+	pending := r.Path() + ".pending"
+	require.NoError(t, os.RemoveAll(pending))
+	require.NoError(t, os.Symlink(victim, pending))
+
+	rep, err := r.Doctor(ctx, DoctorOptions{Fix: true})
+	require.NoError(t, err)
+	var problems []string
+	for _, f := range rep.Findings {
+		if f.Severity == SeverityProblem {
+			problems = append(problems, f.Text)
+		}
+	}
+	assert.Contains(t, strings.Join(problems, "\n"), "not a directory")
+	names, err := os.ReadDir(victim)
+	require.NoError(t, err)
+	assert.Len(t, names, 3, "nothing removed from the link's target")
+	_, err = r.ForwardPort(ctx, "still-works", 0)
+	require.NoError(t, err)
 }

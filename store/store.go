@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -141,6 +142,9 @@ func openChecked(path string, flag int, perm os.FileMode) (*os.File, error) {
 // than a regular file is not a registry.
 func openFile(path string, flag int, perm os.FileMode) (*os.File, error) {
 	f, err := safefile.Open(path, flag, perm)
+	if errors.Is(err, syscall.EISDIR) { // opened for writing: the kernel says so before safefile can
+		err = &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (is a directory)", safefile.ErrNotRegular)}
+	}
 	if errors.Is(err, safefile.ErrNotRegular) {
 		return nil, fmt.Errorf("%w: %w", ErrNotRegistry, err)
 	}

@@ -143,3 +143,23 @@ func TestBadRegistryFilesExit1AndStayAsTheyWere(t *testing.T) {
 		assert.Equal(t, before, after, "%s left as it was", name)
 	}
 }
+
+// Every command, gc included, refuses a registry path that holds something
+// else: garbage, a FIFO, a directory, a device.
+func TestEveryCommandRefusesWhatIsNotARegistry(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.db")
+	require.NoError(t, os.WriteFile(garbage, []byte("not a registry\n"), 0o600))
+	fifo := filepath.Join(dir, "fifo.db")
+	require.NoError(t, syscall.Mkfifo(fifo, 0o600))
+	directory := filepath.Join(dir, "dir.db")
+	require.NoError(t, os.Mkdir(directory, 0o700))
+	for _, db := range []string{garbage, fifo, directory, "/dev/null"} {
+		for _, args := range [][]string{{"gc"}, {"list"}, {"get", "web"}, {"web"}, {"release", "web"}, {"pick"}} {
+			o := portfor(t, db, args...)
+			assert.Equal(t, 1, o.code, "%s %v: %+v", db, args, o)
+			assert.Empty(t, o.stdout, "%s %v", db, args)
+			assert.Regexp(t, `^portfor: .*not a portfor registry.*\n$`, o.stderr, "%s %v", db, args)
+		}
+	}
+}

@@ -6,6 +6,8 @@
 # sub-benchmarks) from the two binaries in turn, ROUNDS times, and prints the
 # median of each figure. The machine is shared: alternating the binaries
 # spreads its noise over both.
+# Columns: path is queue (shipped) or direct (no queue); queue is old (FIFOs,
+# answers, leases queued) or new (this checkout).
 # Usage: docs/bench/queue-vs-direct.sh [rounds] [benchtime]   (from the repository root)
 set -euo pipefail
 rounds=${1:-3}
@@ -18,16 +20,19 @@ go test -c -o "$work/new.test" ./registry
 for i in $(seq "$rounds"); do
   for v in old new; do
     (cd "$work" && "./$v.test" -test.run '^$' -test.bench 'Processes16x50' -test.benchtime "$benchtime") |
-      sed -n "s/^Benchmark\([A-Za-z0-9]*\)\/\([a-z]*\)-[0-9]* .* \([0-9.]*\) assignments\/s *\([0-9.]*\) p50-ms *\([0-9.]*\) p99-ms.*/$v \1 \2 \3 \4 \5/p"
+      grep '^Benchmark' | sed "s/^/$v /"
   done
 done >"$work/results"
 /usr/bin/python3 - "$work/results" <<'PY'
-import collections, statistics, sys
+import collections, re, statistics, sys
 rows = collections.defaultdict(list)
+pat = re.compile(r"^(\w+) Benchmark(\w+)/(\w+)-\d+\s+\d+\s+\d+ ns/op\s+([\d.]+) assignments/s\s+([\d.]+) p50-ms\s+([\d.]+) p99-ms")
 for line in open(sys.argv[1]):
-    v, bench, mode, rate, p50, p99 = line.split()
-    rows[(bench, mode, v)].append((float(rate), float(p50), float(p99)))
-print(f"{'benchmark':22s} {'mode':7s} {'queue':5s} {'assign/s':>9s} {'p50 ms':>7s} {'p99 ms':>7s}  runs")
+    m = pat.match(line)
+    if m:
+        v, bench, mode = m.group(1, 2, 3)
+        rows[(bench, mode, v)].append(tuple(float(x) for x in m.group(4, 5, 6)))
+print(f"{'benchmark':22s} {'path':7s} {'queue':5s} {'assign/s':>9s} {'p50 ms':>7s} {'p99 ms':>7s}  runs")
 for (bench, mode, v), r in sorted(rows.items()):
     med = [statistics.median(x[i] for x in r) for i in range(3)]
     print(f"{bench:22s} {mode:7s} {v:5s} {med[0]:9.0f} {med[1]:7.1f} {med[2]:7.1f}  {len(r)}")
