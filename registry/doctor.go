@@ -400,15 +400,7 @@ func (r *Registry) rebuildIndex(rep *Report, s storeSnapshot) {
 // updateFile runs fn in a write transaction on the bbolt file at path.
 // Call it under the exclusive lock.
 func (r *Registry) updateFile(path string, fn func(*store.Tx) error) error {
-	db, err := store.Open(path, store.Options{Perm: r.filePerm()})
-	if err != nil {
-		return err
-	}
-	err = db.Update(fn)
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return withStore(path, store.Options{Perm: r.filePerm()}, func(db *store.DB) error { return db.Update(fn) })
 }
 
 // chmodOpen sets a file's mode through a descriptor of it, so that a link

@@ -59,6 +59,18 @@ type Assignment struct {
 	Command    string // the owner's command line, if known
 }
 
+// found turns what a Get or Delete returned into the assignment, or an
+// error wrapping ErrNotFound when there was none.
+func found(e store.Entry, ok bool, err error) (Assignment, error) {
+	if err != nil {
+		return Assignment{}, err
+	}
+	if !ok {
+		return Assignment{}, ErrNotFound
+	}
+	return fromEntry(e), nil
+}
+
 func fromEntry(e store.Entry) Assignment {
 	return Assignment{ID: e.ID, Port: e.Port, Kind: e.Kind, Created: e.Created, Updated: e.Updated,
 		Dir: e.Dir, OwnerPID: e.OwnerPID, OwnerStart: e.OwnerStart, OwnerNS: e.OwnerNS, Command: e.Command}
@@ -181,16 +193,9 @@ func (r *Registry) viewMaybe(ctx context.Context, tryOnly bool, fn func(*store.T
 		return true, err
 	}
 	defer l.Unlock()
-	db, err := store.Open(r.path, store.Options{ReadOnly: true})
+	err = withStore(r.path, store.Options{ReadOnly: true}, func(db *store.DB) error { return db.View(fn) })
 	if errors.Is(err, fs.ErrNotExist) {
 		return true, errNoFile
-	}
-	if err != nil {
-		return true, err
-	}
-	err = db.View(fn)
-	if cerr := db.Close(); err == nil {
-		err = cerr
 	}
 	return true, err
 }
@@ -316,16 +321,9 @@ func (r *Registry) Lookup(ctx context.Context, id string) (Assignment, error) {
 		return Assignment{}, err
 	}
 	var a Assignment
-	err := r.view(ctx, func(tx *store.Tx) error {
-		e, ok, err := tx.Get(id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrNotFound
-		}
-		a = fromEntry(e)
-		return nil
+	err := r.view(ctx, func(tx *store.Tx) (err error) {
+		a, err = found(tx.Get(id))
+		return err
 	})
 	if errors.Is(err, errNoFile) {
 		err = ErrNotFound
@@ -349,16 +347,9 @@ func (r *Registry) Release(ctx context.Context, id string) (Assignment, error) {
 		return Assignment{}, fmt.Errorf("release %q: %w", id, ErrNotFound)
 	}
 	var a Assignment
-	err := r.update(ctx, func(tx *store.Tx) error {
-		e, ok, err := tx.Delete(id)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return ErrNotFound
-		}
-		a = fromEntry(e)
-		return nil
+	err := r.update(ctx, func(tx *store.Tx) (err error) {
+		a, err = found(tx.Delete(id))
+		return err
 	})
 	if err != nil {
 		return Assignment{}, fmt.Errorf("release %q: %w", id, err)

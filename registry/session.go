@@ -281,14 +281,21 @@ func (r *Registry) readStablePorts(main *store.DB) (map[int]bool, error) {
 // holds; no file means no leases.
 func (r *Registry) viewLeases(fn func(*store.Tx) error) error {
 	path, _ := r.leaseFile()
-	db, err := store.Open(path, store.Options{ReadOnly: true})
+	err := withStore(path, store.Options{ReadOnly: true}, func(db *store.DB) error { return db.View(fn) })
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
+	return err
+}
+
+// withStore opens the bbolt file at path, runs fn on it and closes it. Call
+// it under the lock. A failure to close is reported only when fn succeeded.
+func withStore(path string, opts store.Options, fn func(*store.DB) error) error {
+	db, err := store.Open(path, opts)
 	if err != nil {
 		return err
 	}
-	err = db.View(fn)
+	err = fn(db)
 	if cerr := db.Close(); err == nil {
 		err = cerr
 	}

@@ -206,19 +206,11 @@ type Item struct {
 // file is removed. Call it only while holding the registry's exclusive lock,
 // and Retire every item once it is carried out or refused.
 func (q *Queue) Drain(max int) ([]Item, error) {
-	d, err := q.openDir(false)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("drain: %w", err)
+	d, names, err := q.list()
+	if d == nil || err != nil {
+		return nil, wrap("drain", err)
 	}
 	defer d.Close()
-	names, err := d.Names()
-	if err != nil {
-		return nil, fmt.Errorf("drain: %w", err)
-	}
-	slices.Sort(names) // oldest first: the time leads the name
 	alive := map[procinfo.Identity]bool{}
 	isAlive := func(n Name) bool {
 		a, ok := alive[n.Asker]
@@ -347,19 +339,11 @@ type Entry struct {
 // check. It refuses a directory that is a link or that someone else
 // controls, as every other operation does.
 func (q *Queue) Scan() ([]Entry, error) {
-	d, err := q.openDir(false)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("scan: %w", err)
+	d, names, err := q.list()
+	if d == nil || err != nil {
+		return nil, wrap("scan", err)
 	}
 	defer d.Close()
-	names, err := d.Names()
-	if err != nil {
-		return nil, fmt.Errorf("scan: %w", err)
-	}
-	slices.Sort(names)
 	out := make([]Entry, 0, len(names))
 	for _, name := range names {
 		e := Entry{File: name, State: Foreign}
@@ -414,6 +398,34 @@ func (q *Queue) checkDir(mode fs.FileMode, uid, gid int) error {
 		return nil
 	}
 	return fmt.Errorf("%s belongs to uid %d", q.cfg.Dir, uid)
+}
+
+// wrap names the operation in err; nil stays nil.
+func wrap(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// list opens the directory and lists it, oldest request first (the time
+// leads the name). A directory that does not exist is (nil, nil, nil): an
+// empty queue. The caller closes the directory.
+func (q *Queue) list() (*safefile.Dir, []string, error) {
+	d, err := q.openDir(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	names, err := d.Names()
+	if err != nil {
+		d.Close()
+		return nil, nil, err
+	}
+	slices.Sort(names)
+	return d, names, nil
 }
 
 // openDir opens and checks the directory, creating it first when create is
