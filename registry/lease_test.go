@@ -3,6 +3,8 @@ package registry_test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -187,4 +189,45 @@ func TestReleaseLeaseTakesNothingFromANewHolder(t *testing.T) {
 	require.Len(t, list, 1)
 	assert.Equal(t, os.Getpid(), list[0].OwnerPID)
 	require.NoError(t, reg.ReleaseLease(ctx, b))
+}
+
+// The wall clock is used for the Created and Updated stamps only: leases
+// made before and after the clock jumps a year either way are kept while
+// their owner lives, whatever their stamps say, and a stable name assigned
+// in between keeps its port. (libfaketime does not reach Go binaries,
+// which read the clock through the vDSO, so the jump is Options.Now's.)
+func TestClockJumpsDoNotEndLeases(t *testing.T) {
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	path := filepath.Join(t.TempDir(), "registry.db")
+	reg, err := registry.Open(path, registry.Options{Now: clock})
+	require.NoError(t, err)
+	year := 365 * 24 * time.Hour
+
+	offset.Store(int64(-year))
+	back, err := reg.Lease(ctx, registry.LeaseOptions{})
+	require.NoError(t, err)
+	offset.Store(int64(year))
+	ahead, err := reg.Lease(ctx, registry.LeaseOptions{})
+	require.NoError(t, err)
+	web, err := reg.ForwardPort(ctx, "web", 0)
+	require.NoError(t, err)
+	offset.Store(int64(-year))
+
+	assert.NotEqual(t, back.Port, ahead.Port)
+	assert.Less(t, back.Created, time.Now().Add(-year/2))
+	assert.Greater(t, ahead.Created, time.Now().Add(year/2))
+	gone, err := reg.Reclaim(ctx)
+	require.NoError(t, err)
+	assert.Empty(t, gone, "a live owner's leases stay, whatever their stamps")
+	for _, a := range []registry.Assignment{back, ahead} {
+		_, err := reg.Lease(ctx, registry.LeaseOptions{Ports: registry.PortList{{First: a.Port, Last: a.Port}}})
+		require.ErrorIs(t, err, registry.ErrNoPortAvailable, "port %d is still leased", a.Port)
+	}
+	got, err := reg.ForwardPort(ctx, "web", 0)
+	require.NoError(t, err)
+	assert.Equal(t, web, got)
+	list, err := reg.List(ctx)
+	require.NoError(t, err)
+	assert.Len(t, list, 3)
 }

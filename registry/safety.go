@@ -104,6 +104,14 @@ func checkPathDepth(path string, depth int) (string, error) {
 	if err := checkDir(path, me); err != nil {
 		return "", err
 	}
+	// A second hard link is a second path, hence a second lock file, lease
+	// file and pending directory, over one registry: processes coming
+	// through the two paths would not exclude each other, and leases made
+	// through one would not see those made through the other (measured:
+	// 3 ports leased twice in 640, docs/reliability.md).
+	if n, ok := linkCount(fi); ok && n > 1 && fi.Mode().IsRegular() {
+		return "", &UnsafePathError{Path: path, Reason: fmt.Sprintf("has %d hard links: every process must reach a registry through one path, which owns its lock", n)}
+	}
 	dfi, err := os.Stat(filepath.Dir(path))
 	if err == nil && dfi.Mode().Perm()&0o002 != 0 {
 		if uid, ok := ownerOf(fi); ok && uid != me {

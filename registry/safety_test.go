@@ -123,3 +123,48 @@ func TestGroupWritableDirectoryMakesASharedRegistry(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
 }
+
+// A registry file with a second hard link is refused through either path:
+// the two paths would have two lock files, two lease files and two pending
+// directories over one registry, so writers coming through one would not
+// wait for those coming through the other, and leases made through one
+// would not see the other's (3 ports leased twice in 640 across 16 writers,
+// docs/bench/hardlink-writers.sh).
+func TestHardLinkedRegistryIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.db")
+	reg, err := registry.Open(a, registry.Options{})
+	require.NoError(t, err)
+	port, err := reg.ForwardPort(ctx, "web", 0)
+	require.NoError(t, err)
+	b := filepath.Join(dir, "b.db")
+	if err := os.Link(a, b); err != nil {
+		t.Skipf("cannot make a hard link here: %v", err)
+	}
+	for _, path := range []string{a, b} {
+		_, err := registry.Open(path, registry.Options{})
+		require.ErrorIs(t, err, registry.ErrUnsafePath, path)
+		assert.Contains(t, err.Error(), "has 2 hard links")
+	}
+	// A symbolic link to a hard-linked file is refused as well.
+	require.NoError(t, os.Symlink(b, filepath.Join(dir, "sym.db")))
+	_, err = registry.Open(filepath.Join(dir, "sym.db"), registry.Options{})
+	require.ErrorIs(t, err, registry.ErrUnsafePath)
+
+	// One path again: the registry is usable, and unchanged.
+	require.NoError(t, os.Remove(b))
+	reg, err = registry.Open(a, registry.Options{})
+	require.NoError(t, err)
+	got, err := reg.Lookup(ctx, "web")
+	require.NoError(t, err)
+	assert.Equal(t, port, got.Port)
+
+	// The same for the lease file, which two registries must not share.
+	other := filepath.Join(dir, "other.db")
+	f, err := os.OpenFile(reg.LeasePath(), os.O_CREATE|os.O_RDONLY, 0o600) // there already, or made empty
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	require.NoError(t, os.Link(reg.LeasePath(), other))
+	_, err = registry.Open(a, registry.Options{})
+	require.ErrorIs(t, err, registry.ErrUnsafePath)
+}

@@ -232,3 +232,47 @@ func FuzzParseName(f *testing.F) {
 		}
 	})
 }
+
+// The enqueue time in a request's name orders the queue and decides
+// nothing else: after the clock jumped, requests stamped far in the past or
+// the future (before the jump back, or after a jump forward) are carried out
+// like any other, the order following the stamps; a request of a caller
+// that is gone goes whatever its stamp; and a version 1 file whose mtime
+// is in the future (the clock went back after it was written) is kept
+// until it is stale by the clock, never removed early.
+func TestClockJumpsChangeOnlyTheOrder(t *testing.T) {
+	q := newQueue(t)
+	require.NoError(t, os.Mkdir(q.cfg.Dir, 0o700))
+	d, err := q.openDir(false)
+	require.NoError(t, err)
+	now := time.Now()
+	stamps := map[string]time.Time{
+		"future": now.Add(10 * 365 * 24 * time.Hour), // queued before the clock jumped back
+		"now":    now,
+		"past":   time.Unix(0, 1), // queued before the clock jumped forward
+	}
+	for p, at := range stamps {
+		require.NoError(t, d.Create(Name{Time: at, Asker: me(t), rand: 1}.String(), 0o600, []byte(p)))
+	}
+	deadFuture := Name{Time: stamps["future"], Asker: gone(t), rand: 2}.String()
+	require.NoError(t, d.Create(deadFuture, 0o600, []byte("dead")))
+	d.Close()
+	v1 := filepath.Join(q.cfg.Dir, "req-abc")
+	require.NoError(t, os.WriteFile(v1, []byte("portfor-request 1\n"), 0o600))
+	require.NoError(t, os.Chtimes(v1, stamps["future"], stamps["future"]))
+
+	items, err := q.Drain(10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"past", "now", "future"}, payloads(items))
+	assert.False(t, exists(t, filepath.Join(q.cfg.Dir, deadFuture)), "a dead caller's request goes, whatever its stamp")
+	assert.True(t, exists(t, v1), "an old-version file from the future is not stale")
+
+	// One item at a time, the one stamped in the future is still taken once
+	// the others are retired.
+	for _, want := range []string{"past", "now", "future"} {
+		items, err := q.Drain(1)
+		require.NoError(t, err)
+		require.Equal(t, []string{want}, payloads(items))
+		q.Retire(items...)
+	}
+}
