@@ -130,3 +130,6 @@ func (d *Dir) Age(name string) (time.Duration, bool) {
 	}
 	return time.Since(fi.ModTime()), true
 }
+
+// UID returns -1: owners are a Unix matter.
+func (d *Dir) UID(string) (int, bool) { return -1, true }

@@ -185,3 +185,12 @@ func (d *Dir) Age(name string) (time.Duration, bool) {
 	sec, nsec := st.Mtim.Unix()
 	return time.Since(time.Unix(sec, nsec)), true
 }
+
+// UID returns the uid owning name, without following a link.
+func (d *Dir) UID(name string) (int, bool) {
+	var st unix.Stat_t
+	if checkName(name) != nil || unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+		return 0, false
+	}
+	return int(st.Uid), true
+}

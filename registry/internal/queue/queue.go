@@ -198,8 +198,7 @@ type Item struct {
 }
 
 // Drain returns up to max queued requests of askers that are still alive,
-// oldest first, and at most a fair share of them from any one user when
-// several users queue. It removes what callers that are gone left behind:
+// oldest first, and at most [MaxPerUser] of them from any one user. It removes what callers that are gone left behind:
 // their requests and half-written files, and version 1 files older than
 // ten minutes. A request it cannot read (another user's file this user
 // may not open) is left for someone who can; a file that is not a regular
@@ -221,6 +220,7 @@ func (q *Queue) Drain(max int) ([]Item, error) {
 		return a
 	}
 	var items []Item
+	perUser := map[int]int{}
 	for _, name := range names {
 		n, err := ParseName(name)
 		if err != nil {
@@ -235,46 +235,28 @@ func (q *Queue) Drain(max int) ([]Item, error) {
 			d.Remove(name)
 			continue
 		}
-		if n.Partial || len(items) >= 4*max {
-			continue
+		if n.Partial || len(items) >= max {
+			continue // still looked at: what the dead left goes even then
+		}
+		if uid, ok := d.UID(name); ok && perUser[uid] >= MaxPerUser {
+			continue // this user's share of the batch is full: not even read
 		}
 		b, owner, err := d.ReadFile(name, MaxPayload)
 		switch {
 		case errors.Is(err, safefile.ErrNotRegular):
 			d.Remove(name)
 		case err == nil:
+			perUser[owner]++
 			items = append(items, Item{Name: n, Owner: owner, Payload: b, file: name})
 		}
 	}
-	return fairShare(items, max), nil
+	return items, nil
 }
 
-// fairShare takes up to max of items (oldest first) so that each user
-// who queued gets a turn before any gets a second one: one user flooding
-// the queue delays the others by at most their own share.
-func fairShare(items []Item, max int) []Item {
-	if len(items) <= max {
-		return items
-	}
-	perUser := map[int]int{}
-	chosen := make([]bool, len(items))
-	out := make([]Item, 0, max)
-	for round := 1; len(out) < max; round++ {
-		before := len(out)
-		for i, it := range items {
-			if len(out) < max && !chosen[i] && perUser[it.Owner] < round {
-				chosen[i] = true
-				perUser[it.Owner]++
-				out = append(out, it)
-			}
-		}
-		if len(out) == before {
-			break
-		}
-	}
-	slices.SortFunc(out, func(a, b Item) int { return strings.Compare(a.file, b.file) })
-	return out
-}
+// MaxPerUser bounds how many requests of one user (the owner of the request
+// files) one drain takes: a member flooding a shared queue makes each other
+// member's batch carry out at most this many of its requests.
+const MaxPerUser = 32
 
 // isOldVersionSibling reports whether name is a version 1 FIFO or answer.
 func isOldVersionSibling(name string) bool {

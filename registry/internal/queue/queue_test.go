@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -183,20 +184,17 @@ func TestForeignNamesAreNeverTouched(t *testing.T) {
 	assert.Error(t, q.Remove(Entry{File: "../escape", State: Abandoned}))
 }
 
-// One user flooding a shared queue gets a share of each batch, not all of it.
-func TestDrainSharesABatchBetweenUsers(t *testing.T) {
-	var items []Item
-	for i := range 10 {
-		items = append(items, Item{Owner: 1000, file: "a" + string(rune('0'+i))})
+// One user flooding the queue gets at most MaxPerUser of each batch.
+func TestDrainTakesAtMostMaxPerUser(t *testing.T) {
+	q := newQueue(t)
+	for i := range MaxPerUser + 10 {
+		_, err := q.Enqueue(me(t), []byte(fmt.Sprint(i)))
+		require.NoError(t, err)
 	}
-	items = append(items, Item{Owner: 1001, file: "b0"}, Item{Owner: 1002, file: "c0"})
-	got := fairShare(items, 4)
-	var owners []int
-	for _, it := range got {
-		owners = append(owners, it.Owner)
-	}
-	assert.ElementsMatch(t, []int{1000, 1000, 1001, 1002}, owners)
-	assert.Len(t, fairShare(items, 100), len(items))
+	items, err := q.Drain(1000)
+	require.NoError(t, err)
+	require.Len(t, items, MaxPerUser)
+	assert.Equal(t, "0", string(items[0].Payload), "oldest first")
 }
 
 func TestNameRoundTrip(t *testing.T) {
