@@ -29,6 +29,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/portfor/portfor/internal/procinfo"
@@ -211,7 +212,13 @@ func (q *Queue) Drain(max int) ([]Item, error) {
 	}
 	defer d.Close()
 	alive := map[procinfo.Identity]bool{}
-	isAlive := func(n Name) bool {
+	isAlive := func(n Name, name string) bool {
+		if age, ok := d.Age(name); !ok || age > AbandonAfter {
+			return false // its asker has long given up waiting, or it is gone
+		}
+		if !sameNamespace(n.Asker) {
+			return true // cheap to tell only for askers of our own namespace; the age decides for the rest
+		}
 		a, ok := alive[n.Asker]
 		if !ok {
 			a = askerAlive(n)
@@ -221,6 +228,9 @@ func (q *Queue) Drain(max int) ([]Item, error) {
 	}
 	var items []Item
 	perUser := map[int]int{}
+	if len(names) > maxExamined {
+		names = names[:maxExamined] // the rest waits for later drains: a drain's cost stays bounded
+	}
 	for _, name := range names {
 		n, err := ParseName(name)
 		if err != nil {
@@ -231,7 +241,7 @@ func (q *Queue) Drain(max int) ([]Item, error) {
 			}
 			continue // not ours: never touched
 		}
-		if !isAlive(n) {
+		if !isAlive(n, name) {
 			d.Remove(name)
 			continue
 		}
@@ -257,6 +267,34 @@ func (q *Queue) Drain(max int) ([]Item, error) {
 // files) one drain takes: a member flooding a shared queue makes each other
 // member's batch carry out at most this many of its requests.
 const MaxPerUser = 32
+
+// AbandonAfter is how long a request may wait in the queue. An older one is
+// removed unread, whoever its asker: a caller waits at most its lock
+// timeout (10 s by default), and one that waits longer finds its request
+// gone and carries it out itself, which for a stable name is always safe.
+const AbandonAfter = 2 * time.Minute
+
+// maxExamined bounds how many names one drain looks at, oldest first, so
+// that a directory flooded with files costs each lock holder a bounded
+// time; what is left is looked at by the drains after it.
+const maxExamined = 2048
+
+// sameNamespace reports whether asker was named in the pid namespace of this
+// process's /proc (or in none known), where its liveness is one read of
+// /proc/PID/stat. An asker of another namespace takes a scan of /proc to
+// find, which a drain does not spend on every file.
+func sameNamespace(asker procinfo.Identity) bool {
+	return asker.NS == 0 || asker.NS == selfNS()
+}
+
+// selfNS is the pid namespace this process's /proc numbers pids in.
+var selfNS = sync.OnceValue(func() uint64 {
+	me, err := procinfo.Lookup(os.Getpid())
+	if err != nil {
+		return 0
+	}
+	return me.NS
+})
 
 // isOldVersionSibling reports whether name is a version 1 FIFO or answer.
 func isOldVersionSibling(name string) bool {
@@ -333,7 +371,7 @@ func (q *Queue) Scan() ([]Entry, error) {
 		if n, err := ParseName(name); err == nil {
 			e.Name = n
 			switch {
-			case !askerAlive(n):
+			case e.Age > AbandonAfter || (sameNamespace(n.Asker) && !askerAlive(n)):
 				e.State = Abandoned
 			case n.Partial:
 				e.State = Partial
@@ -376,7 +414,20 @@ func (q *Queue) checkDir(mode fs.FileMode, uid, gid int) error {
 	if mode.Perm()&0o002 != 0 {
 		return fmt.Errorf("%s is writable by everyone", q.cfg.Dir)
 	}
-	if uid == os.Geteuid() || uid < 0 || (q.cfg.Group >= 0 && gid == q.cfg.Group) {
+	switch {
+	case uid < 0: // no owners here
+		return nil
+	case uid == os.Geteuid():
+		if mode.Perm()&0o200 == 0 {
+			return fmt.Errorf("%s is not writable by its owner", q.cfg.Dir)
+		}
+		return nil
+	case q.cfg.Group >= 0 && gid == q.cfg.Group:
+		// A member's directory, for the group: only if the group may write
+		// to it, or its maker could keep files in it nobody else can remove.
+		if mode.Perm()&0o020 == 0 {
+			return fmt.Errorf("%s is not writable by its group", q.cfg.Dir)
+		}
 		return nil
 	}
 	return fmt.Errorf("%s belongs to uid %d", q.cfg.Dir, uid)

@@ -274,3 +274,47 @@ func TestClockJumpsChangeOnlyTheOrder(t *testing.T) {
 		q.Retire(items...)
 	}
 }
+
+// A request is removed unread once it has waited AbandonAfter, whoever its
+// asker: even one of another pid namespace, whose liveness a drain does not
+// spend a scan of /proc on.
+func TestOldRequestsAreAbandoned(t *testing.T) {
+	q := newQueue(t)
+	foreign := me(t)
+	foreign.NS = 1 // a namespace that is not ours
+	_, err := q.Enqueue(foreign, []byte("fresh"))
+	require.NoError(t, err)
+	_, err = q.Enqueue(me(t), []byte("old"))
+	require.NoError(t, err)
+	names, err := os.ReadDir(q.cfg.Dir)
+	require.NoError(t, err)
+	require.Len(t, names, 2)
+	then := time.Now().Add(-AbandonAfter - time.Minute)
+	for _, n := range names {
+		if p, err := ParseName(n.Name()); err == nil && p.Asker.NS != 1 {
+			require.NoError(t, os.Chtimes(filepath.Join(q.cfg.Dir, n.Name()), then, then))
+		}
+	}
+	items, err := q.Drain(10)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"fresh"}, payloads(items), "a fresh request of another namespace is taken as alive")
+	names, err = os.ReadDir(q.cfg.Dir)
+	require.NoError(t, err)
+	assert.Len(t, names, 1, "the old one is gone")
+}
+
+// A directory its owner (or, shared, its group) may not write to is not
+// used: files left in it could never be removed by anyone else.
+func TestAnUnwritableDirectoryIsRefused(t *testing.T) {
+	q := newQueue(t)
+	require.NoError(t, os.Mkdir(q.cfg.Dir, 0o500))
+	_, err := q.Drain(10)
+	assert.ErrorContains(t, err, "not writable by its owner")
+	shared := New(Config{Dir: q.cfg.Dir, FilePerm: 0o660, DirPerm: 0o770, Group: os.Getgid()})
+	if os.Geteuid() == 0 {
+		require.NoError(t, os.Chown(q.cfg.Dir, 65534, os.Getgid()))
+		require.NoError(t, os.Chmod(q.cfg.Dir, 0o750))
+		_, err = shared.Drain(10)
+		assert.ErrorContains(t, err, "not writable by its group")
+	}
+}
