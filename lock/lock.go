@@ -327,6 +327,28 @@ func (l *Lock) timeout(ctx context.Context, start time.Time) error {
 	}
 }
 
+// ErrReplaced is returned by [Lock.Check] when the file the lock is held on
+// is no longer the one at its path: someone removed or replaced the lock
+// file, and a newcomer may now hold a lock of its own on the new file.
+var ErrReplaced = errors.New("lock file removed or replaced while held")
+
+// Check reports whether the lock still guards what others lock: the file
+// it holds is the one at its path. A holder about to make a change checks
+// it first, so that a lock file someone removed (a member of a shared
+// directory without the sticky bit can) does not let two holders write at
+// once. It costs an fstat and an lstat.
+func (l *Lock) Check() error {
+	held, err := l.f.Stat()
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", l.f.Path(), err)
+	}
+	now, err := os.Lstat(l.f.Path())
+	if err != nil || !os.SameFile(held, now) {
+		return fmt.Errorf("lock %s: %w", l.f.Path(), ErrReplaced)
+	}
+	return nil
+}
+
 // Path returns the lock file's path.
 func (l *Lock) Path() string { return l.f.Path() }
 

@@ -384,3 +384,15 @@ func TestPollStopsWhenTheOtherThingHappens(t *testing.T) {
 	assert.Nil(t, l, "stopped without the lock")
 	assert.Equal(t, int32(3), calls.Load(), "stop is asked before each try")
 }
+
+func TestCheckSeesALockFileReplacedWhileHeld(t *testing.T) {
+	path := lockPath(t)
+	l, err := lock.Acquire(context.Background(), path, lock.Exclusive)
+	require.NoError(t, err)
+	defer l.Unlock()
+	require.NoError(t, l.Check())
+	require.NoError(t, os.Remove(path))
+	assert.ErrorIs(t, l.Check(), lock.ErrReplaced, "removed")
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
+	assert.ErrorIs(t, l.Check(), lock.ErrReplaced, "replaced by another file")
+}

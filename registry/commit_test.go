@@ -245,3 +245,26 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+// A lock file removed while it is held (a member of a shared directory
+// without the sticky bit can) lets a newcomer lock a new file at the same
+// path; the old holder must then not commit, or two would write at once.
+func TestAHolderWhoseLockFileWasReplacedDoesNotCommit(t *testing.T) {
+	r := newTestRegistry(t)
+	ctx := context.Background()
+	_, err := r.ForwardPort(ctx, "first", 0)
+	require.NoError(t, err)
+	held, err := lock.Acquire(ctx, r.lockPath, lock.Exclusive)
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(r.lockPath))
+	newcomer, ok, err := lock.TryAcquire(r.lockPath, lock.Exclusive)
+	require.NoError(t, err)
+	require.True(t, ok, "the newcomer locks the new file")
+	defer newcomer.Unlock()
+
+	_, err = r.runBatch(held, []request{{Kind: store.Stable, ID: "split"}})
+	require.ErrorIs(t, err, lock.ErrReplaced)
+	require.NoError(t, newcomer.Unlock())
+	_, err = r.Lookup(ctx, "split")
+	assert.ErrorIs(t, err, ErrNotFound, "nothing was committed under the stale lock")
+}

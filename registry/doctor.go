@@ -134,6 +134,12 @@ func (r *Registry) snapshot(ctx context.Context, rep *Report) ([]storeSnapshot, 
 		l.Unlock()
 		rep.Locked += time.Since(start)
 	}()
+	if r.shared {
+		if fi, err := os.Stat(filepath.Dir(r.path)); err == nil && fi.Mode()&os.ModeSticky == 0 {
+			rep.add(SeverityProblem, "%s is shared by its group but has no sticky bit: a member can remove another's lock file while it is held (chmod +t %s)",
+				filepath.Dir(r.path), filepath.Dir(r.path))
+		}
+	}
 	leasePath, _ := r.leaseFile()
 	var snaps []storeSnapshot
 	for _, path := range []string{r.path, leasePath, r.lockPath} {

@@ -164,11 +164,12 @@ func (r *Registry) oldLeaseFiles() []string {
 type txs struct {
 	main, leases           *store.Tx
 	mainDirty, leasesDirty bool
+	lock                   *lock.Lock // checked before a commit
 }
 
 // begin starts a transaction on each open file, read-write where asked.
 func (s *session) begin(mainWritable, leasesWritable bool) (*txs, error) {
-	t := &txs{}
+	t := &txs{lock: s.lock}
 	var err error
 	if s.main != nil {
 		if t.main, err = s.main.Begin(mainWritable); err != nil {
@@ -205,6 +206,13 @@ func (t *txs) touch(tx *store.Tx) {
 // finds and keeps, while leases, which a retry would make again, are not
 // kept. What did not change is rolled back.
 func (t *txs) commit() error {
+	if t.mainDirty || t.leasesDirty {
+		// Still the lock everyone else takes? (See lock.Lock.Check.)
+		if err := t.lock.Check(); err != nil {
+			t.rollback()
+			return err
+		}
+	}
 	for _, f := range []struct {
 		tx    *store.Tx
 		dirty bool

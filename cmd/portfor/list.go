@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -88,7 +91,7 @@ func printTable(c *cli.Context, list []registry.Assignment) error {
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tPORT\tKIND\tCREATED\tDIR")
 	for _, a := range list {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", a.ID, a.Port, a.Kind, a.Created.Local().Format("2006-01-02 15:04"), a.Dir)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", a.ID, a.Port, a.Kind, a.Created.Local().Format("2006-01-02 15:04"), printable(a.Dir))
 	}
 	return tw.Flush()
 }
@@ -105,7 +108,7 @@ func printLeases(c *cli.Context, list []registry.Assignment) error {
 		if !a.OwnerAlive() {
 			alive = "no"
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", a.Port, a.OwnerPID, alive, age(now.Sub(a.Created)), a.Command)
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", a.Port, a.OwnerPID, alive, age(now.Sub(a.Created)), printable(a.Command))
 	}
 	return tw.Flush()
 }
@@ -121,4 +124,23 @@ func age(d time.Duration) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}
+
+// printable escapes what a terminal would act on (escape sequences, other
+// control characters, invalid UTF-8) in text another user or process
+// chose, such as a working directory or a command line, so that it prints
+// as one plain cell.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || !unicode.IsPrint(r) && r != ' ' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }

@@ -314,3 +314,20 @@ func squatMain(addr string) int {
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	return 0
 }
+
+// Text other users or processes chose (a directory name, a command line)
+// reaches the terminal escaped: no escape sequence from list's tables.
+func TestListEscapesWhatATerminalWouldActOn(t *testing.T) {
+	db := newDB(t)
+	dir := filepath.Join(t.TempDir(), "x\x1b[2J\x1b]0;PWNED\a")
+	require.NoError(t, os.Mkdir(dir, 0o700))
+	cmd := command(t, db, "web")
+	cmd.Dir = dir
+	require.NoError(t, cmd.Run())
+	o := portfor(t, db, "list")
+	require.Equal(t, 0, o.code, o.stderr)
+	assert.NotContains(t, o.stdout, "\x1b")
+	assert.NotContains(t, o.stdout, "\a")
+	assert.Contains(t, o.stdout, `x\x1b[2J\x1b]0;PWNED\a`)
+	assert.Equal(t, "plain /dir", printable("plain /dir"))
+}
