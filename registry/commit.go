@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"time"
 
+	"github.com/portfor/portfor/internal/backoff"
 	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/registry/internal/queue"
@@ -75,7 +77,12 @@ func (r *Registry) submit(ctx context.Context, q request) ([]int, error) {
 
 // queueAndWait queues the stable request q and waits until a batch has
 // carried it out (port != 0) or the exclusive lock is granted (held !=
-// nil). Both are looked for in one polling loop.
+// nil), whichever comes first. It tries the lock after 250 µs, then twice
+// as long each time up to 4 ms, and between tries waits for its request to
+// leave the queue: on Linux it is woken the moment that happens (an inotify
+// watch on its own request file), elsewhere at the next try. A caller whose
+// request has gone reads its port under the shared lock, waited for in the
+// kernel: it is granted the moment the batch's holder lets go.
 func (r *Registry) queueAndWait(ctx context.Context, q request) (port int, held *lock.Lock, err error) {
 	// Derive the waiting context before anything is left behind to clean
 	// up: a context that acts on its first use (the CLI installs its signal
@@ -88,39 +95,70 @@ func (r *Registry) queueAndWait(ctx context.Context, q request) (port int, held 
 			defer ticket.Withdraw()
 		}
 	}
-	var lookupErr error
-	answered := func() bool {
-		if ticket == nil || !ticket.Taken() {
-			return false
+	if ticket == nil {
+		held, err = r.lock(ctx, lock.Exclusive)
+		return 0, held, err
+	}
+	start := time.Now()
+	tries := backoff.New(250*time.Microsecond, 4*time.Millisecond)
+	for {
+		if ticket != nil && ticket.Taken() {
+			// Carried out and committed, or refused: the registry says which.
+			port, err = r.lookupAfterBatch(ctx, q.ID)
+			if port != 0 || err != nil {
+				return port, nil, timedOut(err, start)
+			}
+			ticket = nil // refused, or it failed in the batch: carry it out alone
 		}
-		// Taken from the queue: carried out and committed, or refused.
-		// The registry is the answer. Wait for the shared lock in the
-		// kernel: it is granted the moment the batch's holder lets go,
-		// ahead of the callers polling for the exclusive lock, which
-		// under heavy contention is almost never free at a poll.
-		ran, err := r.viewMaybe(ctx, false, func(tx *store.Tx) error {
-			e, ok, err := tx.Get(q.ID)
+		held, ok, err := r.tryLock(lock.Exclusive)
+		if ok || err != nil {
+			return 0, held, err
+		}
+		if ticket != nil {
+			ticket.Wait(ctx, tries.Next())
+		} else {
+			_ = tries.Wait(ctx)
+		}
+		if ctx.Err() != nil {
+			// A last try with the ended context: free, it is granted; busy,
+			// the error names the lock file and its holder.
+			held, err := lock.Acquire(ctx, r.lockPath, lock.Exclusive, lock.Perm(r.filePerm()))
+			return 0, held, timedOut(err, start)
+		}
+	}
+}
+
+// lookupAfterBatch reads id's port (0: none) under the shared lock, waited
+// for in the kernel.
+func (r *Registry) lookupAfterBatch(ctx context.Context, id string) (int, error) {
+	shared, err := lock.Acquire(ctx, r.lockPath, lock.Shared, lock.Perm(r.filePerm()))
+	if err != nil {
+		return 0, err
+	}
+	defer shared.Unlock()
+	var port int
+	err = withStore(r.path, store.Options{ReadOnly: true}, func(db *store.DB) error {
+		return db.View(func(tx *store.Tx) error {
+			e, ok, err := tx.Get(id)
 			if ok {
 				port = e.Port
 			}
 			return err
 		})
-		switch {
-		case err != nil && !errors.Is(err, errNoFile):
-			lookupErr = err
-			return true
-		case port != 0:
-			return true
-		case ran:
-			ticket = nil // refused, or it failed in the batch: carry it out alone
-		}
-		return false
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		err = nil
 	}
-	held, err = lock.Poll(ctx, r.lockPath, lock.Exclusive, 250*time.Microsecond, 4*time.Millisecond, answered, lock.Perm(r.filePerm()))
-	if lookupErr != nil {
-		return 0, nil, lookupErr
+	return port, err
+}
+
+// timedOut makes a lock timeout say what the caller waited for (the
+// exclusive lock) and how long, since start.
+func timedOut(err error, start time.Time) error {
+	if te := (*lock.TimeoutError)(nil); errors.As(err, &te) {
+		te.Mode, te.Waited = lock.Exclusive, time.Since(start)
 	}
-	return port, held, err
+	return err
 }
 
 // queuedJobs takes up to n requests from the queue as jobs. A payload that

@@ -21,6 +21,7 @@
 package queue
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -140,8 +141,9 @@ func oldVersion(name string) bool {
 
 // Ticket is a request in the queue, held by the caller that asked.
 type Ticket struct {
-	q    *Queue
-	name string
+	q     *Queue
+	name  string
+	watch *watch // nil where the OS cannot tell when the file goes
 }
 
 // Enqueue leaves payload in the queue on behalf of asker (the calling
@@ -167,7 +169,22 @@ func (q *Queue) Enqueue(asker procinfo.Identity, payload []byte) (*Ticket, error
 		d.Remove(tmp)
 		return nil, fmt.Errorf("enqueue: %w", err)
 	}
-	return &Ticket{q: q, name: name}, nil
+	return &Ticket{q: q, name: name, watch: newWatch(q.cfg.Dir + string(os.PathSeparator) + name)}, nil
+}
+
+// Wait waits until the request leaves the queue (where the OS can tell:
+// Linux), for at most d, and not much past the end of ctx. The caller looks
+// at Taken afterwards: waking up is no proof.
+func (t *Ticket) Wait(ctx context.Context, d time.Duration) { t.watch.wait(ctx, d) }
+
+// sleep waits d, or less when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+	case <-ctx.Done():
+	}
 }
 
 // Taken reports whether the request has left the queue: a drain took it
@@ -182,6 +199,8 @@ func (t *Ticket) Taken() bool {
 // Withdraw takes the request back if it is still queued. Call it when the
 // caller stops waiting, whether or not it was answered.
 func (t *Ticket) Withdraw() {
+	t.watch.close()
+	t.watch = nil
 	d, err := t.q.openDir(false)
 	if err != nil {
 		return
