@@ -122,13 +122,15 @@ func TestReusedPidDoesNotKeepALease(t *testing.T) {
 	me, err := procinfo.Lookup(os.Getpid())
 	require.NoError(t, err)
 
-	// A lease recorded for this pid but another start time: the pid was reused.
+	// A lease recorded for this pid but an earlier start time: this process
+	// took the pid later. (A record one tick late still matches: see
+	// procinfo's startMatches.)
 	db, err := store.Open(reg.LeasePath(), store.Options{})
 	require.NoError(t, err)
 	now := time.Now()
 	require.NoError(t, db.Update(func(tx *store.Tx) error {
 		return tx.Put(store.Entry{ID: "lease:23456", Port: 23456, Kind: store.Lease, Created: now, Updated: now,
-			OwnerPID: me.PID, OwnerStart: me.Start + 1})
+			OwnerPID: me.PID, OwnerStart: me.Start - 1})
 	}))
 	require.NoError(t, db.Close())
 

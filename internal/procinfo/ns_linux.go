@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -118,7 +121,7 @@ func lookup(pid int) (Identity, error) {
 	if v.depth < 0 || v.ownNS == 0 {
 		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrOtherNamespace)
 	}
-	procs, err := scanProc()
+	procs, err := scanProc(true)
 	if err != nil {
 		return Identity{}, fmt.Errorf("process %d: %w", pid, err)
 	}
@@ -146,17 +149,232 @@ func lookup(pid int) (Identity, error) {
 	return id, nil
 }
 
+// lookupIn: see LookupIn. The result is numbered as /proc numbers pids, so
+// that Alive and later lookups through the same /proc can check it.
+func lookupIn(peer, pid int) (Identity, error) {
+	v := view()
+	if peer == os.Getpid() {
+		return lookup(pid)
+	}
+	if peer <= 0 {
+		return Identity{}, fmt.Errorf("process %d: the asking process lives out of sight: %w", pid, ErrOtherNamespace)
+	}
+	if !v.same { // the peer is numbered as this process numbers pids, not as /proc does
+		if v.ownNS == 0 {
+			return Identity{}, fmt.Errorf("process %d: %w", pid, ErrOtherNamespace)
+		}
+		p, err := lookup(peer)
+		if err != nil {
+			return Identity{}, fmt.Errorf("process %d: its asker %d: %w", pid, peer, err)
+		}
+		if ns, err := nsOf("/proc/" + strconv.Itoa(p.PID) + "/ns/pid"); err != nil || ns != v.ownNS {
+			return Identity{}, fmt.Errorf("process %d: the asking process's namespace is not this one: %w", pid, ErrOtherNamespace)
+		}
+		return lookup(pid)
+	}
+	b, err := readProc(peer, "status")
+	if err != nil {
+		return Identity{}, fmt.Errorf("process %d: its asker %d: %w", pid, peer, ErrNoProcess)
+	}
+	nspid, err := parseNSpid(b)
+	if err != nil {
+		return Identity{}, fmt.Errorf("process %d: its asker %d: %w", pid, peer, err)
+	}
+	if len(nspid) <= 1 { // the peer lives in /proc's namespace (or Linux < 4.1 shows none)
+		return lookup(pid)
+	}
+	depth := len(nspid) - 1
+	peerNS, err := nsOf("/proc/" + strconv.Itoa(peer) + "/ns/pid")
+	if err != nil {
+		return Identity{}, fmt.Errorf("process %d: the asking process's namespace: %v: %w", pid, err, ErrOtherNamespace)
+	}
+	found := 0
+	if nspid[depth] == pid {
+		found = peer
+	} else {
+		procs, err := scanProc(false)
+		if err != nil {
+			return Identity{}, fmt.Errorf("process %d: %w", pid, err)
+		}
+		for _, p := range procs {
+			if len(p.nspid) == depth+1 && p.nspid[depth] == pid {
+				if ns, err := nsOf("/proc/" + strconv.Itoa(p.pid) + "/ns/pid"); err == nil && ns == peerNS {
+					found = p.pid
+					break
+				}
+			}
+		}
+	}
+	if found == 0 {
+		return Identity{}, fmt.Errorf("process %d of the asker's namespace: %w", pid, ErrNoProcess)
+	}
+	id, err := lookupProc(found)
+	if err != nil {
+		return Identity{}, fmt.Errorf("process %d of the asker's namespace: %w", pid, ErrNoProcess)
+	}
+	// The start time was read after the search: make sure /proc's pid still
+	// names the process found, and not one that took its pid since.
+	b, err = readProc(found, "status")
+	if err == nil {
+		nspid, err = parseNSpid(b)
+	}
+	if err != nil || len(nspid) != depth+1 || nspid[depth] != pid {
+		return Identity{}, fmt.Errorf("process %d of the asker's namespace: %w", pid, ErrNoProcess)
+	}
+	if ns, err := nsOf("/proc/" + strconv.Itoa(found) + "/ns/pid"); err != nil || ns != peerNS {
+		return Identity{}, fmt.Errorf("process %d of the asker's namespace: %w", pid, ErrNoProcess)
+	}
+	id.NS = v.ns
+	return id, nil
+}
+
 // aliveElsewhere finds id, recorded in another pid namespace than /proc's,
-// by scanning /proc: see judge.
+// by scanning /proc.
+//
+// Where this /proc is the initial namespace's and shows every process, each
+// process is in view whatever namespace it lives in, with its pid in every
+// namespace from the initial one down (NSpid): the owner runs if and only if
+// some process has id.PID below the initial namespace's level and id.Start
+// as its start time (see judgeFromInit). That needs no namespace links, which
+// only the process's owner or root may read. Elsewhere judge decides, and a
+// namespace out of sight keeps its owners alive.
+//
+// A cross-namespace identity without a start time cannot be told from a
+// later process with its pid, nor proven gone by a scan cached for others:
+// it counts as alive.
 func aliveElsewhere(id Identity) (bool, error) {
-	procs, err := scanProc()
+	if id.Start == 0 {
+		return true, nil
+	}
+	start := func(pid int) (uint64, error) {
+		cur, err := lookupProc(pid)
+		return cur.Start, err
+	}
+	v := view()
+	if v.ns == initPIDNS && seesAll() {
+		procs, err := scans.get(id, false)
+		if err != nil {
+			return false, err
+		}
+		return judgeFromInit(procs, id, start), nil
+	}
+	procs, err := scans.get(id, true)
 	if err != nil {
 		return false, err
 	}
-	return judge(procs, id, view().ns, func(pid int) (uint64, error) {
-		cur, err := lookupProc(pid)
-		return cur.Start, err
-	}), nil
+	return judge(procs, id, v.ns, start), nil
+}
+
+// judgeFromInit decides whether the process id names runs, given a scan of
+// the initial namespace's /proc that shows every process and began after
+// the owner did, if it runs: a process whose pid in some namespace below the
+// initial one is id.PID and whose start time is id.Start. A process whose
+// pids cannot be read counts if its start time matches; one whose start
+// time cannot be read counts if its pids do (or cannot be read either).
+func judgeFromInit(procs []procEntry, id Identity, start func(pid int) (uint64, error)) bool {
+	for _, p := range procs {
+		if p.nspid != nil && (len(p.nspid) < 2 || !slices.Contains(p.nspid[1:], id.PID)) {
+			continue
+		}
+		s, err := start(p.pid)
+		if errors.Is(err, ErrNoProcess) {
+			continue // exited since the scan
+		}
+		if err != nil || s == 0 || startMatches(id.Start, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// seesAll reports whether /proc lists every process for this one: true
+// unless /proc is mounted with hidepid (other users' processes hidden)
+// and this process is not root of the initial user namespace.
+var seesAll = sync.OnceValue(func() bool {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return false
+	}
+	hidden := false
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) < 10 || f[4] != "/proc" {
+			continue
+		}
+		i := slices.Index(f, "-")
+		if i < 0 || i+3 >= len(f) || f[i+1] != "proc" {
+			continue
+		}
+		hidden = false // the last mount on /proc is the one seen
+		for _, o := range strings.Split(f[i+3], ",") {
+			if v, ok := strings.CutPrefix(o, "hidepid="); ok && v != "0" && v != "off" {
+				hidden = true
+			}
+		}
+	}
+	if !hidden {
+		return true
+	}
+	userNS, err := readNSLink("/proc/self/ns/user")
+	return err == nil && userNS == initUserNS && os.Geteuid() == 0
+})
+
+// initUserNS is the inode of the initial user namespace (PROC_USER_INIT_INO).
+const initUserNS = 0xEFFFFFFD
+
+// scanCache keeps the last scan of /proc for the identities of other
+// namespaces asked soon after: a registry may ask for thousands at once (a
+// queue full of files naming made-up namespaces), and one scan costs about
+// a millisecond per hundred processes.
+//
+// A scan may answer for an identity only if the owner, were it running, is
+// in it: the scan began after the owner started (with a margin for the tick
+// an offset rounds into and for a fork's last steps, between the start time
+// being taken and the process appearing in /proc), or the identity's start
+// time is later than now, which no process has. Other identities get a new
+// scan, which then serves those that follow; so identities made up with
+// recent start times force new scans for at most twice the margin.
+type scanCache struct {
+	mu    sync.Mutex
+	procs []procEntry
+	links bool      // the namespace links were read
+	taken time.Time // when the scan began
+	stamp uint64    // the same, in normalised boot-time ticks
+	n     atomic.Int64
+}
+
+// Cache limits.
+const (
+	scanTTL         = 100 * time.Millisecond
+	scanMarginTicks = 5
+)
+
+var scans scanCache
+
+// get returns a scan of /proc that may answer for id, with the namespace
+// links read if links.
+func (c *scanCache) get(id Identity, links bool) ([]procEntry, error) {
+	tb := timeView()
+	c.mu.Lock() // one scan at a time: those waiting may use it
+	defer c.mu.Unlock()
+	if c.procs != nil && time.Since(c.taken) < scanTTL && (c.links || !links) {
+		now, ok := tb.nowTicks()
+		if ok && (id.Start+scanMarginTicks <= c.stamp || id.Start > now+scanMarginTicks) {
+			return c.procs, nil
+		}
+	}
+	taken := time.Now()
+	stamp, ok := tb.nowTicks()
+	procs, err := scanProc(links)
+	if err != nil {
+		return nil, err
+	}
+	c.n.Add(1)
+	c.procs = nil
+	if ok {
+		c.procs, c.links, c.taken, c.stamp = procs, links, taken, stamp
+	}
+	return procs, nil
 }
 
 // procEntry is one process as a scan of /proc found it.
@@ -197,7 +415,7 @@ func judge(procs []procEntry, id Identity, procNS uint64, start func(pid int) (u
 		if errors.Is(err, ErrNoProcess) {
 			continue // exited since the scan
 		}
-		if err != nil || id.Start == 0 || s == 0 || s == id.Start {
+		if err != nil || id.Start == 0 || s == 0 || startMatches(id.Start, s) {
 			return true
 		}
 	}
@@ -234,8 +452,9 @@ func candidates(procs []procEntry, ns uint64, depth, pid int) []candidate {
 }
 
 // scanProc lists every process /proc shows with what it tells of its pid
-// namespaces. Processes that exit during the scan are left out.
-func scanProc() ([]procEntry, error) {
+// namespaces: its NSpid line, and its namespace link if links. Processes
+// that exit during the scan are left out.
+func scanProc(links bool) ([]procEntry, error) {
 	d, err := os.Open("/proc")
 	if err != nil {
 		return nil, err
@@ -259,9 +478,11 @@ func scanProc() ([]procEntry, error) {
 		if err == nil {
 			p.nspid, _ = parseNSpid(b)
 		}
-		p.ns, err = nsOf("/proc/" + name + "/ns/pid")
-		if exited(err) {
-			continue
+		if links {
+			p.ns, err = nsOf("/proc/" + name + "/ns/pid")
+			if exited(err) {
+				continue
+			}
 		}
 		procs = append(procs, p)
 	}

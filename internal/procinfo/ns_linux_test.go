@@ -35,6 +35,8 @@ func TestMain(m *testing.M) {
 		os.Exit(nsInit())
 	case nsRoleMember:
 		os.Exit(nsMember())
+	case timeRole:
+		os.Exit(timeMember())
 	}
 	os.Exit(m.Run())
 }
@@ -261,9 +263,9 @@ func TestPIDNamespaceWithOwnProc(t *testing.T) {
 	if host, err := Lookup(r.Self.PID); err == nil {
 		assert.NotEqual(t, host.Start, r.Self.Start)
 	}
-	alive, err = Alive(Identity{PID: r.Self.PID, Start: r.Self.Start + 1, NS: r.Self.NS})
+	alive, err = Alive(Identity{PID: r.Self.PID, Start: r.Self.Start - 1, NS: r.Self.NS})
 	require.NoError(t, err)
-	assert.False(t, alive, "the namespace's pid 2 started at another time: reused")
+	assert.False(t, alive, "the namespace's pid 2 started after the record: reused")
 	alive, err = Alive(Identity{PID: 9999, Start: r.Self.Start, NS: r.Self.NS})
 	require.NoError(t, err)
 	assert.False(t, alive, "no pid 9999 in the namespace")
@@ -276,14 +278,8 @@ func TestPIDNamespaceWithOwnProc(t *testing.T) {
 	c.stop()
 	alive, err = Alive(r.Self)
 	require.NoError(t, err)
-	procs, err := scanProc()
-	require.NoError(t, err)
-	placed := true
-	for _, p := range procs {
-		placed = placed && p.ns != 0 && p.nspid != nil
-	}
-	if procNS() == initPIDNS && placed {
-		assert.False(t, alive, "from the initial namespace, with every process placed, a namespace without processes is gone")
+	if procNS() == initPIDNS && seesAll() {
+		assert.False(t, alive, "from the initial namespace, which shows every process, a namespace without processes is gone")
 	} else {
 		assert.True(t, alive, "a namespace out of sight may be elsewhere: its owner counts as alive")
 	}
@@ -298,7 +294,11 @@ func TestLookupFillsNamespace(t *testing.T) {
 	assert.Equal(t, ns, procNS())
 	ok, err := Alive(Identity{PID: me.PID, Start: me.Start, NS: ns + 1})
 	require.NoError(t, err)
-	assert.True(t, ok, "a namespace nobody here lives in cannot be judged unless it provably is gone")
+	if procNS() == initPIDNS && seesAll() {
+		assert.False(t, ok, "from the initial namespace: no process below it has that pid and start time")
+	} else {
+		assert.True(t, ok, "a namespace nobody here lives in cannot be judged unless it provably is gone")
+	}
 }
 
 func TestParseNSpid(t *testing.T) {
@@ -393,4 +393,81 @@ func TestJudge(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, judge(tc.procs, tc.id, tc.procNS, start), tc.name)
 	}
+}
+
+// TestJudgeFromInit covers the rule for an identity of another namespace
+// seen from the initial one, which needs no namespace links.
+func TestJudgeFromInit(t *testing.T) {
+	starts := map[int]uint64{1: 1, 500: 50, 501: 51, 600: 60, 700: 70, 900: 90}
+	start := func(pid int) (uint64, error) {
+		s, ok := starts[pid]
+		if !ok {
+			return 0, ErrNoProcess
+		}
+		return s, nil
+	}
+	base := []procEntry{
+		{pid: 1, nspid: []int{1}},
+		{pid: 7, nspid: []int{7}},            // the host's pid 7
+		{pid: 500, nspid: []int{500, 1}},     // a container's init
+		{pid: 501, nspid: []int{501, 7}},     // its pid 7
+		{pid: 700, nspid: []int{700, 9, 1}},  // its pid 9, in a namespace nested in it
+		{pid: 800, nspid: []int{800, 3}},     // exits before its start is read
+		{pid: 900, nspid: []int{900, 7, 12}}, // pid 7 of another container, with a nested one
+	}
+	for _, tc := range []struct {
+		name  string
+		procs []procEntry
+		id    Identity
+		want  bool
+	}{
+		{"pid 7 of a container", base, Identity{PID: 7, Start: 51, NS: 100}, true},
+		{"pid 7 somewhere, started then", base, Identity{PID: 7, Start: 90, NS: 100}, true},
+		{"pid reused", base, Identity{PID: 7, Start: 99, NS: 100}, false},
+		{"the host's pid 7 does not count", []procEntry{{pid: 7, nspid: []int{7}}}, Identity{PID: 7, Start: 51, NS: 100}, false},
+		{"nested", base, Identity{PID: 9, Start: 70, NS: 100}, true},
+		{"gone", base, Identity{PID: 2, Start: 51, NS: 100}, false},
+		{"exited since the scan", base, Identity{PID: 3, Start: 80, NS: 100}, false},
+		{"pids unreadable, start matches", append(base, procEntry{pid: 501}), Identity{PID: 8, Start: 51, NS: 100}, true},
+		{"pids unreadable, start differs", append(base, procEntry{pid: 501}), Identity{PID: 8, Start: 53, NS: 100}, false},
+	} {
+		assert.Equal(t, tc.want, judgeFromInit(tc.procs, tc.id, start), tc.name)
+	}
+}
+
+// A flood of identities naming namespaces that do not exist (queue files
+// anyone can write) costs one scan of /proc, not one each.
+func TestAliveOtherNamespacesShareAScan(t *testing.T) {
+	me, err := Lookup(os.Getpid())
+	require.NoError(t, err)
+	if me.Start < 2*scanMarginTicks {
+		t.Skip("the machine booted too recently")
+	}
+	before := scans.n.Load()
+	for i := range 500 {
+		old := Identity{PID: 1000 + i, Start: me.Start - scanMarginTicks - uint64(i%5), NS: me.NS + 1 + uint64(i)}
+		_, err := Alive(old)
+		require.NoError(t, err)
+		future := Identity{PID: 1000 + i, Start: me.Start + 1<<40, NS: me.NS + 1 + uint64(i)}
+		alive, err := Alive(future)
+		require.NoError(t, err)
+		if procNS() == initPIDNS && seesAll() {
+			assert.False(t, alive, "no process started after now")
+		}
+	}
+	// Every scan serves 100 ms of calls: a slow machine may need a few.
+	assert.LessOrEqual(t, scans.n.Load()-before, int64(10), "scans of /proc for 1,000 identities")
+}
+
+// An owner that started after the cached scan must be found: the cache
+// serves only identities older than the scan.
+func TestAliveElsewhereSeesNewProcesses(t *testing.T) {
+	me, err := Lookup(os.Getpid())
+	require.NoError(t, err)
+	_, err = Alive(Identity{PID: 4242, Start: 1, NS: me.NS + 1}) // fills the cache
+	require.NoError(t, err)
+	c := startNS(t, true)
+	alive, err := Alive(c.report.Self)
+	require.NoError(t, err)
+	assert.True(t, alive, "a member started after the last scan")
 }

@@ -17,8 +17,9 @@ var ErrNoProcess = errors.New("no such process")
 var ErrOtherNamespace = errors.New("process not identifiable: /proc shows another pid namespace")
 
 // Identity names one process for its lifetime: its pid and its start time in
-// the OS's own units (clock ticks since boot on Linux, microseconds since the
-// epoch on macOS/BSD). Start is 0 where the OS cannot tell it.
+// the OS's own units (clock ticks since boot on Linux, in the initial time
+// namespace's time base whatever time namespace reads it; microseconds since
+// the epoch on macOS/BSD). Start is 0 where the OS cannot tell it.
 //
 // NS is the pid namespace PID is numbered in (Linux: the inode number of the
 // namespace, as in the link /proc/PID/ns/pid, "pid:[4026531836]"); 0 where
@@ -58,6 +59,27 @@ func Lookup(pid int) (Identity, error) {
 	return lookup(pid)
 }
 
+// LookupIn returns the identity of the process numbered pid in the pid
+// namespace of process peer, as Lookup would give it to this process: what
+// a client across a Unix socket means by a pid it sends, peer being the
+// client's pid as the kernel reports it (SO_PEERCRED: numbered as this
+// process numbers pids, 0 when the client lives where this process cannot
+// see it).
+//
+// On Linux, for a peer in a pid namespace of its own below this process's,
+// the process is looked for among those living in that same namespace (its
+// link /proc/PID/ns/pid, which only the process's owner or root may read)
+// whose pid there (the last on its NSpid line) is pid. An error wrapping
+// ErrNoProcess says no such process runs, one wrapping ErrOtherNamespace
+// that the namespace cannot be told. Elsewhere pid namespaces do not exist
+// and LookupIn is Lookup(pid).
+func LookupIn(peer, pid int) (Identity, error) {
+	if pid <= 0 {
+		return Identity{}, fmt.Errorf("process %d: %w", pid, ErrNoProcess)
+	}
+	return lookupIn(peer, pid)
+}
+
 // Alive reports whether the process id names is still running: its pid
 // exists and, when both start times are known, started when id says. A
 // reused pid therefore reports false.
@@ -82,7 +104,7 @@ func Alive(id Identity) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return id.Start == 0 || cur.Start == 0 || cur.Start == id.Start, nil
+	return id.Start == 0 || cur.Start == 0 || startMatches(id.Start, cur.Start), nil
 }
 
 // Command returns the command line of pid with arguments joined by spaces,

@@ -21,7 +21,8 @@ func lookupProc(pid int) (Identity, error) {
 }
 
 // lookupPath reads a stat file, /proc/PID/stat or /proc/self/stat, and
-// returns pid with its start time.
+// returns pid with its start time in the host's time base (see timeBase),
+// or 0 where this process cannot tell its time namespace's offset.
 func lookupPath(pid int, path string) (Identity, error) {
 	b, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
@@ -34,7 +35,7 @@ func lookupPath(pid int, path string) (Identity, error) {
 	if err != nil {
 		return Identity{}, fmt.Errorf("process %d: %w", pid, err)
 	}
-	return Identity{PID: pid, Start: start}, nil
+	return Identity{PID: pid, Start: timeView().normalise(start)}, nil
 }
 
 // parseStat returns field 22 (starttime) of a /proc/PID/stat line.

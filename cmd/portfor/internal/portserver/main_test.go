@@ -38,6 +38,13 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv("PORTSERVER_TEST_SERVE"); dir != "" {
 		os.Exit(serveBlind(dir, os.Getenv("PORTSERVER_TEST_MODE")))
 	}
+	switch os.Getenv(nsRoleEnv) {
+	case "init":
+		os.Exit(nsClient())
+	case "member":
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

@@ -306,10 +306,18 @@ func (s *serving) handle(ctx context.Context, c net.Conn) {
 		s.logf("refused: %v", err)
 		return
 	}
-	id, err := procinfo.Lookup(pid)
+	id, err := resolve(c, pid)
 	if err != nil {
-		s.logf("pid %d: refused: no such process", pid)
+		if errors.Is(err, procinfo.ErrNoProcess) {
+			s.logf("pid %d: refused: no such process", pid)
+		} else {
+			s.logf("pid %d: refused: %v", pid, err)
+		}
 		return
+	}
+	if id.PID != pid { // the client's namespace numbers it otherwise
+		s.logf("pid %d: pid %d here", pid, id.PID)
+		pid = id.PID
 	}
 	if why := s.mayAskFor(c, id); why != "" {
 		s.logf("pid %d: refused: %s", pid, why)
@@ -338,6 +346,22 @@ func (s *serving) handle(ctx context.Context, c net.Conn) {
 	}
 	// The command line is the client's to choose, newlines and all.
 	s.logf("pid %d: port %d (%q)", pid, a.Port, a.Command)
+}
+
+// resolve returns the process a client means by pid. The client numbers
+// pids in its own pid namespace: a client in a container sends its pid
+// there, which on the server's side names another process or none. The
+// kernel reports the client's pid in the server's numbering (SO_PEERCRED),
+// so the pid sent is looked for in the client's namespace (a pid that
+// cannot be found there is refused); the lease is then made, and the
+// ownership checks applied, for the process found. Where the kernel cannot
+// tell who the client is, the pid is taken as numbered here.
+func resolve(c net.Conn, pid int) (procinfo.Identity, error) {
+	p, known := clientOf(c)
+	if !known {
+		return procinfo.Lookup(pid)
+	}
+	return procinfo.LookupIn(p.pid, pid)
 }
 
 // mayAskFor returns "" when the client on c may hold a port for process
