@@ -1,0 +1,78 @@
+package registry_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/portfor/portfor/registry"
+)
+
+// A lease holds a port for the calling process until it is released or the
+// process exits; ReleaseLease gives it back only if it is still this lease.
+func ExampleRegistry_Lease() {
+	dir, _ := os.MkdirTemp("", "portfor-example")
+	defer os.RemoveAll(dir)
+	reg, err := registry.Open(filepath.Join(dir, "registry.db"), registry.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+	a, err := reg.Lease(ctx, registry.LeaseOptions{Ports: registry.PortList{{First: 15000, Last: 15999}}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(a.Port >= 15000 && a.Port <= 15999, a.Kind, a.OwnerPID == os.Getpid())
+	fmt.Println(reg.ReleaseLease(ctx, a))
+	// Output:
+	// true lease true
+	// <nil>
+}
+
+// Doctor's report: what it checked, and how many problems need a person or
+// DoctorOptions{Fix: true}. A health check passes when Problems is 0.
+func ExampleRegistry_Doctor() {
+	dir, _ := os.MkdirTemp("", "portfor-example")
+	defer os.RemoveAll(dir)
+	reg, err := registry.Open(filepath.Join(dir, "registry.db"), registry.Options{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	ctx := context.Background()
+	if err := reg.Bind(ctx, "web", 18080); err != nil {
+		fmt.Println(err)
+		return
+	}
+	rep, err := reg.Doctor(ctx, registry.DoctorOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(rep.Problems())
+	// Output: 0
+}
+
+// Port lists are read as the CLI writes them, and keep their order.
+func ExampleParsePorts() {
+	list, err := registry.ParsePorts("9000,8000-8002")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(list, list.Len(), list.At(1), list.Contains(8001))
+	var ports []int
+	for p := range list.Ports {
+		ports = append(ports, p)
+	}
+	fmt.Println(ports)
+	_, err = registry.ParsePorts("8000-70000")
+	fmt.Println(err)
+	// Output:
+	// 9000,8000-8002 4 8000 true
+	// [9000 8000 8001 8002]
+	// invalid port: invalid port list "8000-70000": "70000" is not a port (1-65535)
+}
