@@ -189,11 +189,8 @@ const (
 
 // String returns "page damage" or "index drift".
 func (k ProblemKind) String() string {
-	switch k {
-	case PageDamage:
-		return "page damage"
-	case IndexDrift:
-		return "index drift"
+	if names := [...]string{PageDamage: "page damage", IndexDrift: "index drift"}; k > 0 && int(k) < len(names) {
+		return names[k]
 	}
 	return fmt.Sprintf("ProblemKind(%d)", int(k))
 }

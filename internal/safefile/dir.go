@@ -3,6 +3,8 @@ package safefile
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 )
 
@@ -18,4 +20,17 @@ func checkName(name string) error {
 		return fmt.Errorf("%q: %w", name, errName)
 	}
 	return nil
+}
+
+// readAtMost reads all of f, which may hold at most limit bytes: a longer
+// file is not one the caller made, and is an error wrapping ErrNotRegular.
+func readAtMost(f *os.File, name string, limit int) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > limit {
+		return nil, &os.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w (longer than %d bytes)", ErrNotRegular, limit)}
+	}
+	return b, nil
 }

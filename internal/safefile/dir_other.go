@@ -4,8 +4,6 @@ package safefile
 
 import (
 	"errors"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -109,12 +107,9 @@ func (d *Dir) ReadFile(name string, limit int) ([]byte, int, error) {
 		return nil, 0, err
 	}
 	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	b, err := readAtMost(f, name, limit)
 	if err != nil {
 		return nil, 0, err
-	}
-	if len(b) > limit {
-		return nil, 0, &os.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w (longer than %d bytes)", ErrNotRegular, limit)}
 	}
 	return b, -1, nil
 }

@@ -5,7 +5,6 @@ package safefile
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -166,12 +165,9 @@ func (d *Dir) ReadFile(name string, limit int) ([]byte, int, error) {
 	if uint32(st.Mode)&unix.S_IFMT != unix.S_IFREG {
 		return nil, 0, &os.PathError{Op: "open", Path: name, Err: ErrNotRegular}
 	}
-	b, err := io.ReadAll(io.LimitReader(f, int64(limit)+1))
+	b, err := readAtMost(f, name, limit)
 	if err != nil {
 		return nil, 0, err
-	}
-	if len(b) > limit {
-		return nil, 0, &os.PathError{Op: "read", Path: name, Err: fmt.Errorf("%w (longer than %d bytes)", ErrNotRegular, limit)}
 	}
 	return b, int(st.Uid), nil
 }
