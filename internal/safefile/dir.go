@@ -34,3 +34,16 @@ func readAtMost(f *os.File, name string, limit int) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// fill gives the new file f exactly perm (whatever the umask), writes b to
+// it and closes it.
+func fill(f *os.File, perm os.FileMode, b []byte) error {
+	err := f.Chmod(perm.Perm())
+	if err == nil {
+		_, err = f.Write(b)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

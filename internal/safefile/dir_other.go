@@ -65,11 +65,7 @@ func (d *Dir) Create(name string, perm os.FileMode, b []byte) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return fill(f, perm, b)
 }
 
 // Rename renames from to to, both in d.

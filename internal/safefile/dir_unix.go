@@ -108,15 +108,7 @@ func (d *Dir) Create(name string, perm os.FileMode, b []byte) error {
 	if err != nil {
 		return &os.PathError{Op: "create", Path: name, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), name)
-	err = f.Chmod(perm.Perm()) // exactly, whatever the umask
-	if err == nil {
-		_, err = f.Write(b)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return fill(os.NewFile(uintptr(fd), name), perm, b)
 }
 
 // Rename renames from to to, both in d.
