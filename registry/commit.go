@@ -7,9 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/portfor/portfor/internal/backoff"
+	"github.com/portfor/portfor/internal/portrange"
 	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/registry/internal/queue"
@@ -103,7 +105,13 @@ func (r *Registry) queueAndWait(ctx context.Context, q request) (port int, held 
 	tries := backoff.New(250*time.Microsecond, 4*time.Millisecond)
 	for {
 		if ticket != nil && ticket.Taken() {
-			// Carried out and committed, or refused: the registry says which.
+			// Carried out and committed, or refused. The holder's answer
+			// says which at once; without one, the registry does.
+			if b, ok := ticket.Answer(); ok {
+				if p, err := strconv.Atoi(string(b)); err == nil && p >= 1 && p <= portrange.MaxPort {
+					return p, nil, nil
+				}
+			}
 			port, err = r.lookupAfterBatch(ctx, q.ID)
 			if port != 0 || err != nil {
 				return port, nil, timedOut(err, start)
@@ -278,12 +286,18 @@ func (r *Registry) carryOut(s *session, jobs []job, stablePorts map[int]bool) er
 		active = slices.DeleteFunc(active, func(i int) bool { return i == bad })
 	}
 	var retire []queue.Item
+	var answers [][]byte
 	for i := range jobs {
 		if jobs[i].item != nil {
 			retire = append(retire, *jobs[i].item)
+			var answer []byte
+			if jobs[i].err == nil && len(jobs[i].ports) == 1 {
+				answer = strconv.AppendInt(nil, int64(jobs[i].ports[0]), 10)
+			}
+			answers = append(answers, answer)
 		}
 	}
-	r.queue.Retire(retire...)
+	r.queue.Answer(retire, answers)
 	for _, i := range failed {
 		if jobs[i].item != nil || len(jobs) == 1 {
 			continue // queued: its asker runs it alone; alone already

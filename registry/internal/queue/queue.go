@@ -77,11 +77,13 @@ const staleAfter = 10 * time.Minute
 const (
 	requestPrefix = "q2-"
 	partialPrefix = "t2-"
+	answerPrefix  = "a2-" // what a carried-out request's holder left for its asker
 )
 
 // Name is a file name the queue makes, read back.
 type Name struct {
 	Partial bool // a request still being written
+	Answer  bool // an answer left for the asker
 	Time    time.Time
 	Asker   procinfo.Identity // with its pid namespace (0: unknown)
 	rand    uint32
@@ -90,8 +92,11 @@ type Name struct {
 // String returns the file name.
 func (n Name) String() string {
 	prefix := requestPrefix
-	if n.Partial {
+	switch {
+	case n.Partial:
 		prefix = partialPrefix
+	case n.Answer:
+		prefix = answerPrefix
 	}
 	return fmt.Sprintf("%s%016x-%d-%d-%d-%08x", prefix, n.Time.UnixNano(), n.Asker.PID, n.Asker.Start, n.Asker.NS, n.rand)
 }
@@ -110,6 +115,9 @@ func ParseName(s string) (Name, error) {
 	case strings.HasPrefix(s, partialPrefix):
 		n.Partial = true
 		s = s[len(partialPrefix):]
+	case strings.HasPrefix(s, answerPrefix):
+		n.Answer = true
+		s = s[len(answerPrefix):]
 	default:
 		return Name{}, errName
 	}
@@ -196,8 +204,27 @@ func (t *Ticket) Taken() bool {
 	return errors.Is(err, fs.ErrNotExist)
 }
 
-// Withdraw takes the request back if it is still queued. Call it when the
-// caller stops waiting, whether or not it was answered.
+// Answer returns the answer the request's holder left, if any (read at most
+// once; the file is removed). Call it once Taken reports true.
+func (t *Ticket) Answer() ([]byte, bool) {
+	n, err := ParseName(t.name)
+	if err != nil {
+		return nil, false
+	}
+	n.Answer = true
+	d, err := t.q.openDir(false)
+	if err != nil {
+		return nil, false
+	}
+	defer d.Close()
+	b, _, err := d.ReadFile(n.String(), MaxAnswer)
+	d.Remove(n.String())
+	return b, err == nil
+}
+
+// Withdraw takes the request back if it is still queued, and removes an
+// answer left for it. Call it when the caller stops waiting, whether or not
+// it was answered.
 func (t *Ticket) Withdraw() {
 	t.watch.close()
 	t.watch = nil
@@ -206,6 +233,10 @@ func (t *Ticket) Withdraw() {
 		return
 	}
 	d.Remove(t.name)
+	if n, err := ParseName(t.name); err == nil {
+		n.Answer = true
+		d.Remove(n.String())
+	}
 	d.Close()
 }
 
@@ -264,7 +295,7 @@ func (q *Queue) Drain(max int) ([]Item, error) {
 			d.Remove(name)
 			continue
 		}
-		if n.Partial || len(items) >= max {
+		if n.Partial || n.Answer || len(items) >= max {
 			continue // still looked at: what the dead left goes even then
 		}
 		if uid, ok := d.UID(name); ok && perUser[uid] >= MaxPerUser {
@@ -330,7 +361,16 @@ func askerAlive(n Name) bool {
 
 // Retire removes carried-out or refused items from the queue: their askers
 // see their tickets taken. Call it after the commit that carried them out.
-func (q *Queue) Retire(items ...Item) {
+func (q *Queue) Retire(items ...Item) { q.Answer(items, nil) }
+
+// MaxAnswer bounds an answer.
+const MaxAnswer = 64
+
+// Answer retires items, first leaving answers[i] (when not nil) for the
+// asker of items[i], so that it learns the outcome without the registry's
+// lock. An answer is a new file (never one someone put there), read by
+// its asker with a size limit.
+func (q *Queue) Answer(items []Item, answers [][]byte) {
 	if len(items) == 0 {
 		return
 	}
@@ -339,7 +379,12 @@ func (q *Queue) Retire(items ...Item) {
 		return
 	}
 	defer d.Close()
-	for _, it := range items {
+	for i, it := range items {
+		if i < len(answers) && answers[i] != nil && len(answers[i]) <= MaxAnswer {
+			a := it.Name
+			a.Answer = true
+			_ = d.Create(a.String(), q.cfg.FilePerm, answers[i]) // without it, the asker looks the outcome up
+		}
 		d.Remove(it.file)
 	}
 }
@@ -353,7 +398,8 @@ const (
 	// Abandoned is a request or half-written file whose asker is gone: the
 	// next drain removes it.
 	Abandoned
-	// Partial is a request its asker, still running, is writing.
+	// Partial is a request its asker, still running, is writing, or an
+	// answer it has yet to read.
 	Partial
 	// OldVersion is a file of version 1 of the queue.
 	OldVersion
@@ -392,7 +438,7 @@ func (q *Queue) Scan() ([]Entry, error) {
 			switch {
 			case e.Age > AbandonAfter || (sameNamespace(n.Asker) && !askerAlive(n)):
 				e.State = Abandoned
-			case n.Partial:
+			case n.Partial || n.Answer:
 				e.State = Partial
 			default:
 				e.State = Waiting
