@@ -202,7 +202,7 @@ func (c *chooser) lease(q request) ([]int, error) {
 			return nil, err
 		}
 		e := store.Entry{ID: leaseID(p), Port: p, Kind: store.Lease, Created: now, Updated: now,
-			OwnerPID: q.Owner.PID, OwnerStart: q.Owner.Start, OwnerNS: q.Owner.NS, Dir: q.Dir, Command: q.Command}
+			OwnerPID: q.Owner.PID, OwnerStart: q.Owner.Start, OwnerNS: q.Owner.NS, Dir: q.Dir, Command: q.Command, Request: q.Token}
 		if err := c.t.put(c.t.leases, e); err != nil {
 			return nil, err
 		}

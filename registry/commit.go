@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portfor/portfor/internal/backoff"
@@ -61,12 +62,15 @@ func (r *Registry) submit(ctx context.Context, q request) ([]int, error) {
 		return nil, err
 	}
 	if !ok {
-		if q.Kind == store.Stable && !r.direct {
-			var port int
-			if port, held, err = r.queueAndWait(ctx, q); port != 0 || err != nil {
-				return []int{port}, err
+		if r.direct {
+			held, err = r.lock(ctx, lock.Exclusive)
+		} else {
+			var ports []int
+			if ports, held, err = r.queueAndWait(ctx, &q); ports != nil {
+				return ports, nil
 			}
-		} else if held, err = r.lock(ctx, lock.Exclusive); err != nil {
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -77,15 +81,21 @@ func (r *Registry) submit(ctx context.Context, q request) ([]int, error) {
 	return jobs[0].ports, jobs[0].err
 }
 
-// queueAndWait queues the stable request q and waits until a batch has
-// carried it out (port != 0) or the exclusive lock is granted (held !=
-// nil), whichever comes first. It tries the lock after 250 µs, then twice
-// as long each time up to 4 ms, and between tries waits for its request to
-// leave the queue: on Linux it is woken the moment that happens (an inotify
-// watch on its own request file), elsewhere at the next try. A caller whose
-// request has gone reads its port under the shared lock, waited for in the
-// kernel: it is granted the moment the batch's holder lets go.
-func (r *Registry) queueAndWait(ctx context.Context, q request) (port int, held *lock.Lock, err error) {
+// queueAndWait queues q and waits until a batch has carried it out (ports
+// != nil) or the exclusive lock is granted (held != nil), whichever comes
+// first. It tries the lock after 250 µs, then twice as long each time up to
+// 4 ms, and between tries waits for its request to leave the queue: on
+// Linux it is woken the moment that happens (an inotify watch on its own
+// request file), elsewhere at the next try. A request that has left the
+// queue has an answer beside it, read without any lock; without one (the
+// holder died before writing it, or refused the request) the committed
+// state says what was done, read under the shared lock.
+//
+// When it gets the lock itself it takes its request back first, and names
+// it in q.Token: the batch it then runs looks for what an earlier holder may
+// have committed for it (and died before answering), so nothing is carried
+// out twice.
+func (r *Registry) queueAndWait(ctx context.Context, q *request) (ports []int, held *lock.Lock, err error) {
 	// Derive the waiting context before anything is left behind to clean
 	// up: a context that acts on its first use (the CLI installs its signal
 	// handling on the first Done) is then ready before the request exists.
@@ -99,28 +109,33 @@ func (r *Registry) queueAndWait(ctx context.Context, q request) (port int, held 
 	}
 	if ticket == nil {
 		held, err = r.lock(ctx, lock.Exclusive)
-		return 0, held, err
+		return nil, held, err
 	}
 	start := time.Now()
 	tries := backoff.New(250*time.Microsecond, 4*time.Millisecond)
 	for {
 		if ticket != nil && ticket.Taken() {
-			// Carried out and committed, or refused. The holder's answer
-			// says which at once; without one, the registry does.
 			if b, ok := ticket.Answer(); ok {
-				if p, err := strconv.Atoi(string(b)); err == nil && p >= 1 && p <= portrange.MaxPort {
-					return p, nil, nil
+				if ports := parseAnswer(b, *q); ports != nil {
+					return ports, nil, nil
 				}
 			}
-			port, err = r.lookupAfterBatch(ctx, q.ID)
-			if port != 0 || err != nil {
-				return port, nil, timedOut(err, start)
+			ports, err = r.lookupAfterBatch(ctx, *q, ticket.Name())
+			if ports != nil || err != nil {
+				return ports, nil, timedOut(err, start)
 			}
 			ticket = nil // refused, or it failed in the batch: carry it out alone
 		}
 		held, ok, err := r.tryLock(lock.Exclusive)
-		if ok || err != nil {
-			return 0, held, err
+		if ok {
+			if ticket != nil {
+				ticket.Withdraw()
+				q.Token = ticket.Name()
+			}
+			return nil, held, nil
+		}
+		if err != nil {
+			return nil, nil, err
 		}
 		if ticket != nil {
 			ticket.Wait(ctx, tries.Next())
@@ -131,33 +146,84 @@ func (r *Registry) queueAndWait(ctx context.Context, q request) (port int, held 
 			// A last try with the ended context: free, it is granted; busy,
 			// the error names the lock file and its holder.
 			held, err := lock.Acquire(ctx, r.lockPath, lock.Exclusive, lock.Perm(r.filePerm()))
-			return 0, held, timedOut(err, start)
+			if err == nil && ticket != nil {
+				ticket.Withdraw()
+				q.Token = ticket.Name()
+			}
+			return nil, held, timedOut(err, start)
 		}
 	}
 }
 
-// lookupAfterBatch reads id's port (0: none) under the shared lock, waited
-// for in the kernel.
-func (r *Registry) lookupAfterBatch(ctx context.Context, id string) (int, error) {
+// formatAnswer and parseAnswer carry a carried-out request's ports to its
+// asker: decimal ports separated by spaces. An answer that is not q's
+// (the wrong number of ports, a port out of range) is ignored.
+func formatAnswer(ports []int) []byte {
+	var b []byte
+	for i, p := range ports {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = strconv.AppendInt(b, int64(p), 10)
+	}
+	return b
+}
+
+func parseAnswer(b []byte, q request) []int {
+	f := strings.Fields(string(b))
+	want := 1
+	if q.Kind == store.Lease {
+		want = q.Count
+	}
+	if len(f) != want {
+		return nil
+	}
+	ports := make([]int, len(f))
+	for i, s := range f {
+		p, err := strconv.Atoi(s)
+		if err != nil || p < 1 || p > portrange.MaxPort {
+			return nil
+		}
+		ports[i] = p
+	}
+	return ports
+}
+
+// lookupAfterBatch reads what a batch committed for q, queued as token
+// (nil: nothing), under the shared lock, waited for in the kernel: the id's
+// port, or the ports leased for the request.
+func (r *Registry) lookupAfterBatch(ctx context.Context, q request, token string) ([]int, error) {
 	shared, err := lock.Acquire(ctx, r.lockPath, lock.Shared, lock.Perm(r.filePerm()))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer shared.Unlock()
-	var port int
-	err = withStore(r.path, store.Options{ReadOnly: true}, func(db *store.DB) error {
+	path := r.path
+	if q.Kind == store.Lease {
+		path, _ = r.leaseFile()
+	}
+	var ports []int
+	err = withStore(path, store.Options{ReadOnly: true}, func(db *store.DB) error {
 		return db.View(func(tx *store.Tx) error {
-			e, ok, err := tx.Get(id)
-			if ok {
-				port = e.Port
+			if q.Kind == store.Stable {
+				e, ok, err := tx.Get(q.ID)
+				if ok {
+					ports = []int{e.Port}
+				}
+				return err
 			}
-			return err
+			return tx.ForEach(func(e store.Entry) error {
+				if e.Request == token {
+					ports = append(ports, e.Port)
+				}
+				return nil
+			})
 		})
 	})
 	if errors.Is(err, fs.ErrNotExist) {
 		err = nil
 	}
-	return port, err
+	return ports, err
 }
 
 // timedOut makes a lock timeout say what the caller waited for (the
@@ -183,10 +249,14 @@ func (r *Registry) queuedJobs(n int) []job {
 	jobs := make([]job, 0, len(items))
 	for i := range items {
 		q, err := parseRequest(items[i].Payload)
+		if err == nil && q.Kind == store.Lease && !alive(q.Owner) {
+			err = ErrNoOwner // a lease is made only for an owner that runs
+		}
 		if err != nil {
 			r.queue.Retire(items[i])
 			continue
 		}
+		q.Token = items[i].Name.String()
 		jobs = append(jobs, job{q: q, item: &items[i]})
 	}
 	return jobs
@@ -257,9 +327,17 @@ func kinds(jobs []job) (stable, leases bool) {
 // open.
 func (r *Registry) carryOut(s *session, jobs []job, stablePorts map[int]bool) error {
 	stable, leases := kinds(jobs)
-	active := make([]int, len(jobs))
-	for i := range active {
-		active[i] = i
+	done, err := r.leasedFor(s, jobs)
+	if err != nil {
+		return err
+	}
+	var active []int
+	for i := range jobs {
+		if ports, ok := done[jobs[i].q.Token]; ok && jobs[i].q.Token != "" {
+			jobs[i].ports = ports // carried out by a holder that died before it answered
+			continue
+		}
+		active = append(active, i)
 	}
 	var failed []int
 	for len(active) > 0 {
@@ -291,8 +369,8 @@ func (r *Registry) carryOut(s *session, jobs []job, stablePorts map[int]bool) er
 		if jobs[i].item != nil {
 			retire = append(retire, *jobs[i].item)
 			var answer []byte
-			if jobs[i].err == nil && len(jobs[i].ports) == 1 {
-				answer = strconv.AppendInt(nil, int64(jobs[i].ports[0]), 10)
+			if jobs[i].err == nil && len(jobs[i].ports) > 0 {
+				answer = formatAnswer(jobs[i].ports)
 			}
 			answers = append(answers, answer)
 		}
@@ -307,6 +385,32 @@ func (r *Registry) carryOut(s *session, jobs []job, stablePorts map[int]bool) er
 		}
 	}
 	return nil
+}
+
+// leasedFor returns, for the queued lease requests among jobs, the ports
+// already leased for each (by its token): a holder that committed them
+// and died before it retired the request leaves the request queued, and
+// carrying it out again would hold a second set of ports for one ask.
+func (r *Registry) leasedFor(s *session, jobs []job) (map[string][]int, error) {
+	tokens := map[string]bool{}
+	for _, j := range jobs {
+		if j.q.Kind == store.Lease && j.q.Token != "" {
+			tokens[j.q.Token] = true
+		}
+	}
+	if len(tokens) == 0 || s.leases == nil {
+		return nil, nil
+	}
+	done := map[string][]int{}
+	err := s.leases.View(func(tx *store.Tx) error {
+		return tx.ForEach(func(e store.Entry) error {
+			if tokens[e.Request] {
+				done[e.Request] = append(done[e.Request], e.Port)
+			}
+			return nil
+		})
+	})
+	return done, err
 }
 
 // carryOutAlone carries out one job in a transaction of its own.

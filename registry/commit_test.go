@@ -210,6 +210,16 @@ func TestRequestRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, q, got)
 
+	lease := request{Kind: store.Lease, Count: 3, Suggested: 15000, Ports: PortList{{First: 15000, Last: 15999}},
+		Owner: procinfo.Identity{PID: 7, Start: 8, NS: 9}, Dir: "/d", Command: "go test\n./..."}
+	got, err = parseRequest(lease.marshal())
+	require.NoError(t, err)
+	assert.Equal(t, lease, got)
+	anywhere := request{Kind: store.Lease, Count: 1, Owner: procinfo.Identity{PID: 7}}
+	got, err = parseRequest(anywhere.marshal())
+	require.NoError(t, err)
+	assert.Equal(t, anywhere, got)
+
 	good := "portfor-request 2\nid web\nport 0\ndir \"/\"\n"
 	_, err = parseRequest([]byte(good))
 	require.NoError(t, err)
@@ -219,6 +229,11 @@ func TestRequestRoundTrip(t *testing.T) {
 		strings.Replace(good, "port 0", "port -1", 1), strings.Replace(good, "dir \"/\"", "dir /", 1),
 		good + "extra", good + "id again\n", strings.TrimSuffix(good, "\n"),
 		"portfor-request 1\nkind stable\nid web\nport 0\nowner 1 1\nasker 1 1\ndir \"/\"\ncmd \"\"\n",
+		"portfor-request 2\nlease 0\nnear 0\nports -\nowner 7 8 9\ndir \"\"\ncmd \"\"\n",
+		"portfor-request 2\nlease 65\nnear 0\nports -\nowner 7 8 9\ndir \"\"\ncmd \"\"\n",
+		"portfor-request 2\nlease 1\nnear 0\nports 9-1\nowner 7 8 9\ndir \"\"\ncmd \"\"\n",
+		"portfor-request 2\nlease 1\nnear 0\nports -\nowner 0 8 9\ndir \"\"\ncmd \"\"\n",
+		"portfor-request 2\nlease 1\nnear 0\nports -\nowner 7 8\ndir \"\"\ncmd \"\"\n",
 	} {
 		_, err := parseRequest([]byte(bad))
 		assert.ErrorIs(t, err, errBadRequest, "%q", bad)
@@ -231,12 +246,13 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte("portfor-request 2\nid a\nport +1\ndir \"\"\n"))
 	f.Add([]byte("portfor-request 1\nkind stable\nid a\nport 1\nowner 1 0\nasker 1 0\n"))
 	f.Add([]byte("portfor-request 2\n\n\n\n"))
+	f.Add(request{Kind: store.Lease, Count: 2, Ports: PortList{{First: 15000, Last: 15999}}, Owner: procinfo.Identity{PID: 7, Start: 8, NS: 9}, Dir: "/d", Command: "c"}.marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		q, err := parseRequest(b)
 		if err != nil {
 			return
 		}
-		if q.Kind != store.Stable || ValidateID(q.ID) != nil || q.Suggested < 0 || q.Suggested > 65535 {
+		if (q.Kind == store.Stable && ValidateID(q.ID) != nil) || (q.Kind == store.Lease && (q.Count < 1 || q.Owner.PID <= 0)) || q.Suggested < 0 || q.Suggested > 65535 {
 			t.Fatalf("parseRequest accepted %+v", q)
 		}
 		again, err := parseRequest(q.marshal())

@@ -46,6 +46,11 @@ type Entry struct {
 	// namespace's inode number, procinfo.Identity.NS); 0 where unknown,
 	// as in every entry written before it was recorded.
 	OwnerNS uint64
+	// Request names the queued request a lease was made for (the queue's
+	// file name), so that a batch that finds the request again, its first
+	// holder having died between the commit and the answer, answers it
+	// from here instead of leasing twice. Empty for everything else.
+	Request string
 }
 
 // entryVersion is the first byte of every encoded entry. Fields appended at
@@ -77,6 +82,9 @@ func (e Entry) MarshalBinary() ([]byte, error) {
 	b = appendString(b, e.Dir)
 	b = appendString(b, e.Command)
 	b = binary.AppendUvarint(b, e.OwnerNS) // appended: see entryVersion
+	if e.Request != "" {
+		b = appendString(b, e.Request) // appended likewise
+	}
 	return b, nil
 }
 
@@ -102,9 +110,12 @@ func (e *Entry) UnmarshalBinary(b []byte) error {
 	e.OwnerStart = d.uvarint()
 	e.Dir = d.string()
 	e.Command = d.string()
-	e.OwnerNS = 0
+	e.OwnerNS, e.Request = 0, ""
 	if d.err == nil && len(d.b) > 0 {
 		e.OwnerNS = d.uvarint()
+	}
+	if d.err == nil && len(d.b) > 0 {
+		e.Request = d.string()
 	}
 	switch {
 	case d.err != nil:

@@ -428,10 +428,22 @@ func TestEntryOwnerNSIsAppended(t *testing.T) {
 	require.NoError(t, got.UnmarshalBinary(b))
 	assert.Equal(t, e.OwnerNS, got.OwnerNS)
 
-	// A later writer's fields after OwnerNS are ignored.
-	require.NoError(t, got.UnmarshalBinary(append(b, 0x05, 'x', 'y')))
+	// Request, appended after OwnerNS, and only when set.
+	e.Request = "q2-0000000000000001-7-99-0-00000001"
+	withRequest, err := e.MarshalBinary()
+	require.NoError(t, err)
+	require.Equal(t, b, withRequest[:len(b)], "Request only appends")
+	require.NoError(t, got.UnmarshalBinary(withRequest))
+	assert.Equal(t, e.Request, got.Request)
+	require.NoError(t, got.UnmarshalBinary(b))
+	assert.Empty(t, got.Request, "no Request: none")
+
+	// A later writer's fields after Request are ignored.
+	require.NoError(t, got.UnmarshalBinary(append(withRequest, 0x05, 'x', 'y')))
 	assert.Equal(t, e.OwnerNS, got.OwnerNS)
+	assert.Equal(t, e.Request, got.Request)
 	assert.Equal(t, e.Command, got.Command)
+	e.Request = ""
 	// A cut in OwnerNS is damage, not an older entry.
 	require.Greater(t, uvarintLen(e.OwnerNS), 1)
 	assert.ErrorIs(t, got.UnmarshalBinary(b[:len(b)-1]), store.ErrBadEntry)

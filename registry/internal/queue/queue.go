@@ -204,6 +204,10 @@ func (t *Ticket) Taken() bool {
 	return errors.Is(err, fs.ErrNotExist)
 }
 
+// Name returns the request's name in the queue, which a holder may record
+// with what it did for it.
+func (t *Ticket) Name() string { return t.name }
+
 // Answer returns the answer the request's holder left, if any (read at most
 // once; the file is removed). Call it once Taken reports true.
 func (t *Ticket) Answer() ([]byte, bool) {
@@ -364,7 +368,7 @@ func askerAlive(n Name) bool {
 func (q *Queue) Retire(items ...Item) { q.Answer(items, nil) }
 
 // MaxAnswer bounds an answer.
-const MaxAnswer = 64
+const MaxAnswer = 512
 
 // Answer retires items, first leaving answers[i] (when not nil) for the
 // asker of items[i], so that it learns the outcome without the registry's
