@@ -39,17 +39,16 @@ type job struct {
 // submit carries out q, together with the requests waiting in the queue,
 // and returns q's ports.
 //
-// A stable request that finds the lock busy is queued, and its caller
-// waits for whichever comes first: a batch of another process carries it
-// out (the id appears in the registry), or the lock comes free (the caller
-// then runs a batch itself). A lease waits for the lock: leases are cheap
-// enough unqueued (docs/benchmarks.md) and, unlike a stable id, a lease
-// carried out twice would hold two ports.
+// A request that finds the lock busy is queued, and its caller waits for
+// whichever comes first: a batch of another process carries it out and
+// answers, or the lock comes free (the caller then runs a batch itself);
+// see queueAndWait and docs/design.md, "Group commit".
 //
 // The context is used while waiting only; once the lock is held the batch
 // runs to its end, so that nothing is left half done. A caller whose
-// context ends while queued may still find its id assigned later, exactly
-// as if it had been killed just after the commit.
+// context ends while queued may still find its id assigned (or, for a
+// lease, ports held for its owner until the owner exits) later, exactly as
+// if it had been killed just after the commit.
 func (r *Registry) submit(ctx context.Context, q request) ([]int, error) {
 	if err := r.mkdirAll(); err != nil {
 		return nil, err
