@@ -15,7 +15,7 @@ trap 'kill "$asker" 2>/dev/null; rm -rf "$top"; userdel "$fl"; userdel "$vi"; gr
 chmod 755 "$top"
 cp "$bin" "$top/portfor" && chmod 755 "$top/portfor"
 reg=$top/shared
-mkdir -m 2770 "$reg" && chgrp "$g" "$reg"
+mkdir -m 3770 "$reg" && chgrp "$g" "$reg"   # setgid and sticky, as the README says
 db=$reg/registry.db
 as() { local u=$1; shift; setpriv --reuid "$u" --regid "$g" --clear-groups env PORTFOR_DB="$db" HOME="$top" "$@"; }
 as "$vi" "$top/portfor" seed >/dev/null || exit 1
@@ -47,5 +47,5 @@ as "$fl" bash -c '
 	done' _ "$db" "$flood" "$asker" "$start" "$ns"
 echo "flood: $(pending) requests queued by uid $(id -u "$fl")"
 victim flooded
-echo "left in the queue: $(pending); names in the registry: $(as "$vi" "$top/portfor" list --json | grep -c '"name"')"
+echo "left in the queue (requests and answers their live asker has not read): $(pending); names in the registry: $(as "$vi" "$top/portfor" list --json | grep -c '"name"')"
 as "$vi" "$top/portfor" doctor >/dev/null 2>&1; echo "doctor: exit $?"
