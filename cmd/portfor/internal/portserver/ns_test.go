@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -117,11 +118,19 @@ func TestServerResolvesPidsInTheClientsNamespace(t *testing.T) {
 	require.NoError(t, err, "the member's port: %q\n%s", said[0], s.log.String())
 	assert.Equal(t, fmt.Sprintf("pid %d: error", os.Getpid()), said[1], "a pid that is not one of the client's namespace is refused")
 
-	// The member, as the host numbers it: the init's child.
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+	// The member, as the host numbers it: the init's child. Children are
+	// listed per thread, and any thread of the Go runtime may have forked it.
+	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", cmd.Process.Pid))
 	require.NoError(t, err)
-	host, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	require.NoError(t, err, "the init's children: %q", b)
+	var children []string
+	for _, task := range tasks {
+		b, err := os.ReadFile(task)
+		require.NoError(t, err)
+		children = append(children, strings.Fields(string(b))...)
+	}
+	require.Len(t, children, 1, "the init's children")
+	host, err := strconv.Atoi(children[0])
+	require.NoError(t, err)
 	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", host))
 	require.NoError(t, err)
 	require.Contains(t, string(status), fmt.Sprintf("NSpid:\t%d\t%d\n", host, nsPID))
