@@ -284,3 +284,36 @@ func TestAHolderWhoseLockFileWasReplacedDoesNotCommit(t *testing.T) {
 	_, err = r.Lookup(ctx, "split")
 	assert.ErrorIs(t, err, ErrNotFound, "nothing was committed under the stale lock")
 }
+
+// A caller whose context ends while it waits in the queue takes its
+// request back: nothing is left behind, and it is told why.
+func TestACallerThatGivesUpTakesItsRequestBack(t *testing.T) {
+	r := newTestRegistry(t)
+	require.NoError(t, r.mkdirAll())
+	held, err := lock.Acquire(context.Background(), r.lockPath, lock.Exclusive)
+	require.NoError(t, err)
+	defer held.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan error, 1)
+	go func() {
+		_, err := r.ForwardPort(ctx, "impatient", 0)
+		got <- err
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		entries, err := r.queue.Scan()
+		require.NoError(t, err)
+		if len(entries) == 1 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the caller never queued")
+		time.Sleep(time.Millisecond) // polling for the condition, with a deadline
+	}
+	cancel()
+	err = <-got
+	require.ErrorIs(t, err, context.Canceled)
+	require.ErrorIs(t, err, ErrLocked, "a lock timeout error, naming the lock file")
+	entries, err := r.queue.Scan()
+	require.NoError(t, err)
+	assert.Empty(t, entries, "its request is taken back")
+}
