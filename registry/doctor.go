@@ -152,7 +152,7 @@ func (r *Registry) snapshot(ctx context.Context, rep *Report) ([]storeSnapshot, 
 			rep.add(SeverityProblem, "%s is not a regular file (%s): move it away", path, fi.Mode().Type())
 			continue
 		}
-		if uid, ok := ownerOf(fi); ok && uid != os.Geteuid() && !r.shared {
+		if uid, _, ok := safefile.Owner(fi); ok && uid != os.Geteuid() && !r.shared {
 			rep.add(SeverityProblem, "%s belongs to uid %d, not to you (uid %d)", path, uid, os.Geteuid())
 		}
 		if path != r.lockPath {

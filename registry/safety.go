@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/portfor/portfor/internal/safefile"
 )
 
 // ErrUnsafePath is returned (in an [*UnsafePathError]) by [Open] for a
@@ -43,7 +45,7 @@ func (r *Registry) sharedGroup() int {
 	if err != nil {
 		return -1
 	}
-	if _, gid, ok := ownerGroupOf(fi); ok {
+	if _, gid, ok := safefile.Owner(fi); ok {
 		return gid
 	}
 	return -1
@@ -84,7 +86,7 @@ func checkPathDepth(path string, depth int) (string, error) {
 		return "", fmt.Errorf("open registry %s: %w", path, err)
 	}
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		if uid, ok := ownerOf(fi); ok && uid != me {
+		if uid, _, ok := safefile.Owner(fi); ok && uid != me {
 			return "", &UnsafePathError{Path: path, Reason: fmt.Sprintf("a symbolic link owned by uid %d", uid)}
 		}
 		target, err := os.Readlink(path)
@@ -95,7 +97,7 @@ func checkPathDepth(path string, depth int) (string, error) {
 			target = filepath.Join(filepath.Dir(path), target)
 		}
 		if tfi, err := os.Stat(target); err == nil {
-			if uid, ok := ownerOf(tfi); ok && uid != me {
+			if uid, _, ok := safefile.Owner(tfi); ok && uid != me {
 				return "", &UnsafePathError{Path: path, Reason: fmt.Sprintf("a symbolic link to %s, owned by uid %d", target, uid)}
 			}
 		}
@@ -109,12 +111,12 @@ func checkPathDepth(path string, depth int) (string, error) {
 	// through the two paths would not exclude each other, and leases made
 	// through one would not see those made through the other (measured:
 	// 3 ports leased twice in 640, docs/reliability.md).
-	if n, ok := linkCount(fi); ok && n > 1 && fi.Mode().IsRegular() {
+	if n, ok := safefile.Links(fi); ok && n > 1 && fi.Mode().IsRegular() {
 		return "", &UnsafePathError{Path: path, Reason: fmt.Sprintf("has %d hard links: every process must reach a registry through one path, which owns its lock", n)}
 	}
 	dfi, err := os.Stat(filepath.Dir(path))
 	if err == nil && dfi.Mode().Perm()&0o002 != 0 {
-		if uid, ok := ownerOf(fi); ok && uid != me {
+		if uid, _, ok := safefile.Owner(fi); ok && uid != me {
 			return "", &UnsafePathError{Path: path, Reason: fmt.Sprintf("owned by uid %d in world-writable directory %s", uid, filepath.Dir(path))}
 		}
 	}
@@ -135,7 +137,7 @@ func checkDir(path string, me int) error {
 	}
 	// A directory of another user's (not root's) is theirs to change under
 	// us, unless it is a shared one: writable by its group, not by everyone.
-	if uid, ok := ownerOf(dfi); ok && uid != me && uid != 0 && m.Perm()&0o002 == 0 && m.Perm()&0o020 == 0 {
+	if uid, _, ok := safefile.Owner(dfi); ok && uid != me && uid != 0 && m.Perm()&0o002 == 0 && m.Perm()&0o020 == 0 {
 		return &UnsafePathError{Path: path, Reason: fmt.Sprintf("directory %s belongs to uid %d", dir, uid)}
 	}
 	return nil

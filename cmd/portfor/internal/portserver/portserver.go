@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/portfor/portfor/internal/procinfo"
+	"github.com/portfor/portfor/internal/safefile"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -417,7 +418,7 @@ func privateTo(sock string, uid int) string {
 	if err != nil {
 		return fmt.Sprintf("its socket: %v", err)
 	}
-	if o, ok := fileOwner(fi); !ok || o != uid || fi.Mode()&os.ModeSocket == 0 {
+	if o, _, ok := safefile.Owner(fi); !ok || o != uid || fi.Mode()&os.ModeSocket == 0 {
 		return fmt.Sprintf("%s is not this server's socket", sock)
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
