@@ -112,8 +112,9 @@ func (r *Registry) queueAndWait(ctx context.Context, q *request) (ports []int, h
 	}
 	start := time.Now()
 	tries := backoff.New(250*time.Microsecond, 4*time.Millisecond)
+	waiting := true // for a batch to answer; false once one took the request and left nothing
 	for {
-		if ticket != nil && ticket.Taken() {
+		if waiting && ticket.Taken() {
 			if b, ok := ticket.Answer(); ok {
 				if ports := parseAnswer(b, *q); ports != nil {
 					return ports, nil, nil
@@ -123,36 +124,52 @@ func (r *Registry) queueAndWait(ctx context.Context, q *request) (ports []int, h
 			if ports != nil || err != nil {
 				return ports, nil, timedOut(err, start)
 			}
-			ticket = nil // refused, or it failed in the batch: carry it out alone
+			// Refused, failed in the batch, or claimed by a holder that died
+			// before its commit: carry it out alone, under its name, so a
+			// later holder that takes the claim again does not repeat it.
+			waiting = false
 		}
 		held, ok, err := r.tryLock(lock.Exclusive)
 		if ok {
-			if ticket != nil {
-				ticket.Withdraw()
-				q.Token = ticket.Name()
-			}
+			ticket.Withdraw()
+			q.Token = ticket.Name()
 			return nil, held, nil
 		}
 		if err != nil {
 			return nil, nil, err
 		}
-		if ticket != nil {
+		if waiting {
 			ticket.Wait(ctx, tries.Next())
 		} else {
 			_ = tries.Wait(ctx)
 		}
 		if ctx.Err() != nil {
+			if ticket.Withdraw() {
+				// Too late to take it back: a batch has it, and what it
+				// commits is the caller's. Wait a little more for that
+				// rather than fail and leave it held for nobody's knowing.
+				grace, cancel := context.WithTimeout(context.Background(), claimedGrace)
+				ports, err := r.lookupAfterBatch(grace, *q, ticket.Name())
+				cancel()
+				if err == nil && ports != nil {
+					return ports, nil, nil
+				}
+			}
 			// A last try with the ended context: free, it is granted; busy,
 			// the error names the lock file and its holder.
 			held, err := lock.Acquire(ctx, r.lockPath, lock.Exclusive, lock.Perm(r.filePerm()))
-			if err == nil && ticket != nil {
-				ticket.Withdraw()
+			if err == nil {
 				q.Token = ticket.Name()
 			}
 			return nil, held, timedOut(err, start)
 		}
 	}
 }
+
+// claimedGrace is how long a caller whose time is up still waits for the
+// batch that has claimed its request: a batch takes milliseconds, and the
+// alternative is to fail while the batch goes on to commit for it.
+const claimedGrace = 2 * time.Second
 
 // formatAnswer and parseAnswer carry a carried-out request's ports to its
 // asker: decimal ports separated by spaces. An answer that is not q's
@@ -180,8 +197,8 @@ func parseAnswer(b []byte, q request) []int {
 	ports := make([]int, len(f))
 	for i, s := range f {
 		p, err := strconv.Atoi(s)
-		if err != nil || p < 1 || p > portrange.MaxPort {
-			return nil
+		if err != nil || p < 1 || p > portrange.MaxPort || strconv.Itoa(p) != s {
+			return nil // one spelling only: no sign, no leading zero
 		}
 		ports[i] = p
 	}

@@ -317,3 +317,46 @@ func TestACallerThatGivesUpTakesItsRequestBack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, entries, "its request is taken back")
 }
+
+// A caller whose time runs out after a holder has claimed its request
+// cannot take it back any more: it waits for that batch and reports what
+// it committed, instead of failing while its lease stays held for nobody's
+// knowing.
+func TestACallerWhoseRequestWasClaimedGetsItsResult(t *testing.T) {
+	r := newTestRegistry(t)
+	require.NoError(t, r.mkdirAll())
+	held, err := lock.Acquire(context.Background(), r.lockPath, lock.Exclusive)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	type result struct {
+		a   Assignment
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		a, err := r.Lease(ctx, LeaseOptions{})
+		got <- result{a, err}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		entries, err := r.queue.Scan()
+		require.NoError(t, err)
+		if len(entries) == 1 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the caller never queued")
+		time.Sleep(time.Millisecond) // polling for the condition, with a deadline
+	}
+	items, err := r.queue.Drain(maxBatch) // a holder claims it...
+	require.NoError(t, err)
+	require.Len(t, items, 1)
+	cancel()                       // ...and then the caller's time is up
+	_, err = r.runBatch(held, nil) // the holder carries it out (the claimed request is taken again)
+	require.NoError(t, err)
+	res := <-got
+	require.NoError(t, res.err, "the committed lease is the caller's")
+	list, err := r.List(context.Background())
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, res.a.Port, list[0].Port, "the lease it reports is the one held")
+}

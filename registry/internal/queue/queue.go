@@ -78,12 +78,14 @@ const (
 	requestPrefix = "q2-"
 	partialPrefix = "t2-"
 	answerPrefix  = "a2-" // what a carried-out request's holder left for its asker
+	claimPrefix   = "c2-" // a request a holder has taken from the queue
 )
 
 // Name is a file name the queue makes, read back.
 type Name struct {
 	Partial bool // a request still being written
 	Answer  bool // an answer left for the asker
+	Claimed bool // a request a holder has taken
 	Time    time.Time
 	Asker   procinfo.Identity // with its pid namespace (0: unknown)
 	rand    uint32
@@ -97,6 +99,8 @@ func (n Name) String() string {
 		prefix = partialPrefix
 	case n.Answer:
 		prefix = answerPrefix
+	case n.Claimed:
+		prefix = claimPrefix
 	}
 	return fmt.Sprintf("%s%016x-%d-%d-%d-%08x", prefix, n.Time.UnixNano(), n.Asker.PID, n.Asker.Start, n.Asker.NS, n.rand)
 }
@@ -118,6 +122,9 @@ func ParseName(s string) (Name, error) {
 	case strings.HasPrefix(s, answerPrefix):
 		n.Answer = true
 		s = s[len(answerPrefix):]
+	case strings.HasPrefix(s, claimPrefix):
+		n.Claimed = true
+		s = s[len(claimPrefix):]
 	default:
 		return Name{}, errName
 	}
@@ -226,22 +233,27 @@ func (t *Ticket) Answer() ([]byte, bool) {
 	return b, err == nil
 }
 
-// Withdraw takes the request back if it is still queued, and removes an
-// answer left for it. Call it when the caller stops waiting, whether or not
-// it was answered.
-func (t *Ticket) Withdraw() {
+// Withdraw takes the request back if no holder has taken it, and removes
+// what is left of it (a claim, an answer). It reports whether a holder had
+// taken it already: then the request may be carried out, or already be,
+// whatever the caller does now. Call it when the caller stops waiting,
+// whether or not it was answered; a second call reports true.
+func (t *Ticket) Withdraw() (taken bool) {
 	t.watch.close()
 	t.watch = nil
 	d, err := t.q.openDir(false)
 	if err != nil {
-		return
+		return true
 	}
-	d.Remove(t.name)
+	defer d.Close()
+	taken = d.Remove(t.name) != nil
 	if n, err := ParseName(t.name); err == nil {
-		n.Answer = true
+		n.Claimed = true
+		d.Remove(n.String())
+		n.Claimed, n.Answer = false, true
 		d.Remove(n.String())
 	}
-	d.Close()
+	return taken
 }
 
 // Item is a request read by [Queue.Drain].
@@ -282,18 +294,25 @@ func (q *Queue) Drain(max int) ([]Item, error) {
 	}
 	var items []Item
 	perUser := map[int]int{}
+	// Names the queue does not make cost nothing but this look: they are
+	// left out before the bound, so no pile of them can hide the requests.
+	ours := names[:0]
+	for _, name := range names {
+		if _, err := ParseName(name); err == nil || oldVersion(name) || isOldVersionSibling(name) {
+			ours = append(ours, name)
+		}
+	}
+	names = ours
 	if len(names) > maxExamined {
 		names = names[:maxExamined] // the rest waits for later drains: a drain's cost stays bounded
 	}
 	for _, name := range names {
 		n, err := ParseName(name)
 		if err != nil {
-			if oldVersion(name) || isOldVersionSibling(name) {
-				if age, ok := d.Age(name); ok && age > staleAfter {
-					d.Remove(name)
-				}
+			if age, ok := d.Age(name); ok && age > staleAfter {
+				d.Remove(name) // version 1
 			}
-			continue // not ours: never touched
+			continue
 		}
 		if !isAlive(n, name) {
 			d.Remove(name)
@@ -306,13 +325,27 @@ func (q *Queue) Drain(max int) ([]Item, error) {
 			continue // this user's share of the batch is full: not even read
 		}
 		b, owner, err := d.ReadFile(name, MaxPayload)
-		switch {
-		case errors.Is(err, safefile.ErrNotRegular):
+		if errors.Is(err, safefile.ErrNotRegular) {
 			d.Remove(name)
-		case err == nil:
-			perUser[owner]++
-			items = append(items, Item{Name: n, Owner: owner, Payload: b, file: name})
+			continue
 		}
+		if err != nil {
+			continue
+		}
+		// Claim it: from here on its asker cannot take it back, and knows
+		// that a batch has it. A claimed request found here is one whose
+		// holder is gone (the lock is ours): it is taken again.
+		if !n.Claimed {
+			c := n
+			c.Claimed = true
+			if d.Rename(name, c.String()) != nil {
+				continue // taken back meanwhile
+			}
+			name = c.String()
+		}
+		perUser[owner]++
+		n.Claimed = false // the name its asker knows it by
+		items = append(items, Item{Name: n, Owner: owner, Payload: b, file: name})
 	}
 	return items, nil
 }
@@ -442,7 +475,7 @@ func (q *Queue) Scan() ([]Entry, error) {
 			switch {
 			case e.Age > AbandonAfter || (sameNamespace(n.Asker) && !askerAlive(n)):
 				e.State = Abandoned
-			case n.Partial || n.Answer:
+			case n.Partial || n.Answer || n.Claimed:
 				e.State = Partial
 			default:
 				e.State = Waiting

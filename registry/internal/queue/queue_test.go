@@ -61,26 +61,35 @@ func TestEnqueueDrainRetire(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o700), fi.Mode().Perm())
 
-	items, err := q.Drain(10)
+	// A caller takes back a request no holder has taken.
+	assert.False(t, tickets[2].Withdraw(), "not taken yet")
+	assert.True(t, tickets[2].Taken())
+
+	items, err := q.Drain(1)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"one", "two", "three"}, payloads(items), "oldest first")
+	assert.Equal(t, []string{"one"}, payloads(items), "oldest first, at most max")
 	assert.Equal(t, os.Geteuid(), items[0].Owner)
-	for _, tk := range tickets {
-		assert.False(t, tk.Taken(), "drained is not taken: the holder has not committed yet")
-	}
-	q.Retire(items[1])
-	assert.False(t, tickets[0].Taken())
-	assert.True(t, tickets[1].Taken())
+	assert.True(t, tickets[0].Taken(), "drained is taken (claimed): its caller can no longer take it back")
+	assert.False(t, tickets[1].Taken())
 
-	items, err = q.Drain(1)
-	require.NoError(t, err)
-	assert.Equal(t, []string{"one"}, payloads(items), "at most max")
-
-	tickets[0].Withdraw()
-	assert.True(t, tickets[0].Taken())
+	// A claimed request still there when the lock is next held belongs to a
+	// holder that died before retiring it: the next drain takes it again.
 	items, err = q.Drain(10)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"three"}, payloads(items))
+	assert.Equal(t, []string{"one", "two"}, payloads(items))
+	q.Answer(items, [][]byte{[]byte("8000"), nil})
+	b, ok := tickets[0].Answer()
+	assert.True(t, ok)
+	assert.Equal(t, "8000", string(b))
+	_, ok = tickets[1].Answer()
+	assert.False(t, ok, "refused: no answer")
+	assert.True(t, tickets[0].Withdraw(), "taken before it was withdrawn")
+	items, err = q.Drain(10)
+	require.NoError(t, err)
+	assert.Empty(t, items)
+	names, err := os.ReadDir(q.cfg.Dir)
+	require.NoError(t, err)
+	assert.Empty(t, names, "nothing left")
 
 	_, err = q.Enqueue(me(t), make([]byte, MaxPayload+1))
 	assert.Error(t, err)

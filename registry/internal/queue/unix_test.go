@@ -165,7 +165,9 @@ func TestASharedQueueWorksAcrossUsers(t *testing.T) {
 	out, err = as(alice, "PORTFOR_QUEUE_TEST_DRAIN="+dir+","+strconv.Itoa(group)).CombinedOutput()
 	require.NoError(t, err, string(out))
 	assert.Equal(t, "alice's request\n", string(out))
-	assert.True(t, exists(t, unreadable), "an unreadable request is not removed")
+	claimed, err := filepath.Glob(filepath.Join(dir, "c2-*-00000009"))
+	require.NoError(t, err)
+	assert.Len(t, claimed, 1, "an unreadable request is not removed (bob claimed it, alice left it)")
 }
 
 // publicDir is a temporary directory other users may enter (t.TempDir()'s
