@@ -355,13 +355,19 @@ func (r *Registry) repair(ctx context.Context, rep *Report, f repairs) error {
 		r.noteRepair(rep, err, "freed %d leases of processes that are gone", len(freed))
 	}
 	removed := 0
+	var failed []string
 	for _, e := range f.requests {
-		if r.queue.Remove(e) == nil {
+		if err := r.queue.Remove(e); err != nil {
+			failed = append(failed, err.Error())
+		} else {
 			removed++
 		}
 	}
-	if len(f.requests) > 0 {
+	if removed > 0 {
 		rep.add(SeverityFixed, "removed %d queued requests left by callers that are gone", removed)
+	}
+	for _, text := range failed {
+		rep.add(SeverityProblem, "pending: %s (move it away by hand)", text)
 	}
 	removed = 0
 	for _, old := range f.oldFiles {

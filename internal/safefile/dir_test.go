@@ -64,3 +64,14 @@ func TestDirReadFileNeverFollowsOrBlocks(t *testing.T) {
 	_, ok := d.Age("link")
 	assert.True(t, ok, "Age looks at the link itself")
 }
+
+func TestDirRemovesAnEmptyDirectoryUnderAFilesName(t *testing.T) {
+	path := t.TempDir()
+	d, err := OpenDir(path)
+	require.NoError(t, err)
+	defer d.Close()
+	require.NoError(t, os.Mkdir(filepath.Join(path, "empty"), 0o700))
+	require.NoError(t, d.Remove("empty"))
+	require.NoError(t, os.MkdirAll(filepath.Join(path, "full", "x"), 0o700))
+	assert.Error(t, d.Remove("full"), "not an empty directory")
+}

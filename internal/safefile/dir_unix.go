@@ -122,12 +122,20 @@ func (d *Dir) Rename(from, to string) error {
 	return nil
 }
 
-// Remove removes the file name (not a directory).
+// Remove removes the file name, or an empty directory put under a file's
+// name.
 func (d *Dir) Remove(name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
-	if err := unix.Unlinkat(d.fd, name, 0); err != nil {
+	err := unix.Unlinkat(d.fd, name, 0)
+	if errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EPERM) {
+		// A directory someone made under a file's name: removed if empty.
+		if derr := unix.Unlinkat(d.fd, name, unix.AT_REMOVEDIR); derr == nil || !errors.Is(derr, unix.ENOTDIR) {
+			err = derr
+		}
+	}
+	if err != nil {
 		return &os.PathError{Op: "remove", Path: name, Err: err}
 	}
 	return nil
