@@ -114,13 +114,11 @@ func (r *Registry) queueAndWait(ctx context.Context, q *request) (ports []int, h
 	tries := backoff.New(250*time.Microsecond, 4*time.Millisecond)
 	waiting := true // for a batch to answer; false once one took the request and left nothing
 	for {
-		if waiting && ticket.Taken() {
-			if b, ok := ticket.Answer(); ok {
-				if ports := parseAnswer(b, *q); ports != nil {
-					return ports, nil, nil
-				}
+		if waiting && ticket.Done() {
+			if ports := answer(ticket, *q); ports != nil {
+				return ports, nil, nil
 			}
-			ports, err = r.lookupAfterBatch(ctx, *q, ticket.Name())
+			ports, err = r.lookupAfterBatch(ctx, *q, ticket)
 			if ports != nil || err != nil {
 				return ports, nil, timedOut(err, start)
 			}
@@ -149,7 +147,7 @@ func (r *Registry) queueAndWait(ctx context.Context, q *request) (ports []int, h
 				// commits is the caller's. Wait a little more for that
 				// rather than fail and leave it held for nobody's knowing.
 				grace, cancel := context.WithTimeout(context.Background(), claimedGrace)
-				ports, err := r.lookupAfterBatch(grace, *q, ticket.Name())
+				ports, err := r.lookupAfterBatch(grace, *q, ticket)
 				cancel()
 				if err == nil && ports != nil {
 					return ports, nil, nil
@@ -170,6 +168,14 @@ func (r *Registry) queueAndWait(ctx context.Context, q *request) (ports []int, h
 // batch that has claimed its request: a batch takes milliseconds, and the
 // alternative is to fail while the batch goes on to commit for it.
 const claimedGrace = 2 * time.Second
+
+// answer returns the ports a holder answered q with, or nil.
+func answer(ticket *queue.Ticket, q request) []int {
+	if b, ok := ticket.Answer(); ok {
+		return parseAnswer(b, q)
+	}
+	return nil
+}
 
 // formatAnswer and parseAnswer carry a carried-out request's ports to its
 // asker: decimal ports separated by spaces. An answer that is not q's
@@ -205,15 +211,20 @@ func parseAnswer(b []byte, q request) []int {
 	return ports
 }
 
-// lookupAfterBatch reads what a batch committed for q, queued as token
-// (nil: nothing), under the shared lock, waited for in the kernel: the id's
-// port, or the ports leased for the request.
-func (r *Registry) lookupAfterBatch(ctx context.Context, q request, token string) ([]int, error) {
+// lookupAfterBatch waits in the kernel for the shared lock, which is
+// granted once the batch that has q ends, and reads what it did for q: its
+// answer, or else the committed state (the id's port, or the ports leased
+// for the request). Nothing: nil.
+func (r *Registry) lookupAfterBatch(ctx context.Context, q request, ticket *queue.Ticket) ([]int, error) {
 	shared, err := lock.Acquire(ctx, r.lockPath, lock.Shared, lock.Perm(r.filePerm()))
 	if err != nil {
 		return nil, err
 	}
 	defer shared.Unlock()
+	if ports := answer(ticket, q); ports != nil {
+		return ports, nil
+	}
+	token := ticket.Name()
 	path := r.path
 	if q.Kind == store.Lease {
 		path, _ = r.leaseFile()

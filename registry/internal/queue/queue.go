@@ -202,13 +202,25 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// Taken reports whether the request has left the queue: a drain took it
-// and its holder retired it, carried out or refused. The caller then reads
-// the outcome where the work leaves it (and carries the request out itself
-// if it finds none).
-func (t *Ticket) Taken() bool {
-	_, err := os.Lstat(t.q.cfg.Dir + string(os.PathSeparator) + t.name)
-	return errors.Is(err, fs.ErrNotExist)
+// Taken reports whether the request has left the queue: a holder claimed
+// it, or retired it. Done reports whether its holder is through with it:
+// it carried it out and answered, or refused it, or the request was
+// withdrawn; a claimed request is taken but not done.
+func (t *Ticket) Taken() bool { return !t.q.exists(t.name) }
+
+// Done: see Taken.
+func (t *Ticket) Done() bool {
+	n, err := ParseName(t.name)
+	if err != nil {
+		return t.Taken()
+	}
+	n.Claimed = true
+	return t.Taken() && !t.q.exists(n.String())
+}
+
+func (q *Queue) exists(name string) bool {
+	_, err := os.Lstat(q.cfg.Dir + string(os.PathSeparator) + name)
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // Name returns the request's name in the queue, which a holder may record

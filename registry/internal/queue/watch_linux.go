@@ -18,8 +18,10 @@ func newWatch(path string) *watch {
 	if err != nil {
 		return nil
 	}
-	// IN_ATTRIB: the link count dropped (unlink); the others for completeness.
-	if _, err := unix.InotifyAddWatch(fd, path, unix.IN_ATTRIB|unix.IN_DELETE_SELF|unix.IN_MOVE_SELF); err != nil {
+	// IN_ATTRIB: the link count dropped (the file, claimed or not, was
+	// removed). Not IN_MOVE_SELF: a claim renames the file, and the caller
+	// has nothing to do until its batch is through.
+	if _, err := unix.InotifyAddWatch(fd, path, unix.IN_ATTRIB|unix.IN_DELETE_SELF); err != nil {
 		unix.Close(fd)
 		return nil // gone already, or not watchable: the next look at it tells
 	}
