@@ -16,6 +16,7 @@ import (
 
 	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/lock"
+	"github.com/portfor/portfor/registry/internal/queue"
 	"github.com/portfor/portfor/store"
 )
 
@@ -24,6 +25,15 @@ func newTestRegistry(t *testing.T) *Registry {
 	r, err := Open(filepath.Join(t.TempDir(), "registry.db"), Options{})
 	require.NoError(t, err)
 	return r
+}
+
+// waitQueued waits, at most 10 s, until one request is queued, whole.
+func waitQueued(t *testing.T, r *Registry) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		entries, err := r.queue.Scan()
+		return err == nil && len(entries) == 1 && entries[0].State == queue.Waiting
+	}, 10*time.Second, time.Millisecond, "the caller never queued")
 }
 
 func self(t *testing.T) procinfo.Identity {
@@ -88,16 +98,7 @@ func TestAQueuedCallerIsAnsweredByTheHoldersBatch(t *testing.T) {
 		p, err := r.ForwardPort(ctx, "waiter", 0)
 		got <- result{p, err}
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		entries, err := r.queue.Scan()
-		require.NoError(t, err)
-		if len(entries) == 1 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the waiter never queued")
-		time.Sleep(time.Millisecond) // polling for the condition, with a deadline
-	}
+	waitQueued(t, r)
 	jobs, err := r.runBatch(held, []request{{Kind: store.Stable, ID: "leader"}})
 	require.NoError(t, err)
 	require.NoError(t, jobs[0].err)
@@ -299,16 +300,7 @@ func TestACallerThatGivesUpTakesItsRequestBack(t *testing.T) {
 		_, err := r.ForwardPort(ctx, "impatient", 0)
 		got <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		entries, err := r.queue.Scan()
-		require.NoError(t, err)
-		if len(entries) == 1 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the caller never queued")
-		time.Sleep(time.Millisecond) // polling for the condition, with a deadline
-	}
+	waitQueued(t, r)
 	cancel()
 	err = <-got
 	require.ErrorIs(t, err, context.Canceled)
@@ -337,16 +329,7 @@ func TestACallerWhoseRequestWasClaimedGetsItsResult(t *testing.T) {
 		a, err := r.Lease(ctx, LeaseOptions{})
 		got <- result{a, err}
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		entries, err := r.queue.Scan()
-		require.NoError(t, err)
-		if len(entries) == 1 {
-			break
-		}
-		require.True(t, time.Now().Before(deadline), "the caller never queued")
-		time.Sleep(time.Millisecond) // polling for the condition, with a deadline
-	}
+	waitQueued(t, r)
 	items, err := r.queue.Drain(maxBatch) // a holder claims it...
 	require.NoError(t, err)
 	require.Len(t, items, 1)

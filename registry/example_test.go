@@ -12,13 +12,12 @@ import (
 // A lease holds a port for the calling process until it is released or the
 // process exits; ReleaseLease gives it back only if it is still this lease.
 func ExampleRegistry_Lease() {
-	dir, _ := os.MkdirTemp("", "portfor-example")
-	defer os.RemoveAll(dir)
-	reg, err := registry.Open(filepath.Join(dir, "registry.db"), registry.Options{})
+	reg, done, err := exampleRegistry()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
+	defer done()
 	ctx := context.Background()
 	a, err := reg.Lease(ctx, registry.LeaseOptions{Ports: registry.PortList{{First: 15000, Last: 15999}}})
 	if err != nil {
@@ -35,13 +34,12 @@ func ExampleRegistry_Lease() {
 // Doctor's report: what it checked, and how many problems need a person or
 // DoctorOptions{Fix: true}. A health check passes when Problems is 0.
 func ExampleRegistry_Doctor() {
-	dir, _ := os.MkdirTemp("", "portfor-example")
-	defer os.RemoveAll(dir)
-	reg, err := registry.Open(filepath.Join(dir, "registry.db"), registry.Options{})
+	reg, done, err := exampleRegistry()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
+	defer done()
 	ctx := context.Background()
 	if err := reg.Bind(ctx, "web", 18080); err != nil {
 		fmt.Println(err)
@@ -75,4 +73,19 @@ func ExampleParsePorts() {
 	// 9000,8000-8002 4 8000 true
 	// [9000 8000 8001 8002]
 	// invalid port: invalid port list "8000-70000": "70000" is not a port (1-65535)
+}
+
+// exampleRegistry opens a fresh registry in a temporary directory, which
+// done removes.
+func exampleRegistry() (reg *registry.Registry, done func(), err error) {
+	dir, err := os.MkdirTemp("", "portfor-example")
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err = registry.Open(filepath.Join(dir, "registry.db"), registry.Options{})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, err
+	}
+	return reg, func() { os.RemoveAll(dir) }, nil
 }

@@ -340,13 +340,12 @@ func TestDefaultPath(t *testing.T) {
 }
 
 func ExampleRegistry_ForwardPort() {
-	dir, _ := os.MkdirTemp("", "portfor-example")
-	defer os.RemoveAll(dir)
-	reg, err := registry.Open(filepath.Join(dir, "registry.db"), registry.Options{})
+	reg, done, err := exampleRegistry()
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
+	defer done()
 	ctx := context.Background()
 	if err := reg.Bind(ctx, "postgres", 15432); err != nil {
 		fmt.Println(err)
