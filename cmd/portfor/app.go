@@ -41,9 +41,30 @@ func usagef(hint, format string, args ...any) error {
 // on failure, and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, interspersed(app, args))
+	// A deprecation note is a line of its own on success; on failure it
+	// joins the error's line, so that stderr still has one line.
+	if note, ok := app.Metadata[deprecated].(string); ok {
+		if err == nil {
+			fmt.Fprintf(stderr, "portfor: warning: %s ($PORTFOR_LOCK_TIMEOUT); the old spelling goes in the next release\n", note)
+		} else {
+			err = &notedError{err: err, note: note}
+		}
+	}
 	return report(ctx, err, stderr)
 }
+
+// deprecated is the app.Metadata key of a deprecation note.
+const deprecated = "deprecated"
+
+// notedError is an error with a note after it.
+type notedError struct {
+	err  error
+	note string
+}
+
+func (e *notedError) Error() string { return e.err.Error() + " (" + e.note + ")" }
+func (e *notedError) Unwrap() error { return e.err }
 
 // report maps an error to its exit code and prints it as one line.
 func report(ctx context.Context, err error, stderr io.Writer) int {
@@ -61,7 +82,11 @@ func report(ctx context.Context, err error, stderr io.Writer) int {
 		return exitInterrupted
 	case errors.As(err, &ue):
 		code = exitUsage
-		err = fmt.Errorf("%s (try '%s --help')", ue.msg, ue.hint)
+		msg := fmt.Sprintf("%s (try '%s --help')", ue.msg, ue.hint)
+		if ne := (*notedError)(nil); errors.As(err, &ne) {
+			msg += " (" + ne.note + ")"
+		}
+		err = errors.New(msg)
 	case errors.Is(err, registry.ErrInvalidID), errors.Is(err, registry.ErrInvalidPort), errors.Is(err, registry.ErrInvalidAddress):
 		code = exitUsage
 	}
@@ -74,11 +99,50 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
 }
 
+// version says which portfor this is, from the build information Go
+// records: the module version for `go install …@v1.2.3`; for a build from
+// a checkout, the version Go derived plus the commit, its date and whether
+// the tree had changes; "(devel)" when Go recorded nothing (a build with
+// -buildvcs=false).
 func version() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		return bi.Main.Version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(devel)"
 	}
-	return "dev"
+	return versionOf(bi)
+}
+
+func versionOf(bi *debug.BuildInfo) string {
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, at string
+	modified := false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return v
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	extra := []string{"commit " + rev}
+	if at != "" {
+		extra = append(extra, at)
+	}
+	if modified {
+		extra = append(extra, "modified")
+	}
+	return v + " (" + strings.Join(extra, ", ") + ")"
 }
 
 const description = `portfor keeps a registry of name→port assignments shared by every process
@@ -89,20 +153,24 @@ Examples:
    PORT=$(portfor my-service 8000)   # 8000 if free, else the nearest free port above
    portfor my-service                # the same port again, from any process
    portfor get my-service            # look up without assigning (exit 1 if unknown)
+   portfor forward web api db        # many names: one port per line, one transaction
    portfor bind nginx 8080           # record exactly this port, or fail
+   portfor move my-service 8001      # change a name's port
    portfor list --json               # every assignment, for scripts
    portfor release my-service        # free the port
-   portfor forward list              # a name that is also a command
+   portfor forward list              # a name that is (or looks like) a command
    portfor wait localhost:5432 -t 60 # until something accepts connections there
    portfor wait my-service free      # until my-service's port can be bound again
    portfor check 8080                # prints free or occupied (exit 0 or 1)
    portfor find 8000-8100            # the first free port of a range
    PORT=$(portfor pick $$)           # a port leased to this script until it exits
+   portfor pick --ports 8000-8100 $$ # the same, inside a range
    portfor serve &                   # a port server for portpicker's clients
    portfor doctor --fix              # check the registry and repair what is safe
 
 The registry is $PORTFOR_DB, else $XDG_STATE_HOME/portfor/registry.db
-(~/.local/state/portfor/registry.db). Exit status: 0 ok, 1 failed, 2 usage.`
+(~/.local/state/portfor/registry.db). Flags go anywhere before '--'.
+Exit status: 0 ok, 1 failed, 2 usage.`
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
@@ -127,20 +195,21 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				EnvVars: []string{registry.EnvDB},
 			},
 			&cli.StringFlag{
-				Name:  "timeout",
-				Usage: "how long to wait for the registry lock (5, 0.5, 5s, 500ms)",
-				Value: registry.DefaultLockTimeout.String(),
+				Name:    "lock-timeout",
+				Usage:   "how long to wait for the registry lock (5, 0.5, 5s, 500ms)",
+				Value:   registry.DefaultLockTimeout.String(),
+				EnvVars: []string{"PORTFOR_LOCK_TIMEOUT"},
 			},
+			// The old spelling, kept for one release: it read as the
+			// timeout of `wait`, which has its own.
+			&cli.StringFlag{Name: "timeout", Hidden: true},
 		},
-		Action: func(c *cli.Context) error {
-			// No NAME is a usage error, not help on stdout: in
-			// PORT=$(portfor $NAME) an empty $NAME must not look like success.
-			return forward(c, "portfor")
-		},
+		Action: func(c *cli.Context) error { return forward(c, "portfor") },
 		Commands: []*cli.Command{
 			forwardCommand(),
 			getCommand(),
 			bindCommand(),
+			moveCommand(),
 			releaseCommand(),
 			listCommand(),
 			waitCommand(),
@@ -161,13 +230,23 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 }
 
 // openRegistry opens the registry named by --db / $PORTFOR_DB / the default,
-// with the lock timeout from --timeout.
+// with the lock timeout from --lock-timeout / $PORTFOR_LOCK_TIMEOUT (or the
+// deprecated global --timeout).
 func openRegistry(c *cli.Context) (*registry.Registry, error) {
-	timeout, err := parseDuration(c.String("timeout"))
-	if err != nil {
-		return nil, usagef("portfor", "--timeout: %v", err)
+	root := rootContext(c)
+	flag, value := "--lock-timeout", root.String("lock-timeout")
+	if old := root.String("timeout"); old != "" {
+		if c.App.Metadata == nil {
+			c.App.Metadata = map[string]any{}
+		}
+		c.App.Metadata[deprecated] = "the global --timeout is now --lock-timeout"
+		flag, value = "--timeout", old
 	}
-	path := c.String("db")
+	timeout, err := parseDuration(value)
+	if err != nil {
+		return nil, usagef("portfor", "%s: %v", flag, err)
+	}
+	path := root.String("db")
 	if path == "" {
 		if path, err = registry.DefaultPath(); err != nil {
 			return nil, err
@@ -177,6 +256,17 @@ func openRegistry(c *cli.Context) (*registry.Registry, error) {
 		timeout = time.Nanosecond // "don't wait": one try, then give up
 	}
 	return registry.Open(path, registry.Options{LockTimeout: timeout})
+}
+
+// rootContext returns the context of the whole command line, where the
+// global flags live: a command's own flag of the same name (wait's
+// --timeout) must not shadow them.
+func rootContext(c *cli.Context) *cli.Context {
+	l := c.Lineage()
+	for len(l) > 1 && l[len(l)-1].App == nil {
+		l = l[:len(l)-1]
+	}
+	return l[len(l)-1]
 }
 
 // parseDuration reads a timeout: a Go duration ("5s", "500ms", "1m30s") or

@@ -1,51 +1,124 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/portfor/portfor/registry"
 )
 
 func forwardCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "forward",
-		Usage:     "print NAME's port, assigning one (PORT if free) the first time",
-		ArgsUsage: "NAME [PORT]",
-		Description: `The same as 'portfor NAME [PORT]', for a NAME that is also a command.
-A known NAME always gets its port back, whatever PORT says. A new NAME gets
-PORT when it is free on this host and assigned to no other name, else the
-nearest suitable port above it; with no PORT, a port derived from NAME.
+		Usage:     "print each NAME's port, assigning one (PORT if free) the first time",
+		ArgsUsage: "NAME [PORT] | NAME[=PORT]...",
+		Description: `The same as 'portfor NAME [PORT]', and the way to register a NAME that is a
+command or looks like one (the shorthand refuses those). A known NAME always
+gets its port back, whatever PORT says (a different PORT is noted on stderr:
+'portfor move' changes it). A new NAME gets PORT when it is free on this host
+and assigned to no other name, else the nearest suitable port above it; with
+no PORT, a port derived from NAME.
 
-   PORT=$(portfor forward my-service 8000)`,
+Many names print one port per line, in the order given, and are assigned in
+one transaction; exit 1 if any fails, naming it.
+
+   PORT=$(portfor forward my-service 8000)
+   portfor forward web=3000 api=4000 db`,
 		Action: func(c *cli.Context) error { return forward(c, "portfor forward") },
 	}
 }
 
-// forward implements both `portfor NAME [PORT]` and `portfor forward NAME [PORT]`.
-func forward(c *cli.Context, hint string) error {
-	if err := checkArgs(c, hint, 1, "NAME", "PORT"); err != nil {
-		return err
+// forwardArgs reads NAME [PORT] or NAME[=PORT]... into requests. Two
+// arguments of which the second starts with a digit are NAME PORT, so that
+// a mistyped port (80o0) is refused rather than taken for a second name;
+// the shorthand takes NAME [PORT] only. PORT after '=' is read only when it
+// is all digits, so a name may contain '='.
+func forwardArgs(hint string, args []string) ([]registry.ForwardRequest, error) {
+	if len(args) > 2 && hint == "portfor" {
+		return nil, usagef(hint, "unexpected argument %q after NAME PORT (many names: 'portfor forward NAME...')", args[2])
 	}
-	suggested := 0
-	if c.NArg() == 2 {
-		p, err := parsePort(hint, c.Args().Get(1))
+	if len(args) == 2 && (hint == "portfor" || args[1][0] >= '0' && args[1][0] <= '9') {
+		p, err := parsePort(hint, args[1])
 		if err != nil {
-			return err
+			return nil, err
 		}
-		suggested = p
+		return []registry.ForwardRequest{{ID: args[0], Suggested: p}}, nil
+	}
+	reqs := make([]registry.ForwardRequest, len(args))
+	for i, a := range args {
+		reqs[i].ID = a
+		if k := strings.LastIndexByte(a, '='); k > 0 && isDigits(a[k+1:]) {
+			p, err := parsePort(hint, a[k+1:])
+			if err != nil {
+				return nil, err
+			}
+			reqs[i] = registry.ForwardRequest{ID: a[:k], Suggested: p}
+		}
+		if err := registry.ValidateID(reqs[i].ID); err != nil {
+			return nil, usagef(hint, "%v", err)
+		}
+	}
+	return reqs, nil
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// forward implements both `portfor NAME [PORT]` and `portfor forward ...`.
+func forward(c *cli.Context, hint string) error {
+	if c.NArg() == 0 {
+		// Not help on stdout: in PORT=$(portfor $NAME) an empty $NAME
+		// must not look like success.
+		return usagef(hint, "missing NAME")
+	}
+	args := c.Args().Slice()
+	reqs, err := forwardArgs(hint, args)
+	if err != nil {
+		return err
 	}
 	reg, err := openRegistry(c)
 	if err != nil {
 		return err
 	}
-	port, err := reg.ForwardPort(c.Context, c.Args().First(), suggested)
-	if err != nil {
+	if hint == "portfor" {
+		// The shorthand: a new name that is, or nearly is, a command is
+		// a typo until shown otherwise.
+		for _, q := range reqs {
+			if cmd := nearCommand(c.App, q.ID); cmd != "" {
+				if _, err := reg.Lookup(c.Context, q.ID); err != nil {
+					return typoError(q.ID, cmd)
+				}
+			}
+		}
+	}
+	res, errs := reg.ForwardEach(c.Context, reqs)
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	// Only a port asked for by number can lie in the ephemeral range.
-	if suggested != 0 && port == suggested && reg.IsEphemeral(port) {
-		fmt.Fprintf(c.App.ErrWriter, "portfor: warning: port %d is in the OS ephemeral range; an outgoing connection may hold it when %s starts\n", port, c.Args().First())
+	for i, q := range reqs {
+		r := res[i]
+		switch {
+		case q.Suggested == 0:
+		case r.Known && r.Port != q.Suggested:
+			fmt.Fprintf(c.App.ErrWriter, "portfor: %s keeps %d (asked %d); 'portfor move %s %d' changes it\n", q.ID, r.Port, q.Suggested, q.ID, q.Suggested)
+		case !r.Known && r.Port == q.Suggested && reg.IsEphemeral(r.Port):
+			// Only a port asked for by number can lie in the ephemeral range.
+			fmt.Fprintf(c.App.ErrWriter, "portfor: warning: port %d is in the OS ephemeral range; an outgoing connection may hold it when %s starts\n", r.Port, q.ID)
+		}
 	}
-	_, err = fmt.Fprintln(c.App.Writer, port)
+	var b strings.Builder
+	for _, r := range res {
+		fmt.Fprintln(&b, r.Port)
+	}
+	_, err = fmt.Fprint(c.App.Writer, b.String())
 	return err
 }

@@ -41,7 +41,7 @@ func TestLockTimeoutExits1NamingTheLockFile(t *testing.T) {
 		{[]string{"web"}, `forward "web"`, "exclusive"}, // a new name waits to write
 		{[]string{"get", "warmup"}, `lookup "warmup"`, "shared"},
 	} {
-		o := portfor(t, db, append([]string{"--timeout", "0.1"}, c.args...)...)
+		o := portfor(t, db, append([]string{"--lock-timeout", "0.1"}, c.args...)...)
 		assert.Equal(t, 1, o.code)
 		assert.Empty(t, o.stdout)
 		want := fmt.Sprintf(`portfor: %s: lock %s.lock: timed out after `, c.op, db)
@@ -71,7 +71,7 @@ func waitQueued(t *testing.T, db string) {
 func TestInterruptWhileWaitingExits130(t *testing.T) {
 	db := newDB(t)
 	holdLock(t, db)
-	cmd := command(t, db, "--timeout", "1m", "web")
+	cmd := command(t, db, "--lock-timeout", "1m", "web")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	require.NoError(t, cmd.Start())
@@ -115,7 +115,7 @@ func TestStoppedLockHolderTimesOutAndDeadOneLetsGo(t *testing.T) {
 
 	for _, args := range [][]string{{"web"}, {"get", "warmup"}, {"list"}, {"pick", fmt.Sprint(os.Getpid())}, {"release", "warmup"}} {
 		start := time.Now()
-		o := portfor(t, db, append([]string{"--timeout", "0.2"}, args...)...)
+		o := portfor(t, db, append([]string{"--lock-timeout", "0.2"}, args...)...)
 		assert.Equal(t, 1, o.code, "%v", args)
 		assert.Empty(t, o.stdout)
 		assert.Equal(t, 1, strings.Count(o.stderr, "\n"), "one line: %q", o.stderr)
@@ -127,7 +127,7 @@ func TestStoppedLockHolderTimesOutAndDeadOneLetsGo(t *testing.T) {
 	// A holder that dies lets go at once: the next call needs no timeout.
 	require.NoError(t, holder.Process.Signal(syscall.SIGKILL))
 	_ = holder.Wait()
-	assert.Equal(t, outcome{"", "", 0}, portfor(t, db, "--timeout", "0", "release", "warmup"))
+	assert.Equal(t, outcome{"", "", 0}, portfor(t, db, "--lock-timeout", "0", "release", "warmup"))
 }
 
 func TestInterruptWhileWaitingForAPortExits130(t *testing.T) {

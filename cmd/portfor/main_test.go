@@ -89,10 +89,14 @@ func TestForwardPrintsTheSamePortEveryTime(t *testing.T) {
 	assert.Empty(t, first.stderr)
 	port, err := strconv.Atoi(strings.TrimSuffix(first.stdout, "\n"))
 	require.NoError(t, err, "stdout carries only the port: %q", first.stdout)
-	for _, args := range [][]string{{"my-service"}, {"my-service", "8000"}, {"forward", "my-service"}, {"get", "my-service"}} {
+	for _, args := range [][]string{{"my-service"}, {"forward", "my-service"}, {"get", "my-service"}, {"my-service", strconv.Itoa(port)}} {
 		o := portfor(t, db, args...)
 		assert.Equal(t, outcome{fmt.Sprintf("%d\n", port), "", 0}, o, "%v", args)
 	}
+	// Another PORT keeps the port, and says so.
+	other := port%60000 + 1025
+	o := portfor(t, db, "my-service", strconv.Itoa(other))
+	assert.Equal(t, outcome{fmt.Sprintf("%d\n", port), fmt.Sprintf("portfor: my-service keeps %d (asked %d); 'portfor move my-service %d' changes it\n", port, other, other), 0}, o)
 }
 
 func TestSuggestedPortAndEphemeralWarning(t *testing.T) {
@@ -148,15 +152,15 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		stderr string
 	}{
 		{nil, "portfor: missing NAME (try 'portfor --help')"},
-		{[]string{"a b"}, `portfor: invalid id "a b": contains whitespace`},
-		{[]string{"host:80"}, `portfor: invalid id "host:80": contains ':'`},
+		{[]string{"a b"}, `portfor: invalid id "a b": contains whitespace (try 'portfor --help')`},
+		{[]string{"host:80"}, `portfor: invalid id "host:80": contains ':' (try 'portfor --help')`},
 		{[]string{"web", "http"}, `portfor: invalid port "http": want a number from 1 to 65535 (try 'portfor --help')`},
 		{[]string{"web", "0"}, `portfor: invalid port "0": want a number from 1 to 65535 (try 'portfor --help')`},
 		{[]string{"web", "65536"}, `portfor: invalid port "65536": want a number from 1 to 65535 (try 'portfor --help')`},
-		{[]string{"web", "80", "extra"}, `portfor: unexpected argument "extra" after NAME PORT (try 'portfor --help')`},
+		{[]string{"web", "80", "extra"}, `portfor: unexpected argument "extra" after NAME PORT (many names: 'portfor forward NAME...') (try 'portfor --help')`},
 		{[]string{"--bogus"}, `portfor: flag provided but not defined: -bogus (try 'portfor --help')`},
-		{[]string{"--timeout", "soon", "web"}, `portfor: --timeout: invalid duration "soon": want seconds (5, 0.5) or a duration (5s, 500ms) (try 'portfor --help')`},
-		{[]string{"--timeout", "-1", "web"}, `portfor: --timeout: invalid duration "-1": negative (try 'portfor --help')`},
+		{[]string{"--lock-timeout", "soon", "web"}, `portfor: --lock-timeout: invalid duration "soon": want seconds (5, 0.5) or a duration (5s, 500ms) (try 'portfor --help')`},
+		{[]string{"--lock-timeout", "-1", "web"}, `portfor: --lock-timeout: invalid duration "-1": negative (try 'portfor --help')`},
 		{[]string{"get"}, "portfor: missing NAME (try 'portfor get --help')"},
 		{[]string{"bind", "web"}, "portfor: missing PORT (try 'portfor bind --help')"},
 		{[]string{"bind", "web", "x"}, `portfor: invalid port "x": want a number from 1 to 65535 (try 'portfor bind --help')`},
@@ -229,7 +233,7 @@ func FuzzParseDuration(f *testing.F) {
 func FuzzRun(f *testing.F) {
 	seeds := [][3]string{
 		{"web", "", ""}, {"web", "8000", ""}, {"get", "web", ""}, {"bind", "web", "8000"},
-		{"release", "web", ""}, {"list", "--json", ""}, {"--timeout", "0", "x"}, {"forward", "list", ""},
+		{"release", "web", ""}, {"list", "--json", ""}, {"--timeout", "0", "x"}, {"--lock-timeout", "0", "x"}, {"forward", "list", ""}, {"get", "a", "b"}, {"find", "8000-8100", "--any"},
 		{"--db", "", "web"}, {"a:b", "1", ""}, {"bind", "x", "-1"}, {"-", "", ""}, {"--", "web", ""},
 	}
 	for _, s := range seeds {

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -24,13 +26,16 @@ exited, after which the next allocation or 'portfor gc' takes it back.
 In a script, pass $$ so the port is held for the script's whole run:
 
    PORT=$(portfor pick $$)
-   PORTS=$(portfor pick -n 3 $$)      # three distinct ports, one per line
+   PORTS=$(portfor pick -n 3 $$)      # three distinct ports, one per line, ascending
+   PORT=$(portfor pick --ports 8000-8100 $$)   # inside a range (exit 1 if it is full)
 
 With PORTSERVER_ADDRESS set (as portpicker uses it), the port server there is
-asked instead, one request per port. Its answer is used only if the server runs
+asked instead, one request per port (not with --ports: the protocol has no
+range, so the registry is used). Its answer is used only if the server runs
 as your user or root, and only if it is a port from 1024 up.`,
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "n", Value: 1, Usage: "how many ports (1-64)"},
+			&cli.IntFlag{Name: "n", Value: 1, Usage: "how many ports (1-64), printed in ascending order"},
+			&cli.StringFlag{Name: "ports", Usage: "lease inside these ports only, e.g. 8000-8100 or 8000-8100,9000"},
 		},
 		Action: func(c *cli.Context) error {
 			const hint = "portfor pick"
@@ -49,30 +54,50 @@ as your user or root, and only if it is a port from 1024 up.`,
 			if n < 1 || n > registry.MaxLeaseN {
 				return usagef(hint, "-n %d: want 1 to %d", n, registry.MaxLeaseN)
 			}
-			if addr := os.Getenv("PORTSERVER_ADDRESS"); addr != "" {
-				for i := 0; i < n; i++ {
+			var ports registry.PortList
+			if c.IsSet("ports") {
+				var err error
+				if ports, err = registry.ParsePorts(c.String("ports")); err != nil {
+					return usagef(hint, "--ports: %v", err)
+				}
+			}
+			if addr := os.Getenv("PORTSERVER_ADDRESS"); addr != "" && ports == nil {
+				got := make([]int, n)
+				for i := range got {
 					port, err := portserver.Ask(c.Context, addr, pid)
 					if err != nil {
 						return err
 					}
-					fmt.Fprintln(c.App.Writer, port)
+					got[i] = port
 				}
-				return nil
+				return printSorted(c, got)
 			}
 			reg, err := openRegistry(c)
 			if err != nil {
 				return err
 			}
-			leases, err := reg.LeaseN(c.Context, n, registry.LeaseOptions{OwnerPID: pid})
+			leases, err := reg.LeaseN(c.Context, n, registry.LeaseOptions{OwnerPID: pid, Ports: ports})
 			if err != nil {
 				return err
 			}
-			for _, a := range leases {
-				fmt.Fprintln(c.App.Writer, a.Port)
+			got := make([]int, len(leases))
+			for i, a := range leases {
+				got[i] = a.Port
 			}
-			return nil
+			return printSorted(c, got)
 		},
 	}
+}
+
+// printSorted prints ports in ascending order, one per line.
+func printSorted(c *cli.Context, ports []int) error {
+	slices.Sort(ports)
+	var b strings.Builder
+	for _, p := range ports {
+		fmt.Fprintln(&b, p)
+	}
+	_, err := fmt.Fprint(c.App.Writer, b.String())
+	return err
 }
 
 func gcCommand() *cli.Command {

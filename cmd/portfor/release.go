@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+
 	"github.com/urfave/cli/v2"
 
 	"github.com/portfor/portfor/internal/portrange"
@@ -10,8 +12,13 @@ func releaseCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "release",
 		Aliases:   []string{"unbind"},
-		Usage:     "free NAME's port, or with --port whatever holds PORT (exit 1 if none)",
-		ArgsUsage: "NAME | --port PORT",
+		Usage:     "free each NAME's port, or with --port whatever holds PORT (exit 1 if any is unknown)",
+		ArgsUsage: "NAME... | --port PORT",
+		Description: `Many names are released in one transaction. Every known NAME is released even
+when others are unknown, as rm removes the files that exist; the unknown ones
+are named on stderr with exit 1.
+
+   portfor release web api db`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "port", Usage: "release the name or lease holding this port"},
 		},
@@ -32,15 +39,15 @@ func releaseCommand() *cli.Command {
 				_, err = reg.ReleasePort(c.Context, port)
 				return err
 			}
-			if err := checkArgs(c, hint, 1, "NAME"); err != nil {
-				return err
+			if c.NArg() == 0 {
+				return usagef(hint, "missing NAME")
 			}
 			reg, err := openRegistry(c)
 			if err != nil {
 				return err
 			}
-			_, err = reg.Release(c.Context, c.Args().First())
-			return err
+			_, errs := reg.ReleaseEach(c.Context, c.Args().Slice())
+			return errors.Join(errs...)
 		},
 	}
 }

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"github.com/urfave/cli/v2"
+)
+
+func moveCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "move",
+		Usage:     "give NAME the port PORT instead of the one it holds",
+		ArgsUsage: "NAME PORT",
+		Description: `Changes a registered NAME's port in one transaction, with the checks of
+'portfor bind': PORT must be held by no other name or lease. Like bind, it
+does not probe the host, so the port of a service already running there can
+be recorded. Moving NAME to the port it holds changes nothing; an unknown
+NAME is an error (exit 1: 'portfor bind' records a new one).
+
+   portfor my-service 4000      # prints 3000: my-service keeps its port
+   portfor move my-service 4000 # from now on, 4000`,
+		Action: func(c *cli.Context) error {
+			const hint = "portfor move"
+			if err := checkArgs(c, hint, 2, "NAME", "PORT"); err != nil {
+				return err
+			}
+			port, err := parsePort(hint, c.Args().Get(1))
+			if err != nil {
+				return err
+			}
+			reg, err := openRegistry(c)
+			if err != nil {
+				return err
+			}
+			_, err = reg.Move(c.Context, c.Args().First(), port)
+			return err
+		},
+	}
+}
