@@ -3,6 +3,7 @@ package registry_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -60,6 +61,23 @@ func helperMain() int {
 	out := bufio.NewWriter(os.Stdout)
 	defer out.Flush()
 	lease := os.Getenv("PORTFOR_TEST_MODE") == "lease"
+	if os.Getenv("PORTFOR_TEST_MODE") == "each" {
+		// All ids in one ForwardEach call; the latency is the call's.
+		reqs := make([]registry.ForwardRequest, len(ids))
+		for i, id := range ids {
+			reqs[i] = registry.ForwardRequest{ID: id, Suggested: suggested}
+		}
+		start := time.Now()
+		res, errs := reg.ForwardEach(context.Background(), reqs)
+		if err := errors.Join(errs...); err != nil {
+			fmt.Fprintln(out, "error:", err)
+			return 1
+		}
+		for _, r := range res {
+			fmt.Fprintln(out, r.Port, time.Since(start).Nanoseconds())
+		}
+		ids = nil
+	}
 	for _, id := range ids {
 		start := time.Now()
 		var port int
