@@ -196,3 +196,40 @@ func TestDoctorCommand(t *testing.T) {
 	assert.Contains(t, o.stdout, "fixed: "+db+" was mode 0640: now 0600")
 	assert.Equal(t, 0, portfor(t, db, "doctor").code)
 }
+
+// TestDoctorPassesAfterKilledCallers: what killed processes leave behind
+// is cleaned up by portfor itself, so doctor notes it and exits 0.
+func TestDoctorPassesAfterKilledCallers(t *testing.T) {
+	db := newDB(t)
+	require.Equal(t, 0, portfor(t, db, "web").code)
+	// A lease whose owner has exited.
+	gone := command(t, db, "pick")
+	sh := exec.Command("sh", "-c", `"$0" pick`, os.Args[0])
+	sh.Env, sh.Dir = gone.Env, gone.Dir
+	require.NoError(t, sh.Run())
+	// Callers killed at random moments, while others keep the lock busy.
+	var wg sync.WaitGroup
+	for i := range 24 {
+		wg.Go(func() {
+			args := []string{fmt.Sprintf("svc-%d", i)}
+			if i%3 == 0 {
+				args = []string{"pick", "-n", "2"}
+			}
+			cmd := command(t, db, args...)
+			if cmd.Start() != nil {
+				return
+			}
+			// The kill lands anywhere from before the first system call
+			// to after the commit: that is the point, not synchronisation.
+			time.Sleep(time.Duration(i%8) * time.Millisecond)
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+	}
+	wg.Wait()
+	o := portfor(t, db, "doctor")
+	assert.Equal(t, 0, o.code, "doctor after killed callers:\n%s%s", o.stdout, o.stderr)
+	assert.Empty(t, o.stderr)
+	assert.Regexp(t, `(?m)^note: `, o.stdout, "the dead lease is a note")
+	assert.NotRegexp(t, `(?m)^problem: `, o.stdout)
+}
