@@ -116,7 +116,12 @@ func interspersed(app *cli.App, args []string) []string {
 			dst, f = &globals, g
 		}
 		*dst = append(*dst, a)
-		if f.takesValue && !inline && j+1 < len(rest) {
+		if f.takesValue && !inline {
+			if j+1 == len(rest) {
+				// A flag missing its value: moved, it would take the
+				// command's name for one. Left alone, it is refused.
+				return args
+			}
 			j++
 			*dst = append(*dst, rest[j])
 		}

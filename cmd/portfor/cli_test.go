@@ -168,6 +168,11 @@ func TestFlagsGoAnywhereBeforeTheDoubleDash(t *testing.T) {
 	assert.Equal(t, 1, portfor(t, db, "get", "nosuch", "--db", other).code)
 	assert.Equal(t, o, portfor(t, db, "get", "web", "--db", other), "the shorthand takes flags after NAME")
 
+	// A flag without its value is refused, never given the next word.
+	o = portfor(t, db, "get", "web", "--db")
+	assert.Equal(t, 2, o.code, o.stderr)
+	assert.Equal(t, outcome{"", "", 0}, portfor(t, db, "list", "--db", filepath.Join(t.TempDir(), "none.db")))
+
 	// After "--" nothing is a flag.
 	o = portfor(t, db, "get", "--", "--json")
 	assert.Equal(t, outcome{"", "portfor: invalid id \"--json\": starts with '-'\n", 2}, o)
@@ -285,6 +290,9 @@ func TestInterspersed(t *testing.T) {
 		{"list", "list"},
 		{"--version", "--version"},
 		{"release --port 80", "release --port 80"},
+		{"get web --db", "get web --db"},
+		{"pick 42 -n", "pick 42 -n"},
+		{"web --lock-timeout", "web --lock-timeout"},
 	} {
 		got := interspersed(app, append([]string{"portfor"}, strings.Fields(tt.in)...))
 		assert.Equal(t, "portfor "+tt.want, strings.Join(got, " "), tt.in)
