@@ -169,6 +169,9 @@ func nearCommand(app *cli.App, name string) string {
 			if len(n) >= 6 {
 				limit = 2
 			}
+			if abs(len(name)-len(n)) > limit {
+				continue // the distance is at least the difference in length
+			}
 			if d := editDistance(name, n); d <= limit && d < bestD {
 				best, bestD = n, d
 			}
@@ -215,4 +218,11 @@ func typoError(name, cmd string) error {
 		msg:  fmt.Sprintf("unknown command %q: did you mean '%s'? to register a name like this, use 'portfor forward %s'", name, cmd, name),
 		hint: "portfor",
 	}
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

@@ -326,3 +326,16 @@ func TestEditDistance(t *testing.T) {
 		assert.Equal(t, tt.d, editDistance(tt.a, tt.b), "%s %s", tt.a, tt.b)
 	}
 }
+
+// BenchmarkShorthandArgs is what the command line costs `portfor NAME`
+// before the registry is touched: reordering and the typo check.
+func BenchmarkShorthandArgs(b *testing.B) {
+	app := newApp(io.Discard, io.Discard)
+	args := []string{"portfor", "my-service", "8000"}
+	for b.Loop() {
+		out := interspersed(app, args)
+		if nearCommand(app, out[len(out)-2]) != "" {
+			b.Fatal("my-service is no typo")
+		}
+	}
+}
