@@ -86,18 +86,10 @@ default). It asks portfor for the candidates, so it stays right across upgrades.
 	}
 }
 
-// nameArgs says which positional arguments of a command are registered
-// names, by the command's name; a command not here takes no names.
-var nameArgs = map[string]func(pos int) bool{
-	"forward": first,
-	"get":     first,
-	"release": first,
-	"move":    first,
-	"check":   first,
-	"wait":    func(int) bool { return true },
-}
-
-func first(pos int) bool { return pos == 0 }
+// nameFirst holds the commands whose first argument is a registered name
+// (move's is the name to rename); wait, whose every TARGET may be one, is
+// completed on its own.
+var nameFirst = map[string]bool{"forward": true, "get": true, "release": true, "move": true, "check": true}
 
 // valueFlag is a flag as completion sees it.
 type valueFlag struct {
@@ -196,7 +188,7 @@ func complete(c *cli.Context, words []string) []string {
 			}, cur)...)
 		}
 		return out
-	case nameArgs[cmd.Name] != nil && nameArgs[cmd.Name](pos):
+	case nameFirst[cmd.Name] && pos == 0:
 		return nameCandidates(c, db, cur)
 	}
 	return nil
