@@ -86,17 +86,22 @@ default). It asks portfor for the candidates, so it stays right across upgrades.
 	}
 }
 
-// nameFirst holds the commands whose first argument is a registered name
-// (move's is the name to rename); wait, whose every TARGET may be one, is
-// completed on its own.
-var nameFirst = map[string]bool{"forward": true, "get": true, "release": true, "move": true, "check": true}
+// Which arguments of a command are registered names, by command: every
+// one (get web api), or only the first (move NAME PORT). wait, whose every
+// TARGET may be a name, is completed on its own.
+var (
+	namesAll   = map[string]bool{"forward": true, "get": true, "release": true}
+	nameFirst  = map[string]bool{"move": true, "check": true}
+	notGlobals = []string{"help", "version"} // offered at the top only
+)
 
 // valueFlag is a flag as completion sees it.
 type valueFlag struct {
-	names []string
-	usage string
-	value bool // takes a value
-	path  bool // the value is a file name
+	names  []string
+	usage  string
+	value  bool // takes a value
+	path   bool // the value is a file name
+	hidden bool // read, never offered
 }
 
 // ownFlags are the flags of commands that parse their own (SkipFlagParsing),
@@ -106,7 +111,9 @@ var ownFlags = map[string][]valueFlag{
 }
 
 // complete returns the candidates for the last of words, the words after
-// "portfor" on the command line being completed, in order.
+// "portfor" on the command line being completed, in order. Flags go
+// anywhere before "--", global ones after the command too; a command's own
+// flag shadows a global one of the same name (wait's --timeout).
 func complete(c *cli.Context, words []string) []string {
 	words = joinEquals(words)
 	if len(words) == 0 {
@@ -115,13 +122,20 @@ func complete(c *cli.Context, words []string) []string {
 	args, cur := words[:len(words)-1], words[len(words)-1]
 
 	var (
+		global     = flagsOf(c.App.Flags, nil)
 		cmd        *cli.Command // the command, once its name is seen
-		flags      = flagsOf(c.App.Flags, nil)
-		pos        int  // arguments seen after the command
-		shorthand  bool // `portfor NAME [PORT]`: NAME is seen
-		flagsEnded bool
-		db         string // --db on the line
+		own        []valueFlag  // its flags
+		shorthand  bool         // `portfor NAME [PORT]`: NAME is seen
+		rest       []string     // the arguments after the command
+		flagsEnded bool         // by "--"
+		db         string       // --db on the line
 	)
+	lookup := func(name string) (f *valueFlag, isGlobal bool) {
+		if f = lookupFlag(own, name); f != nil {
+			return f, false
+		}
+		return lookupFlag(global, name), true
+	}
 	for i := 0; i < len(args); i++ {
 		w := args[i]
 		switch {
@@ -129,7 +143,7 @@ func complete(c *cli.Context, words []string) []string {
 			flagsEnded = true
 		case !flagsEnded && len(w) > 1 && w[0] == '-':
 			name, val, hasVal := strings.Cut(strings.TrimLeft(w, "-"), "=")
-			f := lookupFlag(flags, name)
+			f, isGlobal := lookup(name)
 			if f != nil && f.value && !hasVal {
 				if i+1 == len(args) {
 					return valueCandidates(f) // cur is the flag's value
@@ -137,37 +151,46 @@ func complete(c *cli.Context, words []string) []string {
 				i++
 				val = args[i]
 			}
-			if cmd == nil && name == "db" {
+			if isGlobal && name == "db" {
 				db = val
 			}
 		case cmd == nil && !shorthand:
 			if cmd = commandNamed(c.App, w); cmd != nil {
-				flags = flagsOf(cmd.Flags, ownFlags[cmd.Name])
-				flagsEnded = false
+				own = flagsOf(cmd.Flags, ownFlags[cmd.Name])
 			} else {
-				shorthand, flagsEnded = true, true
+				shorthand = true
 			}
 		default:
-			pos++
-			if cmd == nil || !cmd.SkipFlagParsing {
-				flagsEnded = true // the app's flags come before the arguments
-			}
+			rest = append(rest, w)
 		}
 	}
 
+	pos := len(rest)
+	names := func() []string {
+		var out []string
+		for _, n := range nameCandidates(c, db, cur) {
+			if id, _, _ := strings.Cut(n, "\t"); !slices.Contains(rest, id) {
+				out = append(out, n) // once is enough: get web api
+			}
+		}
+		return out
+	}
 	switch {
 	case !flagsEnded && strings.HasPrefix(cur, "-"):
 		if name, _, ok := strings.Cut(strings.TrimLeft(cur, "-"), "="); ok {
-			if f := lookupFlag(flags, name); f != nil && f.value {
+			if f, _ := lookup(name); f != nil && f.value {
 				return valueCandidates(f)
 			}
 			return nil
 		}
-		return flagCandidates(flags, cur)
+		if cmd == nil && !shorthand {
+			return flagCandidates(global, cur)
+		}
+		return flagCandidates(append(own, withoutNames(global, notGlobals)...), cur)
 	case shorthand:
 		return nil // PORT
 	case cmd == nil:
-		return append(commandCandidates(c.App, cur), nameCandidates(c, db, cur)...)
+		return append(commandCandidates(c.App, cur), names()...)
 	case cmd.Name == "help":
 		if pos == 0 {
 			return commandCandidates(c.App, cur)
@@ -180,7 +203,7 @@ func complete(c *cli.Context, words []string) []string {
 		if flagsEnded {
 			return nil // CMD ARGS... after "--"
 		}
-		out := nameCandidates(c, db, cur)
+		out := names()
 		if pos > 0 {
 			out = append(out, prefixed([]string{
 				"occupied\tuntil something accepts connections (the default)",
@@ -188,10 +211,21 @@ func complete(c *cli.Context, words []string) []string {
 			}, cur)...)
 		}
 		return out
-	case nameFirst[cmd.Name] && pos == 0:
-		return nameCandidates(c, db, cur)
+	case namesAll[cmd.Name], nameFirst[cmd.Name] && pos == 0:
+		return names()
 	}
 	return nil
+}
+
+// withoutNames returns flags but those with one of names.
+func withoutNames(flags []valueFlag, names []string) []valueFlag {
+	var out []valueFlag
+	for _, f := range flags {
+		if !slices.ContainsFunc(f.names, func(n string) bool { return slices.Contains(names, n) }) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // joinEquals undoes bash's splitting of "--db=PATH" into "--db", "=", "PATH"
@@ -212,14 +246,14 @@ func joinEquals(words []string) []string {
 	return out
 }
 
-// flagsOf describes the visible flags, then own, then --help.
+// flagsOf describes flags, then own, then --help.
 func flagsOf(flags []cli.Flag, own []valueFlag) []valueFlag {
 	var out []valueFlag
 	for _, f := range flags {
-		if v, ok := f.(cli.VisibleFlag); ok && !v.IsVisible() {
-			continue
-		}
 		vf := valueFlag{names: f.Names()}
+		if v, ok := f.(cli.VisibleFlag); ok {
+			vf.hidden = !v.IsVisible()
+		}
 		if d, ok := f.(cli.DocGenerationFlag); ok {
 			vf.usage, vf.value = d.GetUsage(), d.TakesValue()
 		}
@@ -251,11 +285,17 @@ func valueCandidates(f *valueFlag) []string {
 	return nil
 }
 
-// flagCandidates offers each flag as --name, and -n for a one-letter name.
+// flagCandidates offers each flag as --name, and -n for a one-letter name;
+// of two flags of one name, the first.
 func flagCandidates(flags []valueFlag, cur string) []string {
 	var all []string
+	seen := map[string]bool{}
 	for _, f := range flags {
 		for _, n := range f.names {
+			if f.hidden || seen[n] {
+				continue // hidden, or shadowed by the command's own
+			}
+			seen[n] = true
 			dash := "--"
 			if len(n) == 1 {
 				dash = "-"

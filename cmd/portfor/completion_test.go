@@ -69,14 +69,17 @@ func TestCompletionCandidates(t *testing.T) {
 		{[]string{"help", "comp"}, []string{"completion"}},
 		{[]string{"completion", ""}, []string{"bash", "fish", "zsh"}},
 		{[]string{"get", ""}, names},
-		{[]string{"get", "my-service", ""}, nil},
+		{[]string{"get", "my-service", ""}, []string{"my-other", "web"}}, // get NAME...: each once
+		{[]string{"release", "web", "my-"}, []string{"my-other", "my-service"}},
+		{[]string{"move", "web", ""}, nil}, // move NAME PORT
+		{[]string{"check", "web", ""}, nil},
 		{[]string{"release", "my-"}, []string{"my-other", "my-service"}},
 		{[]string{"unbind", "w"}, []string{"web"}},
 		{[]string{"check", "w"}, []string{"web"}},
 		{[]string{"forward", "w"}, []string{"web"}},
 		{[]string{"bind", ""}, nil}, // a new name
 		{[]string{"my-service", ""}, nil},
-		{[]string{"wait", "my-service", ""}, append(names, "occupied", "free")},
+		{[]string{"wait", "my-service", ""}, []string{"my-other", "web", "occupied", "free"}},
 		{[]string{"wait", "-t", "5", "w"}, []string{"web"}},
 		{[]string{"wait", "web", "--", ""}, nil},
 		{[]string{"--timeout", "1", "get", "w"}, []string{"web"}},
@@ -84,12 +87,14 @@ func TestCompletionCandidates(t *testing.T) {
 		{[]string{"--db", other, "get", ""}, []string{"elsewhere"}},
 		{[]string{"--db=" + other, "get", ""}, []string{"elsewhere"}},
 		{[]string{"--db", "=", other, "get", ""}, []string{"elsewhere"}},
+		{[]string{"get", "--db", other, ""}, []string{"elsewhere"}}, // a global flag after the command
+		{[]string{"get", "web", "--db", ""}, []string{completeFiles}},
+		{[]string{"wait", "--db=" + other, "e"}, []string{"elsewhere"}},
 		{[]string{"--db", filepath.Join(t.TempDir(), "none.db"), "get", ""}, nil},
 		{[]string{"--db", ""}, []string{completeFiles}},
 		{[]string{"--db=/tm"}, []string{completeFiles}},
 		{[]string{"--db", "=", ""}, []string{completeFiles}},
 		{[]string{"--timeout", ""}, nil},
-		{[]string{"get", "-"}, []string{"--help", "-h"}},
 	} {
 		assert.Equal(t, tc.want, candidates(t, db, tc.words...), "%q", tc.words)
 	}
@@ -99,12 +104,17 @@ func TestCompletionCandidates(t *testing.T) {
 		sort.Strings(got)
 		return got
 	}
-	assert.Equal(t, []string{"--help", "--timeout", "-h", "-t"}, flags("wait", "-"), "wait parses its own flags")
-	assert.Equal(t, []string{"--help", "--timeout"}, flags("wait", "web", "--"), "wait takes flags after a target")
-	assert.Subset(t, flags("release", "-"), []string{"--port", "--help"})
-	assert.Subset(t, flags("-"), []string{"--db", "--timeout", "--help", "--version"})
+	// A command's flags, and the global ones but --help and --version.
+	waitFlags := flags("wait", "-")
+	assert.Subset(t, waitFlags, []string{"--timeout", "-t", "--help", "-h", "--db"}, "wait parses its own flags")
+	assert.Equal(t, 1, strings.Count(strings.Join(waitFlags, " ")+" ", "--timeout "), "wait's --timeout shadows the global one: %q", waitFlags)
+	assert.NotContains(t, waitFlags, "--version")
+	assert.Subset(t, flags("wait", "web", "--"), []string{"--timeout", "--help", "--db"}, "flags go after the arguments")
+	assert.Subset(t, flags("release", "-"), []string{"--port", "--help", "--db"})
+	assert.Subset(t, flags("get", "web", "-"), []string{"--help", "--db"})
+	assert.Subset(t, flags("-"), []string{"--db", "--help", "--version"})
 	assert.Equal(t, []string{"--db"}, flags("--d"))
-	assert.Empty(t, flags("get", "web", "-"), "flags come before the arguments")
+	assert.Equal(t, []string{"--port"}, flags("release", "--p"))
 }
 
 // The candidates carry a description after a tab, on one line.
@@ -286,7 +296,8 @@ complete_at() {
 			{"portfor get my", []string{"my-other", "my-service"}},
 			{"portfor release ", []string{"my-other", "my-service", "web"}},
 			{"portfor wa", []string{"wait"}},
-			{"portfor wait -", []string{"--timeout", "-t", "--help", "-h"}},
+			{"portfor release --p", []string{"--port"}},
+			{"portfor get web ", []string{"my-other", "my-service"}},
 			{"portfor --db " + other + " get ", []string{"elsewhere"}},
 			{"portfor --db = " + other + " get ", []string{"elsewhere"}}, // --db=PATH as bash splits it
 		} {
