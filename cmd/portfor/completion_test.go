@@ -252,8 +252,8 @@ func runShell(t *testing.T, env []string, name string, args ...string) string {
 	return string(out)
 }
 
-// lines splits out into its lines, each cut at its first tab.
-func lines(out string) []string {
+// shellLines splits out into its lines, each cut at its first tab.
+func shellLines(out string) []string {
 	var l []string
 	for line := range strings.Lines(out) {
 		name, _, _ := strings.Cut(strings.TrimRight(line, "\r\n"), "\t")
@@ -302,10 +302,10 @@ complete_at() {
 			{"portfor --db = " + other + " get ", []string{"elsewhere"}}, // --db=PATH as bash splits it
 		} {
 			out := runShell(t, env, "bash", "--norc", "--noprofile", "-c", preamble+"\nsource '"+script+"'\n"+harness+"complete_at '"+tc.line+"'")
-			assert.Equal(t, tc.want, lines(out), "%q after %q", tc.line, preamble)
+			assert.Equal(t, tc.want, shellLines(out), "%q after %q", tc.line, preamble)
 		}
 		out := runShell(t, env, "bash", "--norc", "--noprofile", "-c", preamble+"\nsource '"+script+"'\n"+harness+"complete_at 'portfor --db "+filepath.Dir(other)+"/oth'")
-		assert.Contains(t, lines(out), other, "--db takes a file name, after %q", preamble)
+		assert.Contains(t, shellLines(out), other, "--db takes a file name, after %q", preamble)
 	}
 }
 
@@ -322,10 +322,10 @@ func TestCompletionFish(t *testing.T) {
 		{"portfor completion z", []string{"zsh"}},
 	} {
 		out := runShell(t, env, "fish", "--no-config", "-c", "source '"+script+"'; complete -C'"+tc.line+"'")
-		assert.Equal(t, tc.want, lines(out), "%q", tc.line)
+		assert.Equal(t, tc.want, shellLines(out), "%q", tc.line)
 	}
 	out := runShell(t, env, "fish", "--no-config", "-c", "source '"+script+"'; complete -C'portfor wait -'")
-	assert.Subset(t, lines(out), []string{"--timeout", "-t"})
+	assert.Subset(t, shellLines(out), []string{"--timeout", "-t"})
 }
 
 // zshHarness completes $2 in an interactive zsh on a pseudo-terminal
@@ -364,7 +364,7 @@ func TestCompletionZsh(t *testing.T) {
 	} {
 		out := runShell(t, env, "zsh", "-f", harness, script, tc.line)
 		var got []string
-		for _, l := range lines(out) {
+		for _, l := range shellLines(out) {
 			if l != "" {
 				got = append(got, l)
 			}
