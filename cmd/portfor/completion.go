@@ -33,9 +33,11 @@ var (
 var completionScripts = map[string]string{"bash": bashCompletion, "zsh": zshCompletion, "fish": fishCompletion}
 
 // completeArg is the hidden first argument of `portfor completion` that the
-// scripts call back with: `portfor completion __complete WORD... CURRENT`
+// scripts call back with: `portfor completion __complete -- WORD... CURRENT`
 // prints the candidates for CURRENT (possibly empty), one per line as
-// "candidate<TAB>description", or the single line completeFiles.
+// "candidate<TAB>description", or the single line completeFiles. The "--"
+// keeps the words as they are: the app moves global flags found after a
+// command to its front, and --db must stay among the words.
 const completeArg = "__complete"
 
 // completeFiles asks the script to complete file names: no name, command
@@ -64,7 +66,11 @@ default). It asks portfor for the candidates, so it stays right across upgrades.
 			const hint = "portfor completion"
 			args := c.Args().Slice()
 			if len(args) > 0 && args[0] == completeArg {
-				for _, line := range complete(c, args[1:]) {
+				words := args[1:]
+				if len(words) > 0 && words[0] == "--" {
+					words = words[1:]
+				}
+				for _, line := range complete(c, words) {
 					fmt.Fprintln(c.App.Writer, line)
 				}
 				return nil // never an error: the shell would print it mid-line

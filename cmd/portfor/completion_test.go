@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,11 +32,11 @@ func completionDB(t *testing.T) string {
 	return db
 }
 
-// candidates runs `portfor completion __complete words...` and returns the
+// candidates runs `portfor completion __complete -- words...` and returns the
 // candidates without their descriptions, checking that it said nothing else.
 func candidates(t *testing.T, db string, words ...string) []string {
 	t.Helper()
-	o := portfor(t, db, append([]string{"completion", completeArg}, words...)...)
+	o := portfor(t, db, append([]string{"completion", completeArg, "--"}, words...)...)
 	require.Equal(t, 0, o.code, "%q: %s", words, o.stderr)
 	require.Empty(t, o.stderr, "%q", words)
 	var out []string
@@ -117,14 +118,17 @@ func TestCompletionCandidates(t *testing.T) {
 	assert.Equal(t, []string{"--port"}, flags("release", "--p"))
 }
 
-// The candidates carry a description after a tab, on one line.
+// The candidates carry a description after a tab, on one line: a name's
+// port, a command's usage.
 func TestCompletionDescriptions(t *testing.T) {
 	db := completionDB(t)
-	o := portfor(t, db, "completion", completeArg, "get", "we")
+	o := portfor(t, db, "completion", completeArg, "--", "get", "we")
 	port := strings.TrimSpace(portfor(t, db, "get", "web").stdout)
 	assert.Equal(t, outcome{"web\tport " + port + "\n", "", 0}, o)
-	o = portfor(t, db, "completion", completeArg, "ge")
-	assert.Equal(t, outcome{"get\tprint NAME's port without assigning one (exit 1 if NAME is unknown)\n", "", 0}, o)
+	get := newApp(io.Discard, io.Discard).Command("get")
+	require.NotNil(t, get)
+	o = portfor(t, db, "completion", completeArg, "--", "ge")
+	assert.Equal(t, outcome{"get\t" + get.Usage + "\n", "", 0}, o)
 }
 
 // snapshot lists what is under dir: names, sizes and modification times.
@@ -196,7 +200,7 @@ func TestCompletionScriptsAndUsage(t *testing.T) {
 		o := portfor(t, db, "completion", shell)
 		assert.Equal(t, 0, o.code, o.stderr)
 		assert.Contains(t, o.stdout, want, shell)
-		assert.Contains(t, o.stdout, "completion __complete", shell)
+		assert.Contains(t, o.stdout, "completion __complete -- ", shell)
 	}
 	for _, args := range [][]string{{"completion"}, {"completion", "tcsh"}, {"completion", "bash", "zsh"}} {
 		o := portfor(t, db, args...)

@@ -1,7 +1,7 @@
 # bash completion for portfor. Load it in ~/.bashrc with
 #   source <(portfor completion bash)
 # or save it as ~/.local/share/bash-completion/completions/portfor.
-# The candidates come from `portfor completion __complete WORDS...`, which
+# The candidates come from `portfor completion __complete -- WORDS...`, which
 # knows the commands, their flags and the names in the registry.
 _portfor() {
     local cur words cword
@@ -14,7 +14,7 @@ _portfor() {
         cword=$COMP_CWORD
     fi
     local IFS=$'\n' out
-    out=$("${words[0]}" completion __complete "${words[@]:1:cword}" 2>/dev/null) || return 0
+    out=$("${words[0]}" completion __complete -- "${words[@]:1:cword}" 2>/dev/null) || return 0
     COMPREPLY=()
     if [[ $out == :files ]]; then
         cur=${cur#*=}
