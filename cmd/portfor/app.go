@@ -219,6 +219,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			gcCommand(),
 			serveCommand(),
 			doctorCommand(),
+			completionCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {
