@@ -149,6 +149,7 @@ func readyFile(fd int) (*os.File, error) {
 	}
 	f := os.NewFile(uintptr(fd), "ready-fd")
 	if _, err := f.Stat(); err != nil {
+		_ = f.Close() // now, not when a finalizer might close the number reused
 		return nil, fmt.Errorf("--ready-fd %d: not an open file descriptor", fd)
 	}
 	return f, nil

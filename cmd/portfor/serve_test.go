@@ -54,11 +54,11 @@ func askPort(t *testing.T, addr string) int {
 }
 
 // readLine reads one line from r within 30 s.
-func readLine(t *testing.T, r io.Reader, what string) string {
+func readLine(t *testing.T, r *bufio.Reader, what string) string {
 	t.Helper()
 	got := make(chan string, 1)
 	go func() {
-		line, _ := bufio.NewReader(r).ReadString('\n')
+		line, _ := r.ReadString('\n')
 		got <- line
 	}()
 	select {
@@ -98,11 +98,12 @@ func TestServePrintAddressAndReadyFD(t *testing.T) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	w.Close()
 
-	assert.Equal(t, sock+"\n", readLine(t, r, "--ready-fd 3"))
-	rest, err := io.ReadAll(r)
+	ready := bufio.NewReader(r)
+	assert.Equal(t, sock+"\n", readLine(t, ready, "--ready-fd 3"))
+	rest, err := io.ReadAll(ready)
 	require.NoError(t, err)
 	assert.Empty(t, rest, "the descriptor is closed after the address")
-	assert.Equal(t, sock+"\n", readLine(t, stdout, "stdout"))
+	assert.Equal(t, sock+"\n", readLine(t, bufio.NewReader(stdout), "stdout"))
 	inPool(t, askPort(t, sock), 21100, 21199) // listening once told so: no retry
 
 	stopServe(t, cmd)
@@ -119,8 +120,8 @@ func TestServeStartupLineUnlessQuiet(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	assert.Equal(t, addr+"\n", readLine(t, stdout, "stdout"), "an abstract address as given, with its @")
-	assert.Equal(t, "portfor: serving ports 21200-21299 on "+addr+"\n", readLine(t, stderr, "stderr"))
+	assert.Equal(t, addr+"\n", readLine(t, bufio.NewReader(stdout), "stdout"), "an abstract address as given, with its @")
+	assert.Equal(t, "portfor: serving ports 21200-21299 on "+addr+"\n", readLine(t, bufio.NewReader(stderr), "stderr"))
 	inPool(t, askPort(t, addr), 21200, 21299)
 	stopServe(t, cmd)
 }
