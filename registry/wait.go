@@ -111,12 +111,16 @@ func wait(ctx context.Context, addr HostPort, state string, done func(context.Co
 
 // Resolve turns a target into an address: an address as [ParseHostPort]
 // reads it ("host:port", "[v6]:port", ":port", "8080"), or else the id of
-// an assignment, meaning localhost and its port. An unknown id gives an
-// error wrapping [ErrNotFound].
+// an assignment, meaning localhost and its port. A bare number out of range
+// gives a [*TargetPortError]; an unknown id gives an error wrapping
+// [ErrNotFound]. [Registry.ResolveTarget] reads URLs and sockets too.
 func (r *Registry) Resolve(ctx context.Context, target string) (HostPort, error) {
 	hp, err := ParseHostPort(target)
 	if err == nil {
 		return hp, nil
+	}
+	if isDigits(target) {
+		return HostPort{}, &TargetPortError{Input: target}
 	}
 	if ValidateID(target) != nil {
 		return HostPort{}, err // neither: report it as the address it resembles

@@ -18,7 +18,10 @@ func checkCommand() *cli.Command {
 		Usage:     "print free or occupied for TARGET (exit 0 if free, 1 if occupied)",
 		ArgsUsage: "TARGET",
 		Description: `Free means nothing accepts connections on TARGET and, for an address of this
-host, a server could bind the port now. TARGET is as for 'portfor wait'.
+host, a server could bind the port now. TARGET is as for 'portfor wait':
+host:port, a bare port, a NAME, an http(s):// URL or NAME/PATH (its host and
+port are checked: a server that accepts connections there is occupied, whatever
+it answers), or unix:/PATH (free when nothing accepts a connection on it).
 With --udp, free means a UDP socket could bind the port on this host.
 
    if portfor check 8080 >/dev/null; then ./server --port 8080; fi`,
@@ -30,19 +33,19 @@ With --udp, free means a UDP socket could bind the port on this host.
 			if err := checkArgs(c, hint, 1, "TARGET"); err != nil {
 				return err
 			}
-			reg, err := openRegistry(c)
+			targets, err := resolveTargets(c, c.Args().Slice(), hint)
 			if err != nil {
 				return err
 			}
-			addrs, err := resolveTargets(c.Context, reg, c.Args().Slice())
-			if err != nil {
-				return err
+			t := targets[0]
+			if c.Bool("udp") && t.Kind != registry.TargetTCP {
+				return usagef(hint, "--udp needs a port or host:port, not %s", printable(t.String()))
 			}
 			var free bool
 			if c.Bool("udp") {
-				free, err = registry.CanBind(addrs[0].Port, registry.UDP)
+				free, err = registry.CanBind(t.Addr.Port, registry.UDP)
 			} else {
-				free, err = registry.Available(c.Context, addrs[0])
+				free, err = registry.TargetAvailable(c.Context, t)
 			}
 			if err != nil {
 				return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -26,40 +27,86 @@ func waitCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "wait",
 		Usage:     "wait until every TARGET is occupied (default) or free, then optionally run CMD",
-		ArgsUsage: "TARGET... [occupied|free] [--timeout DURATION] [-- CMD ARGS...]",
-		Description: `A TARGET is host:port, [v6]:port, :port, a bare port (localhost) or the NAME of an
-assignment (its port on localhost). localhost means both 127.0.0.1 and ::1.
+		ArgsUsage: "TARGET... [occupied|free] [-t DURATION] [-q] [--status LIST] [--insecure] [-- CMD ARGS...]",
+		Description: `A TARGET is one of:
+   host:port, [v6]:port, :port, PORT  TCP: something accepts connections (bare: localhost)
+   NAME                               an assignment's port on localhost
+   http://HOST[:PORT]/PATH            a GET answers below 400 (--status narrows it)
+   https://HOST[:PORT]/PATH           the same over TLS (--insecure: any certificate)
+   NAME/PATH                          http://localhost:PORT/PATH for NAME's port
+   unix:/PATH                         a Unix socket accepts a connection
+localhost means both 127.0.0.1 and ::1, whichever the server uses.
 
-occupied: something accepts connections. free: nothing does and a server could
-bind the port again (connections in TIME_WAIT do not count).
+occupied (the default): ready as above. free: nothing accepts connections and,
+on this host, a server could bind the port again (connections in TIME_WAIT do
+not count). For a URL, free is about its host and port: a server answering 503
+is not free. For unix:, free means nothing accepts; a socket file left behind
+counts as free.
+
+HTTP: redirects are not followed (a 3xx is below 400); HTTP_PROXY and the like
+are ignored (the wait asks whether the service answers from here); each try
+is a fresh connection. A new server is noticed within milliseconds.
 
 --timeout (-t) takes seconds (5, 0.5) or a duration (5s, 500ms); default 30s.
-Exit status: 0 done, 1 timed out, 2 usage; after '--', CMD's own status.
+A terminal gets a progress line on stderr (plain, without escape sequences,
+when TERM=dumb or NO_COLOR is set); --quiet (-q) drops it. Errors are always
+one line on stderr.
+Exit status: 0 ready, 1 timed out, 2 usage; after '--', CMD's own status
+(127: CMD not found, 126: not executable).
 
    portfor wait localhost:5432                 # until postgres accepts connections
    portfor wait my-service db:5432 -t 60       # both, within a minute
    portfor wait 8080 free && ./start-server    # until the old server has let go
-   portfor wait :8080 -- curl -s localhost:8080/health`,
-		SkipFlagParsing: true, // '--' must reach us: flags are parsed by parseWaitArgs
-		Action:          runWait,
+   portfor wait my-service/health --status 200 -- ./run-tests
+   portfor wait https://localhost:8443/ --insecure
+   portfor wait unix:/run/app.sock -q -- ./client`,
+		// '--' must reach us: flags are parsed by parseWaitArgs. They are
+		// declared here for the help text only.
+		SkipFlagParsing: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "timeout", Aliases: []string{"t"}, Value: defaultWaitTimeout.String(),
+				Usage: "give up after `DURATION`: seconds (5, 0.5) or a duration (5s, 500ms)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress line; errors only"},
+			&cli.StringFlag{Name: "status", Usage: "http(s): the `LIST` of statuses that mean ready, e.g. 200, 200-299, 2xx,304 (default: below 400)"},
+			&cli.BoolFlag{Name: "insecure", Usage: "https: accept any certificate (do not verify it)"},
+		},
+		Action: runWait,
 	}
 }
 
 // waitArgs is a parsed `portfor wait` command line.
 type waitArgs struct {
-	targets []string
-	state   string // "occupied" or "free"
-	timeout time.Duration
-	command []string // after "--"
-	help    bool
+	targets  []string
+	state    string // "occupied" or "free"
+	timeout  time.Duration
+	command  []string // after "--"
+	help     bool
+	quiet    bool
+	status   registry.StatusSet // nil: below 400
+	insecure bool
 }
 
-// parseWaitArgs reads TARGET... [occupied|free] with --timeout/-t
-// (also --timeout=D) anywhere before "--", and CMD ARGS... after it.
+// isState reports whether s is a state word.
+func isState(s string) bool { return s == registry.StateOccupied || s == registry.StateFree }
+
+// parseWaitArgs reads TARGET... [occupied|free] with -t/--timeout D
+// (also --timeout=D), -q/--quiet, --status LIST and --insecure anywhere
+// before "--", and CMD ARGS... after it.
 func parseWaitArgs(args []string) (waitArgs, error) {
-	w := waitArgs{state: "occupied", timeout: defaultWaitTimeout}
+	w := waitArgs{state: registry.StateOccupied, timeout: defaultWaitTimeout}
+	value := func(i *int, a string) (string, error) {
+		if j := strings.IndexByte(a, '='); j >= 0 {
+			return a[j+1:], nil
+		}
+		if *i+1 == len(args) {
+			return "", fmt.Errorf("%s needs a value", a)
+		}
+		*i++
+		return args[*i], nil
+	}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		name, _, _ := strings.Cut(a, "=")
 		switch {
 		case a == "--":
 			w.command = args[i+1:]
@@ -67,34 +114,45 @@ func parseWaitArgs(args []string) (waitArgs, error) {
 				return w, errors.New("missing CMD after '--'")
 			}
 			i = len(args)
-		case a == "-h" || a == "--help":
+		case a == "-h" || a == "--help" || a == "-help":
 			w.help = true
 			return w, nil
-		case a == "-t" || a == "--timeout" || a == "-timeout":
-			if i+1 == len(args) {
-				return w, fmt.Errorf("%s needs a value", a)
+		case name == "-t" || name == "--timeout" || name == "-timeout":
+			v, err := value(&i, a)
+			if err != nil {
+				return w, err
 			}
-			i++
-			d, err := parseDuration(args[i])
+			d, err := parseDuration(v)
 			if err != nil {
 				return w, fmt.Errorf("--timeout: %w", err)
 			}
 			w.timeout = d
-		case strings.HasPrefix(a, "--timeout=") || strings.HasPrefix(a, "-t="):
-			d, err := parseDuration(a[strings.IndexByte(a, '=')+1:])
+		case name == "--status" || name == "-status":
+			v, err := value(&i, a)
 			if err != nil {
-				return w, fmt.Errorf("--timeout: %w", err)
+				return w, err
 			}
-			w.timeout = d
+			st, err := registry.ParseStatus(v)
+			if err != nil {
+				return w, fmt.Errorf("--status: %w", err)
+			}
+			w.status = st
+		case a == "-q" || a == "--quiet" || a == "-quiet":
+			w.quiet = true
+		case a == "--insecure" || a == "-insecure":
+			w.insecure = true
 		case strings.HasPrefix(a, "-") && len(a) > 1:
 			return w, fmt.Errorf("flag provided but not defined: %s", a)
 		default:
 			w.targets = append(w.targets, a)
 		}
 	}
-	if n := len(w.targets); n > 1 && (w.targets[n-1] == "occupied" || w.targets[n-1] == "free") {
+	if n := len(w.targets); n > 1 && isState(w.targets[n-1]) {
 		w.state = w.targets[n-1]
 		w.targets = w.targets[:n-1]
+		if n := len(w.targets); n > 1 && isState(w.targets[n-1]) {
+			return w, fmt.Errorf("two states, %s and %s: give one, last", w.targets[n-1], w.state)
+		}
 	}
 	if len(w.targets) == 0 {
 		return w, errors.New("missing TARGET")
@@ -109,30 +167,40 @@ func runWait(c *cli.Context) error {
 		return usagef(hint, "%v", err)
 	}
 	if w.help {
-		return cli.ShowCommandHelp(c, "wait")
+		return showHelp(c)
 	}
-	reg, err := openRegistry(c)
+	targets, err := resolveTargets(c, w.targets, hint)
+	var nf *registry.TargetNotFoundError
+	if last := w.targets[len(w.targets)-1]; len(w.targets) > 1 && errors.As(err, &nf) && nf.Target == last {
+		// "wait 8080 bogus": a misspelt state more likely than a missing name.
+		return usagef(hint, "%q is not a state (occupied|free) nor a registered name", last)
+	}
 	if err != nil {
 		return err
 	}
-	addrs, err := resolveTargets(c.Context, reg, w.targets)
-	if err != nil {
-		return err
+	var https, web bool
+	for _, t := range targets {
+		web = web || t.Kind == registry.TargetHTTP
+		https = https || t.IsHTTPS()
+	}
+	if w.status != nil && (!web || w.state != registry.StateOccupied) {
+		return usagef(hint, "--status applies to http:// and https:// TARGETs, waited for until occupied")
+	}
+	if w.insecure && !https {
+		return usagef(hint, "--insecure needs an https:// TARGET")
 	}
 
 	ctx, cancel := context.WithTimeout(c.Context, w.timeout)
 	defer cancel()
-	stopProgress := startProgress(c.App.ErrWriter, addrs, w.state)
-	errs := make([]error, len(addrs))
+	stopProgress := func() {}
+	if !w.quiet {
+		stopProgress = startProgress(c.App.ErrWriter, targets, w.state)
+	}
+	opts := registry.WaitOptions{Status: w.status, Insecure: w.insecure}
+	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
-	for i, a := range addrs {
-		wg.Go(func() {
-			if w.state == "free" {
-				errs[i] = registry.WaitFree(ctx, a)
-			} else {
-				errs[i] = registry.WaitOccupied(ctx, a)
-			}
-		})
+	for i, t := range targets {
+		wg.Go(func() { errs[i] = registry.WaitTarget(ctx, t, w.state, opts) })
 	}
 	wg.Wait()
 	stopProgress()
@@ -148,20 +216,52 @@ func runWait(c *cli.Context) error {
 	return nil
 }
 
-// resolveTargets turns each target into an address (see Registry.Resolve).
-func resolveTargets(ctx context.Context, reg *registry.Registry, targets []string) ([]registry.HostPort, error) {
-	addrs := make([]registry.HostPort, len(targets))
-	for i, t := range targets {
-		a, err := reg.Resolve(ctx, t)
+// showHelp prints the running command's help, as 'portfor help CMD' does.
+// cli.ShowCommandHelp looks the name up among the subcommands of the
+// context it is given, so it needs the parent's.
+func showHelp(c *cli.Context) error {
+	if lineage := c.Lineage(); len(lineage) > 1 {
+		return cli.ShowCommandHelp(lineage[1], c.Command.Name)
+	}
+	return cli.ShowCommandHelp(c, c.Command.Name)
+}
+
+// resolveTargets turns each target into a registry.Target (see
+// Registry.ResolveTarget). Bad ports and addresses are usage errors that
+// point to hint's help. The registry is opened only when a target may be
+// a name, so a mistyped address writes nothing.
+func resolveTargets(c *cli.Context, targets []string, hint string) ([]registry.Target, error) {
+	out := make([]registry.Target, len(targets))
+	var names []int
+	for i, s := range targets {
+		t, err := registry.ParseTarget(s)
+		switch {
+		case err == nil:
+			out[i] = t
+		case errors.Is(err, registry.ErrInvalidPort) || registry.ValidateID(s) != nil:
+			return nil, usagef(hint, "%v", err)
+		default:
+			names = append(names, i)
+		}
+	}
+	if len(names) == 0 {
+		return out, nil
+	}
+	reg, err := openRegistry(c)
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range names {
+		t, err := reg.ResolveTarget(c.Context, targets[i])
 		if errors.Is(err, registry.ErrInvalidAddress) {
-			return nil, usagef("portfor wait", "%v", err)
+			return nil, usagef(hint, "%v", err)
 		}
 		if err != nil {
 			return nil, err
 		}
-		addrs[i] = a
+		out[i] = t
 	}
-	return addrs, nil
+	return out, nil
 }
 
 // exitError carries a child command's exit status through run.
@@ -171,6 +271,9 @@ func (e *exitError) Error() string { return fmt.Sprintf("command exited with sta
 
 // runCommand runs argv with our standard streams and returns its exit
 // status as an *exitError (nil for 0). SIGINT and SIGTERM are passed on.
+// A command that cannot be started exits 127 when it is not found and 126
+// when it is found but cannot be run, as shells and env(1) do, with one
+// line on stderr.
 func runCommand(ctx context.Context, argv []string, stdout, stderr io.Writer) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
@@ -178,7 +281,9 @@ func runCommand(ctx context.Context, argv []string, stdout, stderr io.Writer) er
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("run %s: %w", argv[0], err)
+		code, why := startFailure(err)
+		fmt.Fprintf(stderr, "portfor: %s: %s\n", printable(argv[0]), why)
+		return &exitError{code: code}
 	}
 	done := make(chan struct{})
 	go func() {
@@ -204,17 +309,50 @@ func runCommand(ctx context.Context, argv []string, stdout, stderr io.Writer) er
 	return err
 }
 
+// Exit statuses for a command that could not be started, as shells use them.
+const (
+	exitCannotRun = 126 // found, but not executable
+	exitNotFound  = 127 // no such command
+)
+
+// startFailure maps an error from exec.Cmd.Start to an exit status and a
+// few words saying why.
+func startFailure(err error) (int, string) {
+	switch {
+	case errors.Is(err, exec.ErrNotFound), errors.Is(err, fs.ErrNotExist):
+		return exitNotFound, "command not found"
+	case errors.Is(err, exec.ErrDot):
+		return exitCannotRun, "found only in the current directory (write ./NAME to run it from there)"
+	case errors.Is(err, fs.ErrPermission):
+		return exitCannotRun, "permission denied (not an executable file)"
+	case errors.Is(err, syscall.ENOEXEC):
+		return exitCannotRun, "exec format error (not a program this system can run)"
+	}
+	var ee *exec.Error
+	if errors.As(err, &ee) {
+		err = ee.Err
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return exitCannotRun, "cannot run: " + oneLine(err.Error())
+}
+
 // startProgress shows, on a terminal only, one line saying what is being
 // waited for and for how long, rewritten every 100 ms. It returns the
-// function that stops it and clears the line.
-func startProgress(w io.Writer, addrs []registry.HostPort, state string) (stop func()) {
+// function that stops it and clears the line. With TERM=dumb or NO_COLOR
+// set the line carries no escape sequence: it is rewritten after a
+// carriage return and cleared with spaces.
+func startProgress(w io.Writer, targets []registry.Target, state string) (stop func()) {
 	f, ok := w.(*os.File)
 	if !ok || !isTerminal(f) {
 		return func() {}
 	}
-	names := make([]string, len(addrs))
-	for i, a := range addrs {
-		names[i] = a.String()
+	plain := os.Getenv("TERM") == "dumb" || os.Getenv("NO_COLOR") != ""
+	names := make([]string, len(targets))
+	for i, t := range targets {
+		names[i] = printable(t.String())
 	}
 	what := fmt.Sprintf("%s to be %s", strings.Join(names, ", "), state)
 	start := time.Now()
@@ -224,11 +362,22 @@ func startProgress(w io.Writer, addrs []registry.HostPort, state string) (stop f
 		defer close(finished)
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
+		width := 0 // of the last line written, for plain clearing
 		for {
-			fmt.Fprintf(f, "\r\033[Kportfor: waiting %.1fs for %s", time.Since(start).Seconds(), what)
+			line := fmt.Sprintf("portfor: waiting %.1fs for %s", time.Since(start).Seconds(), what)
+			if plain {
+				fmt.Fprintf(f, "\r%-*s", width, line)
+				width = max(width, len(line))
+			} else {
+				fmt.Fprint(f, "\r\033[K"+line)
+			}
 			select {
 			case <-quit:
-				fmt.Fprint(f, "\r\033[K")
+				if plain {
+					fmt.Fprintf(f, "\r%*s\r", width, "")
+				} else {
+					fmt.Fprint(f, "\r\033[K")
+				}
 				return
 			case <-tick.C:
 			}

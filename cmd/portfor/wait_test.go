@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/portfor/portfor/registry"
 )
 
 func TestParseWaitArgs(t *testing.T) {
@@ -30,6 +32,14 @@ func TestParseWaitArgs(t *testing.T) {
 		{[]string{"8080", "-t"}, waitArgs{}, "-t needs a value"},
 		{[]string{"8080", "-t", "soon"}, waitArgs{}, `--timeout: invalid duration "soon"`},
 		{[]string{"8080", "--bogus"}, waitArgs{}, "flag provided but not defined: --bogus"},
+		{[]string{"a:1", "occupied", "free"}, waitArgs{}, "two states, occupied and free: give one, last"},
+		{[]string{"a:1", "free", "free"}, waitArgs{}, "two states, free and free"},
+		{[]string{"-q", "a:1", "--insecure", "--status", "2xx"}, waitArgs{targets: []string{"a:1"}, state: "occupied", timeout: defaultWaitTimeout,
+			quiet: true, insecure: true, status: registry.StatusSet{{First: 200, Last: 299}}}, ""},
+		{[]string{"a:1", "--status=200,204", "-t=2"}, waitArgs{targets: []string{"a:1"}, state: "occupied", timeout: 2 * time.Second,
+			status: registry.StatusSet{{First: 200, Last: 200}, {First: 204, Last: 204}}}, ""},
+		{[]string{"a:1", "--status", "600"}, waitArgs{}, `--status: invalid status list "600"`},
+		{[]string{"a:1", "--status"}, waitArgs{}, "--status needs a value"},
 	}
 	for _, tt := range tests {
 		got, err := parseWaitArgs(tt.args)
@@ -49,6 +59,8 @@ func FuzzParseWaitArgs(f *testing.F) {
 	f.Add("8080", "free", "-t", "5")
 	f.Add("--", "x", "", "")
 	f.Add("a:1", "--timeout=1", "occupied", "--")
+	f.Add("http://x/", "--status", "2xx", "-q")
+	f.Add("a:1", "free", "free", "--insecure")
 	f.Fuzz(func(t *testing.T, a, b, c, d string) {
 		w, err := parseWaitArgs([]string{a, b, c, d})
 		if err != nil {
@@ -103,7 +115,7 @@ func TestWaitAndCheckCommands(t *testing.T) {
 	require.Equal(t, 0, portfor(t, db, "bind", "svc", p(busy)).code)
 	assert.Equal(t, outcome{"", "", 0}, portfor(t, db, "wait", "svc", "occupied"))
 	assert.Equal(t, outcome{"occupied\n", "", 1}, portfor(t, db, "check", "svc"))
-	assert.Equal(t, outcome{"", "portfor: lookup \"nope\": not found\n", 1}, portfor(t, db, "wait", "nope"))
+	assert.Equal(t, outcome{"", "portfor: \"nope\" is neither a registered name nor a host:port\n", 1}, portfor(t, db, "wait", "nope"))
 }
 
 func TestWaitRunsTheCommandAfterward(t *testing.T) {
@@ -115,8 +127,7 @@ func TestWaitRunsTheCommandAfterward(t *testing.T) {
 	assert.Equal(t, 1, o.code)
 	assert.Empty(t, o.stdout, "the command does not run after a timeout")
 	o = portfor(t, db, "wait", strconv.Itoa(busy), "--", "/no/such/program")
-	assert.Equal(t, 1, o.code)
-	assert.Contains(t, o.stderr, "portfor: run /no/such/program:")
+	assert.Equal(t, outcome{"", "portfor: /no/such/program: command not found\n", 127}, o)
 }
 
 func TestWaitSeesAServerStartLater(t *testing.T) {
