@@ -248,7 +248,10 @@ func FuzzRun(f *testing.F) {
 			}
 		}
 		for _, s := range args[3:] {
-			if s == "wait" || s == "serve" { // they wait (and wait may run a command): their parsers have fuzz targets of their own
+			// wait and serve wait (and wait may run a command), and the targets of
+			// wait and check may name any host, which would be looked up: their
+			// parsers have fuzz targets of their own.
+			if s == "wait" || s == "serve" || s == "check" {
 				return
 			}
 			// urfave/cli takes "-db" as well as "--db": any flag that may
