@@ -278,13 +278,8 @@ func (r *Registry) Move(ctx context.Context, id string, port int) (int, error) {
 		if e.Port == port {
 			return nil
 		}
-		for _, tx := range []*store.Tx{t.main, t.leases} {
-			if tx == nil {
-				continue
-			}
-			if owner, held := tx.PortOwner(port); held {
-				return &PortError{ID: id, Port: port, Owner: owner, Err: ErrPortTaken}
-			}
+		if err := t.portFree(id, port); err != nil {
+			return err
 		}
 		e.Port, e.Updated = port, r.opts.Now()
 		if err := t.put(t.main, e); err != nil {

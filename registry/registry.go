@@ -290,13 +290,8 @@ func (r *Registry) Bind(ctx context.Context, id string, port int) error {
 			}
 			return &PortError{ID: id, Port: port, Held: e.Port, Err: ErrIDBound}
 		}
-		for _, tx := range []*store.Tx{t.main, t.leases} {
-			if tx == nil {
-				continue
-			}
-			if owner, held := tx.PortOwner(port); held {
-				return &PortError{ID: id, Port: port, Owner: owner, Err: ErrPortTaken}
-			}
+		if err := t.portFree(id, port); err != nil {
+			return err
 		}
 		now := r.opts.Now()
 		dir, _ := os.Getwd()

@@ -185,6 +185,20 @@ func (s *session) begin(mainWritable, leasesWritable bool) (*txs, error) {
 	return t, nil
 }
 
+// portFree returns an [ErrPortTaken] error naming the holder when port
+// belongs to a stable id or a lease: the check of Bind and Move.
+func (t *txs) portFree(id string, port int) error {
+	for _, tx := range []*store.Tx{t.main, t.leases} {
+		if tx == nil {
+			continue
+		}
+		if owner, held := tx.PortOwner(port); held {
+			return &PortError{ID: id, Port: port, Owner: owner, Err: ErrPortTaken}
+		}
+	}
+	return nil
+}
+
 // put and del change one file's transaction and note that it changed.
 func (t *txs) put(tx *store.Tx, e store.Entry) error {
 	t.touch(tx)
