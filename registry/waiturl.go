@@ -3,16 +3,17 @@ package registry
 import (
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"syscall"
 	"time"
 
 	"github.com/portfor/portfor/internal/backoff"
+	"github.com/portfor/portfor/internal/httpget"
 	"github.com/portfor/portfor/internal/netprobe"
 )
 
@@ -131,7 +132,10 @@ func TargetAvailable(ctx context.Context, t Target) (bool, error) {
 // while the server answers but is not ready, requests are at least 25 ms
 // apart so as not to flood a server that is starting. No proxy is used, whatever
 // HTTP_PROXY says: the wait asks whether the service answers from here.
-// Redirects are not followed, so a 3xx answer counts as below 400.
+// Redirects are not followed, so a 3xx answer counts as below 400. A user
+// and password in the URL (http://user:pw@host/) are sent as Basic
+// authentication. Only the status line of the answer is read (HTTP/1.1;
+// informational 1xx answers are skipped), never its body.
 //
 // When ctx ends first it returns a [*TargetWaitError] saying what was last
 // seen, e.g. "connection refused" or "answer 503 Service Unavailable".
@@ -148,7 +152,6 @@ func waitHTTP(ctx context.Context, t Target, opts WaitOptions) error {
 	if err != nil {
 		return err
 	}
-	defer p.client.CloseIdleConnections()
 	return poll(ctx, t, StateOccupied, p.ready, p.minPause)
 }
 
@@ -157,7 +160,7 @@ type httpProber struct {
 	target  Target
 	url     *url.URL
 	opts    WaitOptions
-	client  *http.Client
+	tls     *tls.Config // nil for http://
 	timeout time.Duration
 
 	accepted map[netip.Addr]bool // addresses that have accepted a connection
@@ -173,25 +176,19 @@ func newHTTPProber(t Target, opts WaitOptions) (*httpProber, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wait for %s: %w", t, err)
 	}
-	transport := &http.Transport{
-		Proxy:             nil, // never a proxy: see WaitHTTP
-		DialContext:       (&net.Dialer{}).DialContext,
-		DisableKeepAlives: true,
-		TLSClientConfig: &tls.Config{
+	var conf *tls.Config
+	if u.Scheme == "https" {
+		conf = &tls.Config{
 			ServerName:         t.Addr.Host, // the request goes to an IP; verify the name asked for
 			InsecureSkipVerify: opts.Insecure,
-		},
-		MaxResponseHeaderBytes: 64 << 10,
-	}
-	client := &http.Client{
-		Transport:     transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			NextProtos:         []string{"http/1.1"},
+		}
 	}
 	timeout := opts.AttemptTimeout
 	if timeout <= 0 {
 		timeout = DefaultAttemptTimeout
 	}
-	return &httpProber{target: t, url: u, opts: opts, client: client, timeout: timeout, accepted: map[netip.Addr]bool{}}, nil
+	return &httpProber{target: t, url: u, opts: opts, tls: conf, timeout: timeout, accepted: map[netip.Addr]bool{}}, nil
 }
 
 // ready makes one attempt: it asks each address of the host in turn until
@@ -231,7 +228,7 @@ func (p *httpProber) ready(ctx context.Context) (bool, string, error) {
 			continue
 		}
 		p.answered = true
-		last = fmt.Sprintf("answer %d %s", code, http.StatusText(code))
+		last = fmt.Sprintf("answer %d %s", code, httpget.StatusText(code))
 		if p.opts.Status.Contains(code) {
 			return true, last, nil
 		}
@@ -253,29 +250,40 @@ func (p *httpProber) minPause() time.Duration {
 
 // get sends one GET to ip and returns the status code, or why there was none.
 func (p *httpProber) get(ctx context.Context, ip netip.Addr) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	actx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	u := *p.url
-	u.Host = netip.AddrPortFrom(ip, uint16(p.target.Addr.Port)).String()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	code, err := httpget.Status(actx, httpget.Request{
+		Addr:          netip.AddrPortFrom(ip, uint16(p.target.Addr.Port)),
+		Host:          p.url.Host, // the Host header as the URL gave it
+		Target:        p.url.RequestURI(),
+		TLS:           p.tls,
+		UserAgent:     "portfor-wait",
+		Authorization: basicAuth(p.url.User),
+	})
 	if err != nil {
-		return 0, fmt.Errorf("request: %w", err)
-	}
-	req.Host = p.url.Host // the Host header as the URL gave it
-	req.Header.Set("User-Agent", "portfor-wait")
-	resp, err := p.client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
 		if errors.Is(err, context.DeadlineExceeded) {
+			attempt, _ := actx.Deadline()
+			if dl, ok := ctx.Deadline(); ok && !dl.After(attempt) {
+				// The wait's own deadline came first (its timer and the
+				// attempt's fire in either order).
+				<-ctx.Done()
+				return 0, ctx.Err()
+			}
 			return 0, fmt.Errorf("error: no answer within %s", p.timeout)
 		}
 		return 0, fmt.Errorf("error: %w", err)
 	}
-	resp.Body.Close()
-	return resp.StatusCode, nil
+	return code, nil
+}
+
+// basicAuth returns the Authorization header for the user and password of
+// a URL (http://user:pw@host/), or "" when it has none.
+func basicAuth(u *url.Userinfo) string {
+	if u == nil {
+		return ""
+	}
+	pw, _ := u.Password()
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(u.Username()+":"+pw))
 }
 
 // WaitUnix waits until the Unix stream socket at path accepts a connection

@@ -3,6 +3,7 @@
 package registry_test
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log"
@@ -217,20 +218,25 @@ func TestWaitHTTPTimeoutSaysWhatItLastSaw(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	err := registry.WaitHTTP(withTimeout(t, 50*time.Millisecond), srv.URL+"/health", registry.WaitOptions{})
+	err := registry.WaitHTTP(withTimeout(t, 300*time.Millisecond), srv.URL+"/health", registry.WaitOptions{})
 	var we *registry.TargetWaitError
 	require.ErrorAs(t, err, &we)
 	assert.ErrorIs(t, err, registry.ErrTimeout)
-	assert.Regexp(t, `^http://127\.0\.0\.1:\d+/health not ready \(waited \d+ms\): last answer 503 Service Unavailable\.$`, err.Error())
+	assert.Regexp(t, `^http://127\.0\.0\.1:\d+/health not ready \(waited [\d.]+m?s\): last answer 503 Service Unavailable\.$`, err.Error())
 
 	url := "http://localhost:" + strconv.Itoa(freePort(t)) + "/"
-	err = registry.WaitHTTP(withTimeout(t, 20*time.Millisecond), url, registry.WaitOptions{})
+	err = registry.WaitHTTP(withTimeout(t, 300*time.Millisecond), url, registry.WaitOptions{})
 	assert.ErrorIs(t, err, registry.ErrTimeout)
 	assert.Contains(t, err.Error(), "last connection refused")
 }
 
 func TestWaitHTTPStatusAndRedirects(t *testing.T) {
+	requests := make(chan string, 100)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case requests <- r.URL.Path:
+		default:
+		}
 		switch r.URL.Path {
 		case "/moved":
 			http.Redirect(w, r, "/elsewhere", http.StatusFound)
@@ -244,10 +250,31 @@ func TestWaitHTTPStatusAndRedirects(t *testing.T) {
 	require.NoError(t, registry.WaitHTTP(withTimeout(t, 10*time.Second), srv.URL+"/moved", registry.WaitOptions{}), "a 3xx is below 400")
 	only200, err := registry.ParseStatus("200")
 	require.NoError(t, err)
-	err = registry.WaitHTTP(withTimeout(t, 30*time.Millisecond), srv.URL+"/moved", registry.WaitOptions{Status: only200})
+	// lastSeen waits on url until the server has had a second request (so
+	// the first answer was read), cancels, and returns what the wait says.
+	lastSeen := func(path string) error {
+		for len(requests) > 0 {
+			<-requests
+		}
+		ctx, cancel := context.WithCancel(withTimeout(t, 30*time.Second))
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- registry.WaitHTTP(ctx, srv.URL+path, registry.WaitOptions{Status: only200}) }()
+		for n := 0; n < 2; n++ {
+			select {
+			case got := <-requests:
+				require.Equal(t, path, got)
+			case err := <-done:
+				return err
+			}
+		}
+		cancel()
+		return <-done
+	}
+	err = lastSeen("/moved")
+	assert.ErrorIs(t, err, context.Canceled)
 	assert.ErrorContains(t, err, "last answer 302 Found")
-	err = registry.WaitHTTP(withTimeout(t, 30*time.Millisecond), srv.URL+"/nocontent", registry.WaitOptions{Status: only200})
-	assert.ErrorContains(t, err, "last answer 204 No Content")
+	assert.ErrorContains(t, lastSeen("/nocontent"), "last answer 204 No Content")
 	twos, _ := registry.ParseStatus("2xx")
 	require.NoError(t, registry.WaitHTTP(withTimeout(t, 10*time.Second), srv.URL+"/nocontent", registry.WaitOptions{Status: twos}))
 }
@@ -274,8 +301,9 @@ func TestWaitHTTPS(t *testing.T) {
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the failed handshakes
 	srv.StartTLS()
 	defer srv.Close()
-	// Long enough for a TLS handshake under the race detector.
-	err := registry.WaitHTTP(withTimeout(t, time.Second), srv.URL, registry.WaitOptions{})
+	// Long enough for a TLS handshake under the race detector on a loaded
+	// machine (one second was not always).
+	err := registry.WaitHTTP(withTimeout(t, 3*time.Second), srv.URL, registry.WaitOptions{})
 	assert.ErrorIs(t, err, registry.ErrTimeout, "a certificate nobody trusts is not ready")
 	assert.ErrorContains(t, err, "certificate")
 	require.NoError(t, registry.WaitHTTP(withTimeout(t, 10*time.Second), srv.URL, registry.WaitOptions{Insecure: true}))
@@ -300,7 +328,7 @@ func TestWaitUnix(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "app.sock")
 	tg, err := registry.ParseTarget("unix:" + path)
 	require.NoError(t, err)
-	err = registry.WaitUnix(withTimeout(t, 20*time.Millisecond), path)
+	err = registry.WaitUnix(withTimeout(t, 300*time.Millisecond), path)
 	assert.ErrorIs(t, err, registry.ErrTimeout)
 	assert.Contains(t, err.Error(), "not ready")
 	assert.Contains(t, err.Error(), "last connect: no such file")
@@ -321,6 +349,6 @@ func TestWaitUnix(t *testing.T) {
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close() // the file stays, refusing connections
 	require.NoError(t, registry.WaitTarget(withTimeout(t, 10*time.Second), tg, registry.StateFree, registry.WaitOptions{}))
-	err = registry.WaitUnix(withTimeout(t, 20*time.Millisecond), path)
+	err = registry.WaitUnix(withTimeout(t, 300*time.Millisecond), path)
 	assert.ErrorContains(t, err, "last connect: connection refused")
 }

@@ -268,6 +268,19 @@ func TestVersionOfACheckoutBuild(t *testing.T) {
 	assert.Regexp(t, `^portfor version v\S+ \(commit `+strings.TrimSpace(string(head))[:12]+`, \d{4}-\d\d-\d\dT[^)]*\)\n$`, string(out))
 }
 
+// TestBinaryStartsLight keeps packages whose initialisation every run of
+// the command would pay for out of it: net/http alone added about a
+// millisecond to each call, for the one wait that makes a request (it has
+// internal/httpget instead).
+func TestBinaryStartsLight(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	deps := strings.Fields(string(out))
+	for _, heavy := range []string{"net/http", "mime/multipart", "compress/gzip"} {
+		assert.NotContains(t, deps, heavy)
+	}
+}
+
 // cliNames lists the names of the app's commands, for tests that go
 // through all of them.
 func cliNames(app *cli.App) []string {
