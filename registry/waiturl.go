@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -22,6 +21,11 @@ const (
 	StateOccupied = "occupied" // something accepts (and, for HTTP, answers)
 	StateFree     = "free"     // nothing accepts
 )
+
+// ErrNoTLS is returned (wrapped) by [WaitHTTP] and [WaitTarget] for an
+// https:// URL in a program that does not import package
+// github.com/portfor/portfor/registry/https, which brings the TLS client.
+var ErrNoTLS = httpget.ErrNoTLS
 
 // DefaultAttemptTimeout bounds one HTTP request of a wait when
 // [WaitOptions].AttemptTimeout is zero.
@@ -132,7 +136,10 @@ func TargetAvailable(ctx context.Context, t Target) (bool, error) {
 // while the server answers but is not ready, requests are at least 25 ms
 // apart so as not to flood a server that is starting. No proxy is used, whatever
 // HTTP_PROXY says: the wait asks whether the service answers from here.
-// Redirects are not followed, so a 3xx answer counts as below 400. A user
+// Redirects are not followed, so a 3xx answer counts as below 400. For an
+// https:// URL the program must import package
+// github.com/portfor/portfor/registry/https, or WaitHTTP returns an error
+// wrapping [ErrNoTLS] at once. A user
 // and password in the URL (http://user:pw@host/) are sent as Basic
 // authentication. Only the status line of the answer is read (HTTP/1.1;
 // informational 1xx answers are skipped), never its body.
@@ -160,7 +167,7 @@ type httpProber struct {
 	target  Target
 	url     *url.URL
 	opts    WaitOptions
-	tls     *tls.Config // nil for http://
+	tls     *httpget.TLS // nil for http://
 	timeout time.Duration
 
 	accepted map[netip.Addr]bool // addresses that have accepted a connection
@@ -176,13 +183,13 @@ func newHTTPProber(t Target, opts WaitOptions) (*httpProber, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wait for %s: %w", t, err)
 	}
-	var conf *tls.Config
+	var conf *httpget.TLS
 	if u.Scheme == "https" {
-		conf = &tls.Config{
-			ServerName:         t.Addr.Host, // the request goes to an IP; verify the name asked for
-			InsecureSkipVerify: opts.Insecure,
-			NextProtos:         []string{"http/1.1"},
+		if httpget.TLSClient == nil {
+			return nil, fmt.Errorf("wait for %s: %w", t, ErrNoTLS)
 		}
+		// The request goes to an IP; verify the name asked for.
+		conf = &httpget.TLS{ServerName: t.Addr.Host, Insecure: opts.Insecure}
 	}
 	timeout := opts.AttemptTimeout
 	if timeout <= 0 {

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portfor/portfor/registry"
+	_ "github.com/portfor/portfor/registry/https"
 )
 
 func TestParseTarget(t *testing.T) {

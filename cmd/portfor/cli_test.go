@@ -269,14 +269,14 @@ func TestVersionOfACheckoutBuild(t *testing.T) {
 }
 
 // TestBinaryStartsLight keeps packages whose initialisation every run of
-// the command would pay for out of it: net/http alone added about a
-// millisecond to each call, for the one wait that makes a request (it has
-// internal/httpget instead).
+// the command would pay for out of it: net/http added about a millisecond
+// to each call and crypto/tls two more, for the one wait that makes a
+// request (it has internal/httpget instead, and portfor-https for TLS).
 func TestBinaryStartsLight(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	deps := strings.Fields(string(out))
-	for _, heavy := range []string{"net/http", "mime/multipart", "compress/gzip"} {
+	for _, heavy := range []string{"net/http", "crypto/tls", "crypto/x509", "mime/multipart", "compress/gzip"} {
 		assert.NotContains(t, deps, heavy)
 	}
 }

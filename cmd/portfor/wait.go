@@ -46,6 +46,9 @@ counts as free.
 HTTP: redirects are not followed (a 3xx is below 400); HTTP_PROXY and the like
 are ignored (the wait asks whether the service answers from here); each try
 is a fresh connection. A new server is noticed within milliseconds.
+https:// waits run the companion command portfor-https (beside portfor, in
+PATH, or $PORTFOR_HTTPS), which keeps TLS out of every other portfor call;
+'go install github.com/portfor/portfor/cmd/...@latest' installs both.
 
 --timeout (-t) takes seconds (5, 0.5) or a duration (5s, 500ms); default 30s.
 A terminal gets a progress line on stderr (plain, without escape sequences,
@@ -190,6 +193,15 @@ func runWait(c *cli.Context) error {
 		return usagef(hint, "--insecure needs an https:// TARGET")
 	}
 
+	helper := ""
+	for _, t := range targets {
+		if needsHTTPSHelper(t, w.state) && helper == "" {
+			if helper, err = httpsHelper(); err != nil {
+				return err
+			}
+		}
+	}
+
 	ctx, cancel := context.WithTimeout(c.Context, w.timeout)
 	defer cancel()
 	stopProgress := func() {}
@@ -200,7 +212,13 @@ func runWait(c *cli.Context) error {
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
 	for i, t := range targets {
-		wg.Go(func() { errs[i] = registry.WaitTarget(ctx, t, w.state, opts) })
+		wg.Go(func() {
+			if needsHTTPSHelper(t, w.state) {
+				errs[i] = waitHTTPS(ctx, helper, t, opts)
+				return
+			}
+			errs[i] = registry.WaitTarget(ctx, t, w.state, opts)
+		})
 	}
 	wg.Wait()
 	stopProgress()

@@ -10,10 +10,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -149,7 +151,17 @@ func TestWaitForHTTP(t *testing.T) {
 	assert.Contains(t, o.stderr, "not free")
 }
 
+// buildHTTPSHelper builds cmd/portfor-https into a temporary directory.
+func buildHTTPSHelper(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "portfor-https")
+	out, err := exec.Command("go", "build", "-o", bin, "../portfor-https").CombinedOutput()
+	require.NoError(t, err, "build portfor-https: %s", out)
+	return bin
+}
+
 func TestWaitForHTTPS(t *testing.T) {
+	t.Setenv("PORTFOR_HTTPS", buildHTTPSHelper(t))
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	srv.StartTLS()
@@ -157,8 +169,72 @@ func TestWaitForHTTPS(t *testing.T) {
 	db := newDB(t)
 	o := portfor(t, db, "wait", "-t", "1", srv.URL)
 	assert.Equal(t, 1, o.code)
-	assert.Contains(t, o.stderr, "certificate")
-	assert.Equal(t, outcome{"", "", 0}, portfor(t, db, "wait", srv.URL, "--insecure"))
+	assert.Regexp(t, `^portfor: https://127\.0\.0\.1:\d+/ not ready \(waited [\d.]+m?s\): last error: tls: failed to verify certificate: .*\n$`, o.stderr)
+	assert.Equal(t, outcome{"", "", 0}, portfor(t, db, "wait", srv.URL, "--insecure", "--status", "200"))
+	o = portfor(t, db, "wait", "-t", "0.3", srv.URL, "--insecure", "--status", "201")
+	assert.Contains(t, o.stderr, "last answer 200 OK.", "--status reaches the helper")
+
+	// Interrupted, the helper is stopped and the wait says so. The server
+	// accepts and says nothing, so the helper is known to run once it has
+	// a connection, and known to be gone when the connection closes.
+	mute, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer mute.Close()
+	cmd := command(t, db, "wait", "-q", "-t", "60", "https://"+mute.Addr().String()+"/")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	conn, err := mute.Accept()
+	require.NoError(t, err)
+	defer conn.Close()
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee)
+	assert.Equal(t, 130, ee.ExitCode(), stderr.String())
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
+	_, err = io.Copy(io.Discard, conn)
+	assert.NoError(t, err, "the helper closed its connection: it has exited")
+}
+
+// TestWaitForHTTPSHelperAnswers: what portfor makes of each way the helper
+// can end, with stand-ins written as shell scripts.
+func TestWaitForHTTPSHelperAnswers(t *testing.T) {
+	dir := t.TempDir()
+	for answer, want := range map[string]outcome{
+		`echo ready`:                            {"", "", 0},
+		`echo "error wait for x: lookup: boom"`: {"", "portfor: wait for x: lookup: boom\n", 1},
+		`echo "last answer 418 I'm a teapot"`:   {"", `portfor: https://localhost:1/ not ready \(waited [\d.]+m?s\): last answer 418 I'm a teapot\.\n`, 1},
+		`echo nonsense; exit 3`:                 {"", `portfor: wait for https://localhost:1/: .*/helper ended without an answer: exit status 3\n`, 1},
+		`kill -9 $$`:                            {"", `portfor: wait for https://localhost:1/: .*/helper ended without an answer: signal: killed\n`, 1},
+		`case "$*" in "-report -deadline "*" -insecure -status 200,204 -- https://localhost:1/") echo ready;; *) echo "error args: $*";; esac`: {"", "", 0},
+	} {
+		helper := filepath.Join(dir, "helper")
+		require.NoError(t, os.WriteFile(helper+".new", []byte("#!/bin/sh\n"+answer+"\n"), 0o755))
+		require.NoError(t, os.Rename(helper+".new", helper))
+		t.Setenv("PORTFOR_HTTPS", helper)
+		args := []string{"wait", "-q", "-t", "30", "https://localhost:1/"}
+		if strings.Contains(answer, "-insecure") {
+			args = append(args, "--insecure", "--status", "200,204")
+		}
+		o := portfor(t, newDB(t), args...)
+		assert.Equal(t, want.code, o.code, answer)
+		assert.Equal(t, want.stdout, o.stdout, answer)
+		assert.Regexp(t, "^"+want.stderr+"$", o.stderr, answer)
+	}
+}
+
+func TestWaitForHTTPSWithoutTheHelper(t *testing.T) {
+	t.Setenv("PORTFOR_HTTPS", "")
+	t.Setenv("PATH", t.TempDir())
+	o := portfor(t, newDB(t), "wait", "-t", "1", "https://localhost:1/", "localhost:1")
+	assert.Equal(t, outcome{"", "portfor: https:// waits run portfor-https, which is not installed (neither beside portfor nor in PATH): " +
+		"go install github.com/portfor/portfor/cmd/portfor-https@latest\n", 1}, o)
+	o = portfor(t, newDB(t), "wait", "-t", "0.1", "https://localhost:1/", "free")
+	assert.Equal(t, outcome{"", "", 0}, o, "free needs no TLS")
+	t.Setenv("PORTFOR_HTTPS", "/nonexistent/portfor-https")
+	o = portfor(t, newDB(t), "wait", "-t", "1", "https://localhost:1/")
+	assert.Equal(t, outcome{"", "portfor: https:// waits run PORTFOR_HTTPS=/nonexistent/portfor-https: no such file or directory\n", 1}, o)
 }
 
 func TestWaitSeesAnHTTPServerStartLater(t *testing.T) {

@@ -4,13 +4,15 @@
 // It exists so that the portfor binary does not link net/http, which a
 // wait on a URL needs only this much of, and which adds about a
 // millisecond to the start of every portfor process (its package
-// initialisation) whether or not it ever makes a request.
+// initialisation) whether or not it ever makes a request. For the same
+// reason it does not link crypto/tls (about two milliseconds more): https
+// works once a TLS client is set in [TLSClient], which package
+// github.com/portfor/portfor/registry/https does when it is imported.
 package httpget
 
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,6 +35,20 @@ const max1xx = 5
 // ErrMalformed is returned (wrapped) for an answer that is not HTTP/1.x.
 var ErrMalformed = errors.New("malformed HTTP answer")
 
+// ErrNoTLS is returned for an https request while [TLSClient] is not set.
+var ErrNoTLS = errors.New("https needs a TLS client: import github.com/portfor/portfor/registry/https")
+
+// TLS asks for an https request.
+type TLS struct {
+	ServerName string // the name the certificate must be valid for
+	Insecure   bool   // do not verify the certificate
+}
+
+// TLSClient, when set, runs the TLS handshake of an https request on conn
+// and returns the TLS connection. It is set once, before any request, by
+// the init function of the package that provides it.
+var TLSClient func(ctx context.Context, conn net.Conn, t TLS) (net.Conn, error)
+
 // Request is one GET.
 type Request struct {
 	Addr netip.AddrPort // where to connect
@@ -40,8 +56,8 @@ type Request struct {
 	// Target is the request target, an absolute path with its query
 	// ("/health?full=1"), already escaped as url.URL.RequestURI returns it.
 	Target string
-	// TLS, if not nil, makes it an https request with this configuration.
-	TLS       *tls.Config
+	// TLS, if not nil, makes it an https request (see [TLSClient]).
+	TLS       *TLS
 	UserAgent string
 	// Authorization, if not empty, is sent as the Authorization header,
 	// e.g. "Basic dXNlcjpwdw==".
@@ -54,6 +70,9 @@ type Request struct {
 func Status(ctx context.Context, r Request) (int, error) {
 	if err := checkRequest(r); err != nil {
 		return 0, err
+	}
+	if r.TLS != nil && TLSClient == nil {
+		return 0, ErrNoTLS
 	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", r.Addr.String())
@@ -70,10 +89,11 @@ func Status(ctx context.Context, r Request) (int, error) {
 	defer stop()
 
 	if r.TLS != nil {
-		tc := tls.Client(conn, r.TLS)
-		if err := tc.HandshakeContext(ctx); err != nil {
+		tc, err := TLSClient(ctx, conn, *r.TLS)
+		if err != nil {
 			return 0, ctxErr(ctx, err)
 		}
+		defer tc.Close()
 		conn = tc
 	}
 	req := "GET " + r.Target + " HTTP/1.1\r\nHost: " + r.Host + "\r\n"

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portfor/portfor/internal/httpget"
+	_ "github.com/portfor/portfor/registry/https"
 )
 
 func addrOf(t *testing.T, l net.Addr) netip.AddrPort {
@@ -64,20 +65,39 @@ func TestStatusOverTLS(t *testing.T) {
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	}))
-	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes
 	srv.StartTLS()
 	defer srv.Close()
-	req := httpget.Request{Addr: addrOf(t, srv.Listener.Addr()), Host: "example.com", Target: "/"}
+	req := httpget.Request{Addr: addrOf(t, srv.Listener.Addr()), Host: "example.com", Target: "/", TLS: &httpget.TLS{ServerName: "example.com"}}
 
-	req.TLS = &tls.Config{ServerName: "example.com"}
+	saved := httpget.TLSClient
+	defer func() { httpget.TLSClient = saved }()
+	httpget.TLSClient = nil
 	_, err := httpget.Status(timeout(t, 10*time.Second), req)
-	assert.ErrorContains(t, err, "certificate", "a certificate nobody trusts")
+	assert.ErrorIs(t, err, httpget.ErrNoTLS, "no TLS client linked")
 
-	req.TLS = srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
-	req.TLS.ServerName = "example.com" // the test certificate's name
+	httpget.TLSClient = saved // registry/https's
+	_, err = httpget.Status(timeout(t, 10*time.Second), req)
+	assert.ErrorContains(t, err, "certificate", "a certificate nobody trusts")
+	req.TLS.Insecure = true
 	code, err := httpget.Status(timeout(t, 10*time.Second), req)
 	require.NoError(t, err)
 	assert.Equal(t, 204, code)
+
+	// A client that trusts the test certificate verifies it for the name
+	// it is given.
+	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	httpget.TLSClient = func(ctx context.Context, conn net.Conn, o httpget.TLS) (net.Conn, error) {
+		tc := tls.Client(conn, &tls.Config{ServerName: o.ServerName, RootCAs: roots, InsecureSkipVerify: o.Insecure})
+		return tc, tc.HandshakeContext(ctx)
+	}
+	req.TLS = &httpget.TLS{ServerName: "example.com"}
+	code, err = httpget.Status(timeout(t, 10*time.Second), req)
+	require.NoError(t, err)
+	assert.Equal(t, 204, code)
+	req.TLS.ServerName = "other.example"
+	_, err = httpget.Status(timeout(t, 10*time.Second), req)
+	assert.ErrorContains(t, err, "certificate is valid for")
 }
 
 // rawServer answers every connection with script, after reading the request.
