@@ -52,6 +52,12 @@ func BenchmarkWaitOccupiedDetection(b *testing.B) {
 		}
 		l.Close()
 	}
+	reportDetection(b, lat)
+}
+
+// reportDetection reports the median and 90th percentile of detection
+// latencies, in milliseconds.
+func reportDetection(b *testing.B, lat []time.Duration) {
 	slices.Sort(lat)
 	b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)*9/10])/1e6, "p90-ms")

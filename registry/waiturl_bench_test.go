@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -45,9 +44,7 @@ func BenchmarkWaitHTTPDetection(b *testing.B) {
 		}
 		srv.Close()
 	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*9/10])/1e6, "p90-ms")
+	reportDetection(b, lat)
 }
 
 // BenchmarkWaitHTTPReady measures the ready check alone: WaitHTTP on a

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+
 	"github.com/urfave/cli/v2"
+
+	"github.com/portfor/portfor/registry"
 )
 
 func bindCommand() *cli.Command {
@@ -13,20 +17,26 @@ func bindCommand() *cli.Command {
 service that is already running can be recorded. Fails (exit 1) when PORT
 belongs to another name or NAME already holds another port; binding a NAME to
 the port it holds succeeds.`,
-		Action: func(c *cli.Context) error {
-			const hint = "portfor bind"
-			if err := checkArgs(c, hint, 2, "NAME", "PORT"); err != nil {
-				return err
-			}
-			port, err := parsePort(hint, c.Args().Get(1))
-			if err != nil {
-				return err
-			}
-			reg, err := openRegistry(c)
-			if err != nil {
-				return err
-			}
-			return reg.Bind(c.Context, c.Args().First(), port)
-		},
+		Action: namePortAction("portfor bind", (*registry.Registry).Bind),
+	}
+}
+
+// namePortAction is the action of a command that takes NAME PORT: it
+// checks both (usage errors point to hint's help), opens the registry and
+// calls do.
+func namePortAction(hint string, do func(reg *registry.Registry, ctx context.Context, name string, port int) error) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		if err := checkArgs(c, hint, 2, "NAME", "PORT"); err != nil {
+			return err
+		}
+		port, err := parsePort(hint, c.Args().Get(1))
+		if err != nil {
+			return err
+		}
+		reg, err := openRegistry(c)
+		if err != nil {
+			return err
+		}
+		return do(reg, c.Context, c.Args().First(), port)
 	}
 }

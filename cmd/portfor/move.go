@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+
 	"github.com/urfave/cli/v2"
+
+	"github.com/portfor/portfor/registry"
 )
 
 func moveCommand() *cli.Command {
@@ -17,21 +21,9 @@ NAME is an error (exit 1: 'portfor bind' records a new one).
 
    portfor my-service 4000      # prints 3000: my-service keeps its port
    portfor move my-service 4000 # from now on, 4000`,
-		Action: func(c *cli.Context) error {
-			const hint = "portfor move"
-			if err := checkArgs(c, hint, 2, "NAME", "PORT"); err != nil {
-				return err
-			}
-			port, err := parsePort(hint, c.Args().Get(1))
-			if err != nil {
-				return err
-			}
-			reg, err := openRegistry(c)
-			if err != nil {
-				return err
-			}
-			_, err = reg.Move(c.Context, c.Args().First(), port)
+		Action: namePortAction("portfor move", func(reg *registry.Registry, ctx context.Context, name string, port int) error {
+			_, err := reg.Move(ctx, name, port)
 			return err
-		},
+		}),
 	}
 }
