@@ -40,7 +40,12 @@ type IDError struct {
 }
 
 // Error returns e.g. `invalid id "my service": contains whitespace`.
-func (e *IDError) Error() string { return fmt.Sprintf("invalid id %q: %s", e.ID, e.Reason) }
+func (e *IDError) Error() string {
+	if len(e.ID) > 64 { // a pasted file is not echoed whole
+		return fmt.Sprintf("invalid id %q… (%d bytes): %s", e.ID[:64], len(e.ID), e.Reason)
+	}
+	return fmt.Sprintf("invalid id %q: %s", e.ID, e.Reason)
+}
 
 // Unwrap returns ErrInvalidID.
 func (e *IDError) Unwrap() error { return ErrInvalidID }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -204,6 +205,14 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			// timeout of `wait`, which has its own.
 			&cli.StringFlag{Name: "timeout", Hidden: true},
 		},
+		Before: func(c *cli.Context) error {
+			if c.String("timeout") != "" {
+				// Noted whether or not the command opens the registry:
+				// with `wait` it is most likely meant as wait's -t.
+				c.App.Metadata = map[string]any{deprecated: "the global --timeout is now --lock-timeout"}
+			}
+			return nil
+		},
 		Action: func(c *cli.Context) error { return forward(c, "portfor") },
 		Commands: []*cli.Command{
 			forwardCommand(),
@@ -223,6 +232,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 	}
 	for _, cmd := range app.Commands {
+		// No "help" subcommand: `portfor get help` looks up the name help.
+		// `portfor help get` and `portfor get --help` show the help.
+		cmd.HideHelpCommand = true
 		cmd.OnUsageError = func(c *cli.Context, err error, _ bool) error {
 			return usagef("portfor "+c.Command.Name, "%v", err)
 		}
@@ -236,11 +248,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 func openRegistry(c *cli.Context) (*registry.Registry, error) {
 	root := rootContext(c)
 	flag, value := "--lock-timeout", root.String("lock-timeout")
+	if env := os.Getenv("PORTFOR_LOCK_TIMEOUT"); env != "" && env == value {
+		flag = "$PORTFOR_LOCK_TIMEOUT"
+	}
 	if old := root.String("timeout"); old != "" {
-		if c.App.Metadata == nil {
-			c.App.Metadata = map[string]any{}
-		}
-		c.App.Metadata[deprecated] = "the global --timeout is now --lock-timeout"
 		flag, value = "--timeout", old
 	}
 	timeout, err := parseDuration(value)
@@ -291,7 +302,7 @@ func parseDuration(s string) (time.Duration, error) {
 // parsePort reads a PORT argument.
 func parsePort(hint, s string) (int, error) {
 	p, err := strconv.Atoi(s)
-	if err != nil || p < 1 || p > portrange.MaxPort {
+	if err != nil || !isDigits(s) || p < 1 || p > portrange.MaxPort { // no sign: "+80" is a typo
 		return 0, usagef(hint, "invalid port %q: want a number from 1 to %d", s, portrange.MaxPort)
 	}
 	return p, nil

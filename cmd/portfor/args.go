@@ -52,6 +52,11 @@ func flagName(arg string) (name string, inline, ok bool) {
 // helpFlags are the flags urfave/cli adds to the app and every command.
 var helpFlags = map[string]flagInfo{"h": {}, "help": {}}
 
+func isHelp(name string) bool {
+	_, ok := helpFlags[name]
+	return ok
+}
+
 // interspersed returns args (args[0] is the program) with flags moved
 // before the arguments, as described above.
 func interspersed(app *cli.App, args []string) []string {
@@ -59,9 +64,9 @@ func interspersed(app *cli.App, args []string) []string {
 		return args
 	}
 	global := flagTable(app.Flags)
-	global["v"], global["version"] = flagInfo{}, flagInfo{}
+	leading := map[string]flagInfo{"v": {}, "version": {}} // only before the command
 	for k, v := range helpFlags {
-		global[k] = v
+		leading[k] = v
 	}
 	// Leading global flags stay where they are.
 	i := 1
@@ -71,7 +76,11 @@ func interspersed(app *cli.App, args []string) []string {
 			break
 		}
 		i++
-		if f, known := global[name]; known && f.takesValue && !inline && i < len(args) {
+		f, known := global[name]
+		if !known {
+			f = leading[name]
+		}
+		if f.takesValue && !inline && i < len(args) {
 			i++
 		}
 	}
@@ -89,7 +98,14 @@ func interspersed(app *cli.App, args []string) []string {
 		}
 		rest = args[i+1:]
 	} else {
-		own = global // the shorthand `portfor NAME [PORT]`: its flags are the app's
+		// The shorthand `portfor NAME [PORT]`: its flags are the app's.
+		own = map[string]flagInfo{}
+		for k, v := range global {
+			own[k] = v
+		}
+		for k, v := range helpFlags {
+			own[k] = v
+		}
 	}
 	var globals, flags, positional []string
 	j := 0
@@ -99,6 +115,9 @@ func interspersed(app *cli.App, args []string) []string {
 			break
 		}
 		name, inline, ok := flagName(a)
+		if _, v := leading[name]; ok && cmd == nil && v && !isHelp(name) {
+			ok = false // -v after NAME is no request for the version
+		}
 		if !ok {
 			positional = append(positional, a)
 			continue
@@ -115,13 +134,26 @@ func interspersed(app *cli.App, args []string) []string {
 		case cmd != nil && !isOwn && isGlobal:
 			dst, f = &globals, g
 		}
+		if isHelp(name) && (isOwn || cmd == nil) {
+			// Help on the command, whatever else was given: its
+			// arguments would be read as help topics.
+			out := append(head, globals...)
+			if cmd != nil {
+				out = append(out, args[i])
+			}
+			return append(out, a)
+		}
+		if f.takesValue && !inline && j+1 == len(rest) {
+			// A flag missing its value: where the command's parser
+			// will say so ("flag needs an argument"), rather than
+			// take an argument or the command's name for its value.
+			if dst == &globals || cmd == nil {
+				return append(head, a)
+			}
+			return append(head, args[i], a)
+		}
 		*dst = append(*dst, a)
 		if f.takesValue && !inline {
-			if j+1 == len(rest) {
-				// A flag missing its value: moved, it would take the
-				// command's name for one. Left alone, it is refused.
-				return args
-			}
 			j++
 			*dst = append(*dst, rest[j])
 		}
@@ -152,7 +184,13 @@ func interspersed(app *cli.App, args []string) []string {
 // one slip from one; `portfor forward NAME` takes any valid name.
 
 // nearCommand returns the command (or alias) that name is a typo of, or "".
+// Case does not count: "LIST" is list with caps lock on. "version" counts
+// as a command: it is the flag --version.
 func nearCommand(app *cli.App, name string) string {
+	name = strings.ToLower(name)
+	if name == "version" {
+		return "--version"
+	}
 	best, bestD := "", 1<<30
 	for _, c := range app.Commands {
 		if c.Hidden {
@@ -211,13 +249,23 @@ func editDistance(a, b string) int {
 
 // typoError is the shorthand's refusal of a name that looks like a command.
 func typoError(name, cmd string) error {
-	if name == cmd {
+	if strings.EqualFold(name, cmd) {
 		return usagef("portfor", "%q is a command; to register a name like this, use 'portfor forward %s'", name, name)
 	}
 	return &usageError{
 		msg:  fmt.Sprintf("unknown command %q: did you mean '%s'? to register a name like this, use 'portfor forward %s'", name, cmd, name),
 		hint: "portfor",
 	}
+}
+
+// clip makes text a user or another process chose fit one short line of an
+// error message: escaped as printable does, and cut after 64 bytes.
+func clip(s string) string {
+	s = printable(s)
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 func abs(n int) int {

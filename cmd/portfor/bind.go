@@ -22,8 +22,8 @@ the port it holds succeeds.`,
 }
 
 // namePortAction is the action of a command that takes NAME PORT: it
-// checks both (usage errors point to hint's help), opens the registry and
-// calls do.
+// checks both (usage errors point to hint's help), opens the registry,
+// calls do, and warns, as forward does, of a port in the ephemeral range.
 func namePortAction(hint string, do func(reg *registry.Registry, ctx context.Context, name string, port int) error) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		if err := checkArgs(c, hint, 2, "NAME", "PORT"); err != nil {
@@ -37,6 +37,13 @@ func namePortAction(hint string, do func(reg *registry.Registry, ctx context.Con
 		if err != nil {
 			return err
 		}
-		return do(reg, c.Context, c.Args().First(), port)
+		name := c.Args().First()
+		if err := do(reg, c.Context, name, port); err != nil {
+			return err
+		}
+		if reg.IsEphemeral(port) {
+			warnEphemeral(c, port, name)
+		}
+		return nil
 	}
 }

@@ -127,7 +127,7 @@ func TestManyNamesAtOnce(t *testing.T) {
 
 func TestMove(t *testing.T) {
 	db := newDB(t)
-	p1, p2 := freePort(t), freePort(t)
+	p1, p2 := 18092, 18093 // below the ephemeral range: no warning
 	require.Equal(t, 0, portfor(t, db, "svc", strconv.Itoa(p1)).code)
 	require.Equal(t, outcome{"", "", 0}, portfor(t, db, "bind", "other", "18090"))
 
@@ -144,6 +144,14 @@ func TestMove(t *testing.T) {
 
 	// The old port is free for others again.
 	assert.Equal(t, outcome{"", "", 0}, portfor(t, db, "bind", "third", strconv.Itoa(p1)))
+
+	// Like forward, move and bind warn of a port the OS may hand out to an
+	// outgoing connection.
+	eph := freePort(t) // the kernel's pick: in the ephemeral range
+	warning := fmt.Sprintf("portfor: warning: port %d is in the OS ephemeral range; an outgoing connection may hold it when svc starts\n", eph)
+	assert.Equal(t, outcome{"", warning, 0}, portfor(t, db, "move", "svc", strconv.Itoa(eph)))
+	require.Equal(t, 0, portfor(t, db, "release", "svc").code)
+	assert.Equal(t, outcome{"", warning, 0}, portfor(t, db, "bind", "svc", strconv.Itoa(eph)))
 }
 
 func TestFlagsGoAnywhereBeforeTheDoubleDash(t *testing.T) {
@@ -187,7 +195,7 @@ func TestLockTimeoutAndItsOldSpelling(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Equal(t, 2, cmd.ProcessState.ExitCode())
-	assert.Equal(t, "portfor: --lock-timeout: invalid duration \"soon\": want seconds (5, 0.5) or a duration (5s, 500ms) (try 'portfor --help')\n", string(out))
+	assert.Equal(t, "portfor: $PORTFOR_LOCK_TIMEOUT: invalid duration \"soon\": want seconds (5, 0.5) or a duration (5s, 500ms) (try 'portfor --help')\n", string(out))
 
 	o := portfor(t, db, "--timeout", "2s", "web")
 	assert.Equal(t, 0, o.code)
@@ -306,9 +314,19 @@ func TestInterspersed(t *testing.T) {
 		{"list", "list"},
 		{"--version", "--version"},
 		{"release --port 80", "release --port 80"},
-		{"get web --db", "get web --db"},
-		{"pick 42 -n", "pick 42 -n"},
-		{"web --lock-timeout", "web --lock-timeout"},
+		// A flag missing its value goes where its parser will say so.
+		{"get web --db", "--db"},
+		{"pick 42 -n", "pick -n"},
+		{"web --lock-timeout", "--lock-timeout"},
+		// Help wins, and its topic is the command, not the arguments.
+		{"get web -h", "get -h"},
+		{"pick 42 -n 3 --help", "pick --help"},
+		{"web 8000 -h", "-h"},
+		{"--db x get web -h", "--db x get -h"},
+		// -v is the version only before the command.
+		{"release web -v", "release -v -- web"},
+		{"web -v", "-- web -v"},
+		{"-v", "-v"},
 	} {
 		got := interspersed(app, append([]string{"portfor"}, strings.Fields(tt.in)...))
 		assert.Equal(t, "portfor "+tt.want, strings.Join(got, " "), tt.in)
@@ -328,8 +346,19 @@ func FuzzInterspersed(f *testing.F) {
 		strip := func(a []string) []string {
 			return slices.Sorted(slices.Values(slices.DeleteFunc(slices.Clone(a), func(w string) bool { return w == "--" })))
 		}
-		if !slices.Equal(strip(in), strip(out)) {
+		if slices.Equal(strip(in), strip(out)) {
+			return
+		}
+		// Or words were dropped for help or for a flag missing its value,
+		// which then ends the line.
+		name, _, ok := flagName(out[len(out)-1])
+		if !ok || !isHelp(name) && !strings.HasSuffix(strings.Join(in, " "), out[len(out)-1]) {
 			t.Fatalf("%q became %q", in, out)
+		}
+		for _, w := range out {
+			if w != "--" && !slices.Contains(in, w) {
+				t.Fatalf("%q became %q: %q invented", in, out, w)
+			}
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/portfor/portfor/internal/portrange"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -48,17 +49,27 @@ func forwardArgs(hint string, args []string) ([]registry.ForwardRequest, error) 
 		return []registry.ForwardRequest{{ID: args[0], Suggested: p}}, nil
 	}
 	reqs := make([]registry.ForwardRequest, len(args))
+	asked := map[string]int{}
 	for i, a := range args {
 		reqs[i].ID = a
-		if k := strings.LastIndexByte(a, '='); k > 0 && isDigits(a[k+1:]) {
+		if k := strings.LastIndexByte(a, '='); k > 0 {
+			// NAME=PORT: a mistyped PORT is an error, not part of a name.
 			p, err := parsePort(hint, a[k+1:])
 			if err != nil {
-				return nil, err
+				return nil, usagef(hint, "invalid port %q after %s=: want a number from 1 to %d", a[k+1:], clip(a[:k]), portrange.MaxPort)
 			}
 			reqs[i] = registry.ForwardRequest{ID: a[:k], Suggested: p}
+		} else if isDigits(a) && len(args) > 1 {
+			return nil, usagef(hint, "%s is a port without a name: write NAME=%s", a, a)
 		}
 		if err := registry.ValidateID(reqs[i].ID); err != nil {
 			return nil, usagef(hint, "%v", err)
+		}
+		if p, seen := asked[reqs[i].ID]; seen && p != reqs[i].Suggested && p != 0 && reqs[i].Suggested != 0 {
+			return nil, usagef(hint, "%s is asked for twice, with %d and %d", reqs[i].ID, p, reqs[i].Suggested)
+		}
+		if reqs[i].Suggested != 0 || asked[reqs[i].ID] == 0 {
+			asked[reqs[i].ID] = reqs[i].Suggested
 		}
 	}
 	return reqs, nil
@@ -93,11 +104,17 @@ func forward(c *cli.Context, hint string) error {
 		// The shorthand: a new name that is, or nearly is, a command is
 		// a typo until shown otherwise.
 		for _, q := range reqs {
-			if cmd := nearCommand(c.App, q.ID); cmd != "" {
-				if _, err := reg.Lookup(c.Context, q.ID); err != nil {
-					return typoError(q.ID, cmd)
-				}
+			cmd := nearCommand(c.App, q.ID)
+			if cmd == "" && !isDigits(q.ID) {
+				continue
 			}
+			if _, err := reg.Lookup(c.Context, q.ID); err == nil {
+				continue // registered already, on purpose
+			}
+			if cmd == "" {
+				return usagef(hint, "%s is a port, not a name: 'portfor NAME %s' gives it to NAME ('portfor forward %s' registers the name %s)", q.ID, q.ID, q.ID, q.ID)
+			}
+			return typoError(q.ID, cmd)
 		}
 	}
 	res, errs := reg.ForwardEach(c.Context, reqs)
@@ -112,7 +129,7 @@ func forward(c *cli.Context, hint string) error {
 			fmt.Fprintf(c.App.ErrWriter, "portfor: %s keeps %d (asked %d); 'portfor move %s %d' changes it\n", q.ID, r.Port, q.Suggested, q.ID, q.Suggested)
 		case !r.Known && r.Port == q.Suggested && reg.IsEphemeral(r.Port):
 			// Only a port asked for by number can lie in the ephemeral range.
-			fmt.Fprintf(c.App.ErrWriter, "portfor: warning: port %d is in the OS ephemeral range; an outgoing connection may hold it when %s starts\n", r.Port, q.ID)
+			warnEphemeral(c, r.Port, q.ID)
 		}
 	}
 	var b strings.Builder
@@ -121,4 +138,10 @@ func forward(c *cli.Context, hint string) error {
 	}
 	_, err = fmt.Fprint(c.App.Writer, b.String())
 	return err
+}
+
+// warnEphemeral says on stderr that name's port lies in the ephemeral
+// range, where an outgoing connection may hold it at any time.
+func warnEphemeral(c *cli.Context, port int, name string) {
+	fmt.Fprintf(c.App.ErrWriter, "portfor: warning: port %d is in the OS ephemeral range; an outgoing connection may hold it when %s starts\n", port, name)
 }

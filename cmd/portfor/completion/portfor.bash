@@ -22,9 +22,12 @@ _portfor() {
         COMPREPLY=($(compgen -f -- "$cur"))
         return 0
     fi
-    local line
+    # Quoted for the command line: a name in a shared registry is another
+    # user's text, and bash inserts a candidate as it is.
+    local line word
     for line in $out; do
-        COMPREPLY+=("${line%%$'\t'*}")
+        printf -v word '%q' "${line%%$'\t'*}"
+        COMPREPLY+=("$word")
     done
 }
 complete -F _portfor portfor
