@@ -62,6 +62,8 @@ type PortError struct {
 // Error returns a one-line message naming the id, the port and the conflict.
 func (e *PortError) Error() string {
 	switch {
+	case errors.Is(e.Err, ErrPortTaken) && IsLeaseID(e.Owner):
+		return fmt.Sprintf("port %d: leased (held until its owner process exits)", e.Port)
 	case errors.Is(e.Err, ErrPortTaken) && e.Owner != "":
 		return fmt.Sprintf("port %d: already assigned to %q", e.Port, e.Owner)
 	case errors.Is(e.Err, ErrIDBound):

@@ -140,3 +140,14 @@ func TestOldTimeoutNotedForWait(t *testing.T) {
 	assert.Equal(t, 1, o.code, o.stderr)
 	assert.Contains(t, o.stderr, "--lock-timeout", "no deprecation note for the global --timeout")
 }
+
+// A port held by a lease is called that, not "assigned to lease:PORT".
+func TestMoveOntoALeasedPort(t *testing.T) {
+	db := newDB(t)
+	o := portfor(t, db, "pick", strconv.Itoa(os.Getpid()))
+	require.Equal(t, 0, o.code, o.stderr)
+	leased := strings.TrimSpace(o.stdout)
+	require.Equal(t, 0, portfor(t, db, "forward", "web").code)
+	o = portfor(t, db, "move", "web", leased)
+	assert.Equal(t, outcome{"", "portfor: move \"web\": port " + leased + ": leased (held until its owner process exits)\n", 1}, o)
+}

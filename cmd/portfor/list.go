@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -108,7 +109,11 @@ func printLeases(c *cli.Context, list []registry.Assignment) error {
 		if !a.OwnerAlive() {
 			alive = "no"
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\n", a.Port, a.OwnerPID, alive, age(now.Sub(a.Created)), printable(a.Command))
+		owner := strconv.Itoa(a.OwnerPID)
+		if a.OwnerNS != 0 && a.OwnerNS != procinfo.Namespace() {
+			owner += "@pidns:" + strconv.FormatUint(a.OwnerNS, 10) // not our pid 2
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", a.Port, owner, alive, age(now.Sub(a.Created)), printable(a.Command))
 	}
 	return tw.Flush()
 }

@@ -111,6 +111,10 @@ func Alive(id Identity) (bool, error) {
 // or "" where it cannot be read.
 func Command(pid int) string { return command(pid) }
 
+// Namespace returns the inode of this process's pid namespace, as
+// recorded in Identity.NS, or 0 where the system has none.
+func Namespace() uint64 { return procNS() }
+
 // BootID returns a string that changes every time the machine boots (on
 // Linux, /proc/sys/kernel/random/boot_id; on macOS, the boot time), or ""
 // where it cannot be told. Processes never outlive a boot, so state kept
