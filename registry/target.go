@@ -53,10 +53,17 @@ type Target struct {
 }
 
 // String returns the target as [ParseTarget] reads it: "localhost:8080",
-// "http://localhost:8080/health" or "unix:/run/app.sock".
+// "http://localhost:8080/health" or "unix:/run/app.sock". A password in a
+// URL shows as "xxxxx", as url.URL.Redacted writes it: String is what
+// errors and progress lines print, and logs keep them.
 func (t Target) String() string {
 	switch t.Kind {
 	case TargetHTTP:
+		if strings.Contains(t.URL, "@") {
+			if u, err := url.Parse(t.URL); err == nil {
+				return u.Redacted()
+			}
+		}
 		return t.URL
 	case TargetUnix:
 		return "unix:" + t.Path
@@ -83,6 +90,11 @@ func ParseTarget(s string) (Target, error) {
 		path := s[len("unix:"):]
 		if strings.HasPrefix(path, "//") {
 			path = path[2:] // unix:///run/app.sock
+			if !strings.HasPrefix(path, "/") {
+				// unix://host/path: no host is reached, and the rest is no
+				// relative path either.
+				return Target{}, &AddressError{Input: s, Reason: "a unix: target has no host: write unix:/PATH or unix:///PATH"}
+			}
 		}
 		if path == "" {
 			return Target{}, &AddressError{Input: s, Reason: "no socket path after unix:"}
@@ -178,6 +190,9 @@ func parseHTTPTarget(s string) (Target, error) {
 		u.Path = "/"
 	}
 	u.Fragment, u.RawFragment = "", ""
+	// A space or a byte beyond ASCII in the query is taken as typed, and
+	// sent percent-encoded: the request line cannot carry it raw.
+	u.RawQuery = escapeQuery(u.RawQuery)
 	return Target{Kind: TargetHTTP, Addr: HostPort{Host: host, Port: port}, URL: u.String()}, nil
 }
 
@@ -327,4 +342,29 @@ func (s StatusSet) String() string {
 		}
 	}
 	return strings.Join(parts, ",")
+}
+
+// escapeQuery percent-encodes the bytes of a raw query that may not appear
+// in a request line: controls, space and everything beyond ASCII. Escapes
+// already there, and every other byte, are kept.
+func escapeQuery(q string) string {
+	const hex = "0123456789ABCDEF"
+	var b []byte
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if c > ' ' && c < 0x7f {
+			if b != nil {
+				b = append(b, c)
+			}
+			continue
+		}
+		if b == nil {
+			b = append(make([]byte, 0, len(q)+8), q[:i]...)
+		}
+		b = append(b, '%', hex[c>>4], hex[c&15])
+	}
+	if b == nil {
+		return q
+	}
+	return string(b)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/portfor/portfor/internal/backoff"
 	"github.com/portfor/portfor/internal/httpget"
 	"github.com/portfor/portfor/internal/netprobe"
+	"github.com/portfor/portfor/internal/oneline"
 )
 
 // The states a wait can wait for.
@@ -231,7 +232,7 @@ func (p *httpProber) ready(ctx context.Context) (bool, string, error) {
 				continue
 			}
 			p.answered = true
-			last = err.Error()
+			last = oneline.Clean(err.Error()) // a certificate's names are the server's text
 			continue
 		}
 		p.answered = true
@@ -336,6 +337,8 @@ func unixAccepting(ctx context.Context, path string) (ok bool, last string, err 
 		return false, "connect: connection refused", nil
 	case errors.Is(err, syscall.EAGAIN):
 		return true, "backlog full", nil // a listener that has no room yet is still a listener
+	case errors.Is(err, syscall.EINVAL) && len(path) >= 104:
+		return false, "", fmt.Errorf("connect unix:%s: the path is %d bytes, more than a Unix socket address holds (%w)", path, len(path), err)
 	}
 	return false, "", fmt.Errorf("connect unix:%s: %w", path, err)
 }

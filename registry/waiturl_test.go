@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -150,9 +151,13 @@ func FuzzParseTarget(f *testing.F) {
 		if tg.Kind != registry.TargetUnix && (tg.Addr.Port < 1 || tg.Addr.Port > 65535 || tg.Addr.Host == "") {
 			t.Fatalf("%q: bad address %+v", s, tg)
 		}
-		again, err := registry.ParseTarget(tg.String())
+		text := tg.String()
+		if tg.Kind == registry.TargetHTTP {
+			text = tg.URL // String hides a password
+		}
+		again, err := registry.ParseTarget(text)
 		if err != nil || again != tg {
-			t.Fatalf("%q → %q reads back as %+v, %v", s, tg, again, err)
+			t.Fatalf("%q → %q reads back as %+v, %v", s, text, again, err)
 		}
 	})
 }
@@ -352,4 +357,26 @@ func TestWaitUnix(t *testing.T) {
 	require.NoError(t, registry.WaitTarget(withTimeout(t, 10*time.Second), tg, registry.StateFree, registry.WaitOptions{}))
 	err = registry.WaitUnix(withTimeout(t, 300*time.Millisecond), path)
 	assert.ErrorContains(t, err, "last connect: connection refused")
+}
+
+func TestParseTargetEscapesTheQueryAndHidesThePassword(t *testing.T) {
+	tg, err := registry.ParseTarget("http://127.0.0.1:8080/h?q=a b&r=é&s=%20")
+	require.NoError(t, err)
+	assert.Equal(t, "http://127.0.0.1:8080/h?q=a%20b&r=%C3%A9&s=%20", tg.URL)
+
+	tg, err = registry.ParseTarget("http://admin:s3cret@127.0.0.1:8080/")
+	require.NoError(t, err)
+	assert.Equal(t, "http://admin:xxxxx@127.0.0.1:8080/", tg.String())
+	assert.Contains(t, tg.URL, "s3cret", "the request still has it")
+
+	_, err = registry.ParseTarget("unix://host/run/app.sock")
+	assert.ErrorIs(t, err, registry.ErrInvalidAddress)
+	assert.ErrorContains(t, err, "a unix: target has no host")
+}
+
+func TestWaitUnixSaysAPathIsTooLong(t *testing.T) {
+	path := filepath.Join(t.TempDir(), strings.Repeat("s", 120)+".sock")
+	err := registry.WaitUnix(withTimeout(t, 10*time.Second), path)
+	assert.ErrorContains(t, err, "more than a Unix socket address holds")
+	assert.NotErrorIs(t, err, registry.ErrTimeout, "at once, not at the deadline")
 }

@@ -23,10 +23,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/portfor/portfor/internal/oneline"
 	"github.com/portfor/portfor/registry"
 	_ "github.com/portfor/portfor/registry/https"
 )
@@ -109,7 +109,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// oneLine keeps a message on one line whatever a server or resolver put in it.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(s), " ")
-}
+// oneLine keeps a message on one line, its control characters escaped,
+// whatever a server or resolver put in it.
+func oneLine(s string) string { return oneline.Clean(s) }

@@ -70,5 +70,5 @@ func TestUsage(t *testing.T) {
 }
 
 func TestOneLine(t *testing.T) {
-	assert.Equal(t, "a b c", oneLine(" a\nb\r\n\tc "))
+	assert.Equal(t, "a; b; c", oneLine(" a\nb\r\n\tc "))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/portfor/portfor/internal/oneline"
 	"github.com/portfor/portfor/internal/portrange"
 	"github.com/portfor/portfor/registry"
 )
@@ -95,10 +96,10 @@ func report(ctx context.Context, err error, stderr io.Writer) int {
 	return code
 }
 
-// oneLine folds a multi-line message so that stderr gets exactly one line.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
-}
+// oneLine makes a message one line that is safe on a terminal (see
+// package oneline): a message may carry text a server or another user
+// chose, such as a certificate's names or a file name.
+func oneLine(s string) string { return oneline.Clean(s) }
 
 // version says which portfor this is, from the build information Go
 // records: the module version for `go install …@v1.2.3`; for a build from

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -68,7 +69,11 @@ func needsHTTPSHelper(t registry.Target, state string) bool {
 func waitHTTPS(ctx context.Context, path string, t registry.Target, opts registry.WaitOptions) error {
 	args := []string{"-report"}
 	if dl, ok := ctx.Deadline(); ok {
-		args = append(args, "-deadline", strconv.FormatInt(dl.UnixNano(), 10))
+		if dl.Before(time.Unix(0, math.MaxInt64)) {
+			args = append(args, "-deadline", strconv.FormatInt(dl.UnixNano(), 10))
+		} else {
+			args = append(args, "-t", time.Until(dl).String()) // past 2262: no Unix nanoseconds
+		}
 	}
 	if opts.Insecure {
 		args = append(args, "-insecure")
@@ -77,10 +82,10 @@ func waitHTTPS(ctx context.Context, path string, t registry.Target, opts registr
 		args = append(args, "-status", opts.Status.String())
 	}
 	args = append(args, "--", t.URL)
-	var out strings.Builder
+	var out, errOut strings.Builder
 	cmd := exec.CommandContext(ctx, path, args...)
 	cmd.Stdout = &limitedBuilder{b: &out, n: 4096}
-	cmd.Stderr = os.Stderr // only for its own failures: the report is on stdout
+	cmd.Stderr = &limitedBuilder{b: &errOut, n: 4096} // its own failures: quoted in ours, one line
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 2 * time.Second // then it is killed
 	start := time.Now()
@@ -102,7 +107,14 @@ func waitHTTPS(ctx context.Context, path string, t registry.Target, opts registr
 	if ctx.Err() != nil {
 		return &registry.TargetWaitError{Target: t, State: registry.StateOccupied, Waited: time.Since(start), Err: ctx.Err()}
 	}
-	return fmt.Errorf("wait for %s: %s ended without an answer: %v", t, path, runErr)
+	why := "exited without a report"
+	if runErr != nil {
+		why = "ended without an answer: " + runErr.Error()
+	}
+	if said, _, _ := strings.Cut(strings.TrimSpace(errOut.String()), "\n"); said != "" {
+		why += fmt.Sprintf(" (it said %q)", said) // the first line: an older helper's usage is long
+	}
+	return fmt.Errorf("wait for %s: %s %s", t, path, why)
 }
 
 // limitedBuilder keeps the first n bytes written to it and drops the rest.

@@ -147,12 +147,12 @@ func readyFile(fd int) (*os.File, error) {
 	if fd < 3 {
 		return nil, fmt.Errorf("--ready-fd %d: want a descriptor of 3 or above (--print-address writes to stdout)", fd)
 	}
-	f := os.NewFile(uintptr(fd), "ready-fd")
-	if _, err := f.Stat(); err != nil {
-		_ = f.Close() // now, not when a finalizer might close the number reused
-		return nil, fmt.Errorf("--ready-fd %d: not an open file descriptor", fd)
+	// Checked before os.NewFile: a File's finalizer would close a
+	// descriptor that is not ours to close.
+	if err := activation.Writable(fd); err != nil {
+		return nil, fmt.Errorf("--ready-fd %d: %w", fd, err)
 	}
-	return f, nil
+	return os.NewFile(uintptr(fd), "ready-fd"), nil
 }
 
 // takePassed returns the listener among the sockets passed by the service

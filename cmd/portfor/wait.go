@@ -211,13 +211,18 @@ func runWait(c *cli.Context) error {
 	opts := registry.WaitOptions{Status: w.status, Insecure: w.insecure}
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
+	failed, fail := context.WithCancel(ctx) // a target that can never be ready ends the wait
+	defer fail()
 	for i, t := range targets {
 		wg.Go(func() {
 			if needsHTTPSHelper(t, w.state) {
-				errs[i] = waitHTTPS(ctx, helper, t, opts)
-				return
+				errs[i] = waitHTTPS(failed, helper, t, opts)
+			} else {
+				errs[i] = registry.WaitTarget(failed, t, w.state, opts)
 			}
-			errs[i] = registry.WaitTarget(ctx, t, w.state, opts)
+			if errs[i] != nil && !endedWaiting(errs[i]) {
+				fail()
+			}
 		})
 	}
 	wg.Wait()
@@ -226,12 +231,30 @@ func runWait(c *cli.Context) error {
 		if c.Context.Err() != nil {
 			return c.Context.Err() // interrupted: exit 130
 		}
+		if failed.Err() != nil && ctx.Err() == nil {
+			// Say why it failed, not that the others were stopped.
+			var why []error
+			for _, e := range errs {
+				if e != nil && !endedWaiting(e) {
+					why = append(why, e)
+				}
+			}
+			return errors.Join(why...)
+		}
 		return err
 	}
 	if len(w.command) > 0 {
 		return runCommand(c.Context, w.command, c.App.Writer, c.App.ErrWriter)
 	}
 	return nil
+}
+
+// endedWaiting reports whether err says that a wait's context ended (a
+// timeout or a cancel) rather than that its target can never be ready.
+func endedWaiting(err error) bool {
+	var we *registry.WaitError
+	var te *registry.TargetWaitError
+	return errors.As(err, &we) || errors.As(err, &te)
 }
 
 // showHelp prints the running command's help, as 'portfor help CMD' does.

@@ -29,3 +29,8 @@ func Notify(state string) (sent bool, err error) {
 	}
 	return false, fmt.Errorf("notify %s: not supported on %s: %w", EnvNotifySocket, runtime.GOOS, errors.ErrUnsupported)
 }
+
+// Writable fails: descriptors are not passed by number here.
+func Writable(fd int) error {
+	return fmt.Errorf("descriptors are not passed by number on %s: %w", runtime.GOOS, errors.ErrUnsupported)
+}

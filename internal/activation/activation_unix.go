@@ -120,3 +120,19 @@ func Notify(state string) (sent bool, err error) {
 	}
 	return true, nil
 }
+
+// Writable says why descriptor fd, given by a parent (systemd's
+// --ready-fd style), cannot be written to, or returns nil. A descriptor
+// open for reading only is no such channel: the Go runtime itself keeps
+// files open (its cgroup CPU limit, since Go 1.25) at the lowest numbers a
+// parent left free.
+func Writable(fd int) error {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return errors.New("not an open file descriptor")
+	}
+	if fl&unix.O_ACCMODE == unix.O_RDONLY {
+		return errors.New("not an open file descriptor for writing (one open for reading only is not the parent's)")
+	}
+	return nil
+}
