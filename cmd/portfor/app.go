@@ -42,6 +42,14 @@ func usagef(hint, format string, args ...any) error {
 // does the work, writes the answer to stdout and at most one line to stderr
 // on failure, and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if quickHit(ctx, args, stdout) {
+		return exitOK
+	}
+	return runApp(ctx, args, stdout, stderr)
+}
+
+// runApp is run without the quick path: the whole command line.
+func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	err := app.RunContext(ctx, interspersed(app, args))
 	// A deprecation note is a line of its own on success; on failure it

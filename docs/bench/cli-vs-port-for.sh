@@ -26,7 +26,8 @@ CGO_ENABLED=0 go build -tags urfave_cli_no_docs -trimpath -ldflags='-s -w' -o "$
 
 if [ -n "$base" ]; then
   git worktree add --quiet --detach "$work/base" "$base"
-  (cd "$work/base" && CGO_ENABLED=0 go build -tags urfave_cli_no_docs -trimpath -ldflags='-s -w' -o "$work/portfor-base" ./cmd/portfor)
+  (cd "$work/base" && CGO_ENABLED=0 go build -tags urfave_cli_no_docs -trimpath -ldflags='-s -w' -o "$work/portfor-base" ./cmd/portfor &&
+    go build -o "$work/portfor-base-default" ./cmd/portfor)
 fi
 
 db="$work/registry.db"
@@ -34,17 +35,17 @@ port-for bench-svc >/dev/null
 "$work/portfor" --db "$db" bench-svc >/dev/null
 
 cmds=('port-for bench-svc' "$work/portfor --db $db bench-svc" "$work/portfor-default --db $db bench-svc")
-if [ -n "$base" ]; then cmds+=("$work/portfor-base --db $db bench-svc"); fi
+if [ -n "$base" ]; then cmds+=("$work/portfor-base --db $db bench-svc" "$work/portfor-base-default --db $db bench-svc"); fi
 hyperfine -N --warmup 30 --runs "$runs" --export-json "$work/result.json" "${cmds[@]}"
 
 /usr/bin/python3 - "$work/result.json" <<'PY'
 import json, statistics, sys
 res = json.load(open(sys.argv[1]))["results"]
 med = [statistics.median(r["times"]) * 1000 for r in res]
-names = ["port-for", "portfor (release build)", "portfor (default build)", "portfor at base (release)"]
+names = ["port-for", "portfor (release build)", "portfor (default build)", "portfor at base (release)", "portfor at base (default)"]
 for n, m in zip(names, med):
     print(f"{n:26s} median {m:7.2f} ms")
 print(f"ratio port-for / portfor release: {med[0] / med[1]:.1f}x; default: {med[0] / med[2]:.1f}x")
-if len(med) > 3:
-    print(f"release build now / at base: {med[1] / med[3]:.3f}")
+if len(med) > 4:
+    print(f"release build now / at base: {med[1] / med[3]:.3f}; default build now / at base: {med[2] / med[4]:.3f}")
 PY

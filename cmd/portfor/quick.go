@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portfor/portfor/registry"
+)
+
+// The most frequent call, `portfor NAME` for a name that has its port, is
+// answered before the command line is built: urfave/cli's app (every
+// command, flag and help text) costs a start-up's worth of allocations
+// and page faults that a lookup does not need (see docs/benchmarks.md).
+// Anything else, or anything this path is unsure of, falls through to
+// the full command line, which then does the whole work as if this path
+// did not exist: this path writes nothing but the port, and only once it
+// has it.
+
+// commandNames are the names and aliases of the app's commands, and its
+// help command's: a word that is one of them is never a NAME here. A test
+// keeps the list equal to newApp's.
+var commandNames = [...]string{
+	"forward", "get", "bind", "move", "release", "unbind", "list", "wait", "check", "find",
+	"pick", "gc", "serve", "doctor", "completion", "help", "h",
+}
+
+// quickHit answers `portfor [--db PATH] [--lock-timeout D] NAME` when NAME
+// is registered, and reports whether it did. It takes the lock once,
+// without waiting: a busy registry is left to the full path, which waits
+// as long as it is told.
+func quickHit(ctx context.Context, args []string, stdout io.Writer) bool {
+	var name, db string
+	dbSet, timeoutSet := false, false
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		flag, value, inline := strings.Cut(a, "=")
+		switch {
+		case flag == "--db" || flag == "--lock-timeout":
+			if !inline {
+				if i+1 == len(args) {
+					return false
+				}
+				i++
+				value = args[i]
+			}
+			if flag == "--db" {
+				db, dbSet = value, true
+			} else {
+				// Only checked: the lookup does not wait at all.
+				if _, err := parseDuration(value); err != nil {
+					return false
+				}
+				timeoutSet = true
+			}
+		case strings.HasPrefix(a, "-") || name != "":
+			return false // another flag, "--", or a second argument
+		default:
+			name = a
+		}
+	}
+	if name == "" || isCommandName(name) {
+		return false
+	}
+	if !timeoutSet {
+		if v := os.Getenv("PORTFOR_LOCK_TIMEOUT"); v != "" {
+			if _, err := parseDuration(v); err != nil {
+				return false // the full path says what is wrong with it
+			}
+		}
+	}
+	if !dbSet {
+		db = os.Getenv(registry.EnvDB)
+	}
+	if db == "" {
+		var err error
+		if db, err = registry.DefaultPath(); err != nil {
+			return false
+		}
+	}
+	reg, err := registry.Open(db, registry.Options{LockTimeout: time.Nanosecond})
+	if err != nil {
+		return false
+	}
+	a, err := reg.Lookup(ctx, name)
+	if err != nil || a.Kind != registry.Stable {
+		return false
+	}
+	_, err = io.WriteString(stdout, strconv.Itoa(a.Port)+"\n")
+	return err == nil
+}
+
+func isCommandName(s string) bool {
+	for _, c := range commandNames {
+		if s == c {
+			return true
+		}
+	}
+	return false
+}
