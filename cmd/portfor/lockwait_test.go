@@ -40,6 +40,9 @@ func TestLockTimeoutExits1NamingTheLockFile(t *testing.T) {
 	}{
 		{[]string{"web"}, `forward "web"`, "exclusive"}, // a new name waits to write
 		{[]string{"get", "warmup"}, `lookup "warmup"`, "shared"},
+		// A known name: the quick path tries the lock once and leaves the
+		// wait, and its error, to the full path.
+		{[]string{"warmup"}, `forward "warmup"`, "exclusive"}, // forward tries shared at once, then waits to write
 	} {
 		o := portfor(t, db, append([]string{"--lock-timeout", "0.1"}, c.args...)...)
 		assert.Equal(t, 1, o.code)
