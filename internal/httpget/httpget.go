@@ -19,6 +19,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -111,8 +112,17 @@ func Status(ctx context.Context, r Request) (int, error) {
 	return code, ctxErr(ctx, err)
 }
 
-// errTooLong ends a read past MaxHeaderBytes.
-var errTooLong = fmt.Errorf("%w: longer than %d bytes before the status", ErrMalformed, MaxHeaderBytes)
+// errTooLong ends a read past MaxHeaderBytes. A type, not fmt.Errorf in a
+// var: that would run at every portfor start.
+var errTooLong error = tooLong{}
+
+type tooLong struct{}
+
+func (tooLong) Error() string {
+	return ErrMalformed.Error() + ": longer than " + strconv.Itoa(MaxHeaderBytes) + " bytes before the status"
+}
+
+func (tooLong) Unwrap() error { return ErrMalformed }
 
 // limited is io.LimitReader with its own error, so that a server that
 // talks too much is not taken for one that hung up.
