@@ -42,8 +42,9 @@ func usagef(hint, format string, args ...any) error {
 // does the work, writes the answer to stdout and at most one line to stderr
 // on failure, and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if quickHit(ctx, args, stdout) {
-		return exitOK
+	code := exitOK
+	if quickHit(ctx, args, stdout, stderr, &code) {
+		return code
 	}
 	return runApp(ctx, args, stdout, stderr)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -29,10 +30,10 @@ var commandNames = [...]string{
 }
 
 // quickHit answers `portfor [--db PATH] [--lock-timeout D] NAME` when NAME
-// is registered, and reports whether it did. It takes the lock once,
-// without waiting: a busy registry is left to the full path, which waits
-// as long as it is told.
-func quickHit(ctx context.Context, args []string, stdout io.Writer) bool {
+// is registered, and reports whether it did, setting *code if the answer
+// could not be written. It takes the lock once, without waiting: a busy
+// registry is left to the full path, which waits as long as it is told.
+func quickHit(ctx context.Context, args []string, stdout, stderr io.Writer, code *int) bool {
 	var name, db string
 	dbSet, timeoutSet := false, false
 	for i := 1; i < len(args); i++ {
@@ -89,8 +90,13 @@ func quickHit(ctx context.Context, args []string, stdout io.Writer) bool {
 	if err != nil || a.Kind != registry.Stable {
 		return false
 	}
-	_, err = io.WriteString(stdout, strconv.Itoa(a.Port)+"\n")
-	return err == nil
+	if _, err := io.WriteString(stdout, strconv.Itoa(a.Port)+"\n"); err != nil {
+		// Not tried again by the full path: part of it may be out.
+		fmt.Fprintf(stderr, "portfor: write the port: %v\n", err)
+		*code = exitFailed
+		return true
+	}
+	return true
 }
 
 func isCommandName(s string) bool {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"io"
 	"path/filepath"
 	"slices"
@@ -53,5 +54,26 @@ func TestQuickHitAnswersAsTheFullPath(t *testing.T) {
 			assert.Equal(t, run1(runApp), run1(run))
 		})
 	}
-	assert.False(t, quickHit(context.Background(), []string{"portfor", "list"}, io.Discard))
+	var code int
+	assert.False(t, quickHit(context.Background(), []string{"portfor", "list"}, io.Discard, io.Discard, &code))
+}
+
+type failingWriter struct{ calls int }
+
+func (w *failingWriter) Write([]byte) (int, error) {
+	w.calls++
+	return 0, errors.New("no room")
+}
+
+// A port that could not be written is said so, once: the full path does not
+// try again after a write that may have been partial.
+func TestQuickHitWriteFails(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "registry.db")
+	var out, errOut strings.Builder
+	require.Equal(t, 0, runApp(context.Background(), []string{"portfor", "--db", db, "web"}, &out, &errOut))
+	w := &failingWriter{}
+	errOut.Reset()
+	assert.Equal(t, exitFailed, run(context.Background(), []string{"portfor", "--db", db, "web"}, w, &errOut))
+	assert.Equal(t, 1, w.calls)
+	assert.Equal(t, "portfor: write the port: no room\n", errOut.String())
 }
