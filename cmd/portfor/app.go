@@ -258,7 +258,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 func openRegistry(c *cli.Context) (*registry.Registry, error) {
 	root := rootContext(c)
 	flag, value := "--lock-timeout", root.String("lock-timeout")
-	if env := os.Getenv("PORTFOR_LOCK_TIMEOUT"); env != "" && env == value {
+	if env, set := os.LookupEnv("PORTFOR_LOCK_TIMEOUT"); set && env == value {
 		flag = "$PORTFOR_LOCK_TIMEOUT"
 	}
 	if old := root.String("timeout"); old != "" {

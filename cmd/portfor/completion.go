@@ -376,7 +376,9 @@ func nameCandidates(c *cli.Context, db, cur string) []string {
 	}
 	var out []string
 	for _, a := range list {
-		if a.Kind == registry.Stable && !registry.IsLeaseID(a.ID) && strings.HasPrefix(a.ID, cur) {
+		// Only names one can type: one written around the registry
+		// package could hold a newline (a forged candidate) or escapes.
+		if a.Kind == registry.Stable && registry.ValidateID(a.ID) == nil && strings.HasPrefix(a.ID, cur) {
 			out = append(out, a.ID+"\tport "+strconv.Itoa(a.Port))
 		}
 	}

@@ -45,8 +45,12 @@ func httpsHelper() (string, error) {
 			return beside, nil
 		}
 	}
-	if p, err := exec.LookPath(httpsHelperName); err == nil {
+	p, err := exec.LookPath(httpsHelperName)
+	if err == nil {
 		return p, nil
+	}
+	if errors.Is(err, exec.ErrDot) {
+		return "", fmt.Errorf("https:// waits run %s, found only through '.' in PATH, which is not trusted: install it beside portfor, or set PORTFOR_HTTPS", httpsHelperName)
 	}
 	v := "latest"
 	if bi, ok := debug.ReadBuildInfo(); ok && strings.HasPrefix(bi.Main.Version, "v") && !strings.Contains(bi.Main.Version, "+dirty") {

@@ -92,7 +92,9 @@ func printTable(c *cli.Context, list []registry.Assignment) error {
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tPORT\tKIND\tCREATED\tDIR")
 	for _, a := range list {
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", a.ID, a.Port, a.Kind, a.Created.Local().Format("2006-01-02 15:04"), printable(a.Dir))
+		// printable: a name written around the registry package (another
+		// user of a shared file, with bbolt) may hold anything.
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", printable(a.ID), a.Port, a.Kind, a.Created.Local().Format("2006-01-02 15:04"), printable(a.Dir))
 	}
 	return tw.Flush()
 }

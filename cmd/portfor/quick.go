@@ -35,7 +35,7 @@ var commandNames = [...]string{
 // registry is left to the full path, which waits as long as it is told.
 func quickHit(ctx context.Context, args []string, stdout, stderr io.Writer, code *int) bool {
 	var name, db string
-	dbSet, timeoutSet := false, false
+	seen, dbSet, timeoutSet := false, false, false
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		flag, value, inline := strings.Cut(a, "=")
@@ -57,19 +57,21 @@ func quickHit(ctx context.Context, args []string, stdout, stderr io.Writer, code
 				}
 				timeoutSet = true
 			}
-		case strings.HasPrefix(a, "-") || name != "":
+		case strings.HasPrefix(a, "-") || seen:
 			return false // another flag, "--", or a second argument
 		default:
-			name = a
+			name, seen = a, true
 		}
 	}
-	if name == "" || isCommandName(name) {
+	// An empty NAME, a command, and NAME=PORT (the shorthand reads a name
+	// holding '=' so) are the full path's.
+	if name == "" || isCommandName(name) || strings.Contains(name, "=") {
 		return false
 	}
 	if !timeoutSet {
-		if v := os.Getenv("PORTFOR_LOCK_TIMEOUT"); v != "" {
+		if v, set := os.LookupEnv("PORTFOR_LOCK_TIMEOUT"); set {
 			if _, err := parseDuration(v); err != nil {
-				return false // the full path says what is wrong with it
+				return false // the full path says what is wrong with it, empty too
 			}
 		}
 	}

@@ -232,6 +232,14 @@ func TestWaitForHTTPSWithoutTheHelper(t *testing.T) {
 		"go install github.com/portfor/portfor/cmd/portfor-https@latest\n", 1}, o)
 	o = portfor(t, newDB(t), "wait", "-t", "0.1", "https://localhost:1/", "free")
 	assert.Equal(t, outcome{"", "", 0}, o, "free needs no TLS")
+	// Found only through "." in PATH: not trusted, and said so.
+	t.Setenv("PATH", ".")
+	cmd := command(t, newDB(t), "wait", "-t", "1", "https://localhost:1/")
+	require.NoError(t, os.WriteFile(filepath.Join(cmd.Dir, "portfor-https"), []byte("#!/bin/sh\necho ready\n"), 0o755))
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Equal(t, "portfor: https:// waits run portfor-https, found only through '.' in PATH, which is not trusted: install it beside portfor, or set PORTFOR_HTTPS\n", string(out))
+
 	t.Setenv("PORTFOR_HTTPS", "/nonexistent/portfor-https")
 	o = portfor(t, newDB(t), "wait", "-t", "1", "https://localhost:1/")
 	assert.Equal(t, outcome{"", "portfor: https:// waits run PORTFOR_HTTPS=/nonexistent/portfor-https: no such file or directory\n", 1}, o)

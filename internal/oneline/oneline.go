@@ -13,20 +13,30 @@ import (
 	"unicode/utf8"
 )
 
+// hidden reports whether r acts on a terminal or on how text around it
+// reads rather than showing itself: control characters, and format
+// characters such as U+202E (right-to-left override) and U+200B (zero
+// width space).
+func hidden(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
+}
+
 // Clean returns s on one line: line breaks become "; ", runs of white
-// space one space, and control characters (C0, DEL, C1) and invalid UTF-8
-// Go escapes such as \x1b. Other text is left as it is.
+// space one space, and control characters (C0, DEL, C1), format characters
+// (bidi overrides, zero-width ones) and invalid UTF-8 Go escapes such as
+// \x1b or \u202e. Other text is left as it is.
 func Clean(s string) string {
 	s = strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "; ")
 	return Escape(strings.Join(strings.Fields(s), " "))
 }
 
-// Escape writes control characters and invalid UTF-8 in s as Go escapes,
-// leaving all other text, spaces and line breaks included, as it is.
+// Escape writes control and format characters and invalid UTF-8 in s as
+// Go escapes, leaving all other text, spaces and line breaks included, as
+// it is.
 func Escape(s string) string {
 	clean := true
 	for _, r := range s {
-		if r == utf8.RuneError || r != '\n' && unicode.IsControl(r) {
+		if r == utf8.RuneError || r != '\n' && hidden(r) {
 			clean = false
 			break
 		}
@@ -40,7 +50,7 @@ func Escape(s string) string {
 		switch {
 		case r == utf8.RuneError && n <= 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r != '\n' && unicode.IsControl(r):
+		case r != '\n' && hidden(r):
 			q := strconv.QuoteRune(r)
 			b.WriteString(q[1 : len(q)-1])
 		default:
