@@ -98,15 +98,13 @@ func (c *chooser) stable(id string, suggested int) (int, error) {
 		}
 		return netprobe.CanBind(port, netprobe.TCP)
 	}
-	start := suggested + 1
-	if suggested != 0 {
-		if ok, err := usable(suggested); err != nil || ok {
-			return suggested, err
-		}
-	} else {
-		start = c.r.autoStart(id)
+	if suggested == 0 {
+		return c.r.scan(c.r.autoStart(id), c.r.goodForAuto, usable)
 	}
-	return c.r.scan(start, usable)
+	if ok, err := usable(suggested); err != nil || ok {
+		return suggested, err
+	}
+	return c.r.scan(suggested+1, c.r.goodNear, usable)
 }
 
 // MinPort is the lowest port portfor assigns on its own: below it, binding
@@ -158,14 +156,25 @@ func (r *Registry) autoStart(id string) int {
 	return max(eph.Last, MinPort-1) + 1 + (i - below)
 }
 
+// goodNear reports whether port may stand in for a suggested port that is
+// taken: as goodForAuto, but IANA-registered ports are fine (people asked
+// for 3000 expect 3001, and most ports near a suggestion are registered to
+// something nobody runs), while the usual ports of common local services
+// are not (see commonPorts).
+func (r *Registry) goodNear(port int) bool {
+	eph, reserved := r.osRanges()
+	return port >= MinPort && port <= portrange.MaxPort && !eph.Contains(port) &&
+		!reserved.Contains(port) && !isCommonPort(port)
+}
+
 // scan returns the first port from start upward, wrapping once from MaxPort
-// to MinPort, that is good for automatic use and passes usable.
-func (r *Registry) scan(start int, usable func(int) (bool, error)) (int, error) {
+// to MinPort, that good accepts and that passes usable.
+func (r *Registry) scan(start int, good func(int) bool, usable func(int) (bool, error)) (int, error) {
 	start = max(start, MinPort)
 	span := portrange.MaxPort - MinPort + 1
 	for i := 0; i < span; i++ {
 		port := MinPort + (start-MinPort+i)%span
-		if !r.goodForAuto(port) {
+		if !good(port) {
 			continue
 		}
 		ok, err := usable(port)

@@ -212,11 +212,13 @@ func (r *Registry) update(ctx context.Context, fn func(*store.Tx) error) error {
 // An id that is already assigned gets its port, whatever suggested says. A
 // new id gets suggested when it is free on the host and assigned to no other
 // id, even inside the OS's ephemeral range or on an IANA-registered port;
-// otherwise the nearest suitable port above suggested (wrapping around to
-// 1024). With suggested == 0 the search starts at a port derived from id, so
-// one name tends to get one port on every machine. A suitable port is
-// 1024-65535, outside the ephemeral range and ip_local_reserved_ports, not
-// registered by IANA, assigned to no id, and free (see [CanBind]).
+// otherwise the nearest port above suggested (wrapping around to 1024) that
+// is 1024-65535, outside the ephemeral range and ip_local_reserved_ports,
+// not the usual port of a common local service (PostgreSQL's 5432, Vite's
+// 5173...: a short list in common.go), assigned to no id and free (see
+// [CanBind]): asked for 3000, taken, an id gets 3001. With suggested == 0
+// the search starts at a port derived from id, so one name tends to get one
+// port on every machine, and skips IANA-registered ports as well.
 //
 // The probe and the commit happen under one exclusive lock, so concurrent
 // callers, in any process, never get one port for two ids or two ports for

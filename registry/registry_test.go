@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/portfor/portfor/internal/netprobe"
+	"github.com/portfor/portfor/internal/portrange"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -121,6 +123,41 @@ func TestNearestSuitablePortAbove(t *testing.T) {
 	if a > held { // no wrap-around
 		assert.Greater(t, b, a)
 	}
+}
+
+// TestSuggestionFallsBackToTheNearestPort: asked for a taken port, a new
+// name gets the nearest free one above it, registered with IANA or not, but
+// never the usual port of a common local service nor one in the ephemeral
+// range.
+func TestSuggestionFallsBackToTheNearestPort(t *testing.T) {
+	reg := mustOpen(t)
+	free := func(ports ...int) bool {
+		for _, p := range ports {
+			if ok, err := netprobe.CanBind(p, netprobe.TCP); err != nil || !ok {
+				return false
+			}
+		}
+		return true
+	}
+	if !free(5171, 5172, 5174) {
+		t.Skip("5171, 5172 or 5174 is in use on this host")
+	}
+	require.NoError(t, reg.Bind(ctx, "busy", 5170))
+	for i, want := range []int{5171, 5172, 5174} { // 5173 is Vite's
+		got, err := reg.ForwardPort(ctx, fmt.Sprint("svc", i), 5170)
+		require.NoError(t, err)
+		assert.Equal(t, want, got)
+	}
+
+	eph, err := portrange.Ephemeral()
+	require.NoError(t, err)
+	if eph.First <= registry.MinPort || eph.Last >= portrange.MaxPort || !free(eph.Last+1) {
+		t.Skipf("ephemeral range %v leaves no port right after it, or it is in use", eph)
+	}
+	require.NoError(t, reg.Bind(ctx, "below", eph.First-1))
+	got, err := reg.ForwardPort(ctx, "above", eph.First-1)
+	require.NoError(t, err)
+	assert.Equal(t, eph.Last+1, got, "the ephemeral range %v is skipped", eph)
 }
 
 func TestReleaseThenForwardAgain(t *testing.T) {
