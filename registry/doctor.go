@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/portfor/portfor/internal/procinfo"
@@ -97,6 +98,7 @@ func (r *Registry) Doctor(ctx context.Context, opts DoctorOptions) (Report, erro
 		return rep, fmt.Errorf("doctor: %w", err)
 	}
 	fix := r.examine(&rep, snap)
+	noteGoneScopes(&rep, snap)
 	if opts.Fix && !fix.empty() {
 		start := time.Now()
 		err := r.repair(ctx, &rep, fix)
@@ -424,4 +426,28 @@ func chmodOpen(path string, perm os.FileMode) error {
 	}
 	defer f.Close()
 	return f.Chmod(perm)
+}
+
+// noteGoneScopes notes each scope whose directory is gone (a git worktree
+// that was removed): its names hold ports until 'portfor prune' (Prune)
+// frees them. A note, not a problem: nothing is wrong, only unused.
+func noteGoneScopes(rep *Report, snaps []storeSnapshot) {
+	by := map[string][]store.Entry{}
+	for _, s := range snaps {
+		for _, e := range s.entries {
+			if scope, _ := splitKey(e.ID); scope != "" && e.Kind == store.Stable {
+				by[scope] = append(by[scope], e)
+			}
+		}
+	}
+	var gone []string
+	for scope, es := range by {
+		if dirsGone(es) {
+			gone = append(gone, scope)
+		}
+	}
+	slices.Sort(gone)
+	for _, scope := range gone {
+		rep.add(SeverityNote, "scope %q: its directory is gone; its %d names hold ports until 'portfor prune' frees them", scope, len(by[scope]))
+	}
 }

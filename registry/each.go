@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 
 	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/store"
@@ -49,12 +50,14 @@ func (r *Registry) ForwardEach(ctx context.Context, reqs []ForwardRequest) ([]Fo
 	if err := r.usable(); err != nil {
 		return failAll(err)
 	}
+	reqs = slices.Clone(reqs)
 	for i, q := range reqs {
 		if err := ValidateID(q.ID); err != nil {
 			errs[i] = err
 		} else if q.Suggested != 0 {
 			errs[i] = validatePort(q.ID, q.Suggested)
 		}
+		reqs[i].ID = r.key(q.ID)
 	}
 	// The known ids under the shared lock, without queueing behind a
 	// writer (see ForwardPort).
@@ -153,6 +156,7 @@ func (r *Registry) LookupEach(ctx context.Context, ids []string) ([]Assignment, 
 	for i, id := range ids {
 		errs[i] = ValidateID(id)
 	}
+	ids = r.keys(ids)
 	err := r.view(ctx, func(tx *store.Tx) error {
 		for i, id := range ids {
 			if errs[i] != nil {
@@ -206,6 +210,7 @@ func (r *Registry) ReleaseEach(ctx context.Context, ids []string) ([]Assignment,
 			valid++
 		}
 	}
+	ids = r.keys(ids)
 	if valid == 0 {
 		return out, errs
 	}
@@ -254,6 +259,7 @@ func (r *Registry) Move(ctx context.Context, id string, port int) (int, error) {
 	if err := validatePort(id, port); err != nil {
 		return 0, err
 	}
+	id = r.key(id)
 	if IsLeaseID(id) {
 		return 0, fmt.Errorf("move %q: a lease keeps its port; release it and lease again", id)
 	}

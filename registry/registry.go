@@ -29,6 +29,10 @@ type Options struct {
 	LockTimeout time.Duration
 	// Now returns the current time, for timestamps; nil means time.Now.
 	Now func() time.Time
+	// Scope, if not empty, is the scope of the names this handle reads and
+	// assigns: "web" in scope "feature-x" is not "web" in another scope nor
+	// the unscoped "web". See [ValidateScope]; [List] shows every scope.
+	Scope string
 }
 
 // Kind says how a port is held: a stable assignment or a lease.
@@ -44,6 +48,7 @@ const (
 // Assignment is one port held in the registry.
 type Assignment struct {
 	ID      string    // the name the port is held under
+	Scope   string    // the name's scope, "" for an unscoped name or a lease
 	Port    int       // the port
 	Kind    Kind      // Stable or Lease
 	Created time.Time // when it was assigned
@@ -72,7 +77,8 @@ func found(e store.Entry, ok bool, err error) (Assignment, error) {
 }
 
 func fromEntry(e store.Entry) Assignment {
-	return Assignment{ID: e.ID, Port: e.Port, Kind: e.Kind, Created: e.Created, Updated: e.Updated,
+	scope, id := splitKey(e.ID)
+	return Assignment{ID: id, Scope: scope, Port: e.Port, Kind: e.Kind, Created: e.Created, Updated: e.Updated,
 		Dir: e.Dir, OwnerPID: e.OwnerPID, OwnerStart: e.OwnerStart, OwnerNS: e.OwnerNS, Command: e.Command}
 }
 
@@ -108,6 +114,11 @@ type Registry struct {
 // operation that writes. It refuses, with an [*UnsafePathError], a path
 // another user could control (see checkPath in safety.go).
 func Open(path string, opts Options) (*Registry, error) {
+	if opts.Scope != "" {
+		if err := ValidateScope(opts.Scope); err != nil {
+			return nil, fmt.Errorf("open registry %s: %w", path, err)
+		}
+	}
 	if path == "" {
 		return nil, errors.New("open registry: empty path")
 	}
@@ -231,6 +242,7 @@ func (r *Registry) ForwardPort(ctx context.Context, id string, suggested int) (i
 	if err := ValidateID(id); err != nil {
 		return 0, err
 	}
+	id = r.key(id)
 	if suggested != 0 {
 		if err := validatePort(id, suggested); err != nil {
 			return 0, err
@@ -273,6 +285,7 @@ func (r *Registry) Bind(ctx context.Context, id string, port int) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}
+	id = r.key(id)
 	if err := validatePort(id, port); err != nil {
 		return err
 	}
@@ -317,6 +330,7 @@ func (r *Registry) Lookup(ctx context.Context, id string) (Assignment, error) {
 	if err := ValidateID(id); err != nil {
 		return Assignment{}, err
 	}
+	id = r.key(id)
 	var a Assignment
 	err := r.view(ctx, func(tx *store.Tx) (err error) {
 		a, err = found(tx.Get(id))
@@ -340,6 +354,7 @@ func (r *Registry) Release(ctx context.Context, id string) (Assignment, error) {
 	if err := ValidateID(id); err != nil {
 		return Assignment{}, err
 	}
+	id = r.key(id)
 	if _, err := os.Lstat(r.path); errors.Is(err, fs.ErrNotExist) {
 		return Assignment{}, fmt.Errorf("release %q: %w", id, ErrNotFound)
 	}

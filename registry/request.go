@@ -89,7 +89,7 @@ func parseRequest(b []byte) (request, error) {
 	if q.Suggested < 0 || q.Suggested > portrange.MaxPort {
 		return request{}, errBadRequest
 	}
-	if q.Kind == store.Stable && ValidateID(q.ID) != nil {
+	if q.Kind == store.Stable && validateKey(q.ID) != nil {
 		return request{}, errBadRequest
 	}
 	if q.Kind == store.Lease && (q.Count < 1 || q.Count > MaxLeaseN || q.Owner.PID <= 0) {
