@@ -2,6 +2,7 @@ package registry_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -122,4 +123,46 @@ func TestPruneFreesScopesWhoseDirectoryIsGone(t *testing.T) {
 	freed, err = kept.Prune(ctx)
 	require.NoError(t, err)
 	assert.Empty(t, freed, "nothing left to prune")
+}
+
+// TestWorktreeScope uses real worktrees: git worktree add, in two
+// repositories with worktrees of one name.
+func TestWorktreeScope(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git here")
+	}
+	git := func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@t", "GIT_CONFIG_GLOBAL=/dev/null")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "git %v: %s", args, out)
+	}
+	var scopes []string
+	for _, repo := range []string{"one", "two"} {
+		root := filepath.Join(t.TempDir(), repo)
+		require.NoError(t, os.MkdirAll(filepath.Join(root, "src"), 0o755))
+		git(root, "init", "-q")
+		git(root, "commit", "-q", "--allow-empty", "-m", "first")
+		wt := filepath.Join(t.TempDir(), "feature-x")
+		git(root, "worktree", "add", "-q", wt)
+
+		s, err := registry.WorktreeScope(filepath.Join(root, "src"))
+		require.NoError(t, err)
+		assert.Empty(t, s, "the main worktree has no scope")
+		require.NoError(t, os.MkdirAll(filepath.Join(wt, "deep", "er"), 0o755))
+		s, err = registry.WorktreeScope(filepath.Join(wt, "deep", "er"))
+		require.NoError(t, err)
+		assert.Regexp(t, `^feature-x-[0-9a-f]{8}$`, s)
+		assert.NoError(t, registry.ValidateScope(s))
+		again, err := registry.WorktreeScope(wt)
+		require.NoError(t, err)
+		assert.Equal(t, s, again, "one worktree, one scope, from anywhere in it")
+		scopes = append(scopes, s)
+	}
+	assert.NotEqual(t, scopes[0], scopes[1], "two repositories' feature-x worktrees")
+	s, err := registry.WorktreeScope(t.TempDir())
+	require.NoError(t, err)
+	assert.Empty(t, s, "outside git")
 }

@@ -211,6 +211,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 				Value:   registry.DefaultLockTimeout.String(),
 				EnvVars: []string{"PORTFOR_LOCK_TIMEOUT"},
 			},
+			&cli.StringFlag{
+				Name:    "scope",
+				Usage:   "the `SCOPE` names belong to: a word, or auto for this git worktree's (none: names are global)",
+				EnvVars: []string{"PORTFOR_SCOPE"},
+			},
 			// The old spelling, kept for one release: it read as the
 			// timeout of `wait`, which has its own.
 			&cli.StringFlag{Name: "timeout", Hidden: true},
@@ -238,6 +243,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			gcCommand(),
 			serveCommand(),
 			doctorCommand(),
+			pruneCommand(),
 			completionCommand(),
 		},
 	}
@@ -277,7 +283,29 @@ func openRegistry(c *cli.Context) (*registry.Registry, error) {
 	if timeout == 0 {
 		timeout = time.Nanosecond // "don't wait": one try, then give up
 	}
-	return registry.Open(path, registry.Options{LockTimeout: timeout})
+	scope, err := resolveScope(root.String("scope"))
+	if err != nil {
+		return nil, err
+	}
+	return registry.Open(path, registry.Options{LockTimeout: timeout, Scope: scope})
+}
+
+// resolveScope reads --scope: "auto" is the scope of the git worktree the
+// command runs in ("" in the main worktree or outside git).
+func resolveScope(s string) (string, error) {
+	if s != "auto" {
+		if s != "" {
+			if err := registry.ValidateScope(s); err != nil {
+				return "", usagef("portfor", "--scope: %v", err)
+			}
+		}
+		return s, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("--scope auto: %w", err)
+	}
+	return registry.WorktreeScope(wd)
 }
 
 // rootContext returns the context of the whole command line, where the

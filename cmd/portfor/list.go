@@ -19,6 +19,7 @@ import (
 // listEntry is the JSON form of an assignment.
 type listEntry struct {
 	Name    string    `json:"name"`
+	Scope   string    `json:"scope"` // "" for a global name or a lease
 	Port    int       `json:"port"`
 	Kind    string    `json:"kind"`
 	Created time.Time `json:"created"`
@@ -33,7 +34,9 @@ type listEntry struct {
 func listCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "list",
-		Usage: "print every assignment, sorted by name (--leases: leases and their owners)",
+		Usage: "print every assignment, sorted by scope and name (--leases: leases and their owners)",
+		Description: `With --scope (or $PORTFOR_SCOPE), only the names of that scope; --scope auto
+is this git worktree's (none in the main worktree: its names are the global ones).`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON array instead of a table"},
 			&cli.BoolFlag{Name: "leases", Usage: "only leases, with owner pid, age and whether the owner is alive"},
@@ -49,6 +52,19 @@ func listCommand() *cli.Command {
 			list, err := reg.List(c.Context)
 			if err != nil {
 				return err
+			}
+			if root := rootContext(c); root.IsSet("scope") && !c.Bool("leases") {
+				scope, err := resolveScope(root.String("scope"))
+				if err != nil {
+					return err
+				}
+				kept := list[:0]
+				for _, a := range list {
+					if a.Scope == scope && a.Kind == registry.Stable {
+						kept = append(kept, a)
+					}
+				}
+				list = kept
 			}
 			if c.Bool("leases") {
 				leases := list[:0]
@@ -74,7 +90,7 @@ func listCommand() *cli.Command {
 func printJSON(c *cli.Context, list []registry.Assignment) error {
 	out := make([]listEntry, len(list))
 	for i, a := range list {
-		out[i] = listEntry{Name: a.ID, Port: a.Port, Kind: a.Kind.String(), Created: a.Created, Updated: a.Updated, Dir: a.Dir}
+		out[i] = listEntry{Name: a.ID, Scope: a.Scope, Port: a.Port, Kind: a.Kind.String(), Created: a.Created, Updated: a.Updated, Dir: a.Dir}
 		if a.Kind == registry.Lease {
 			alive := a.OwnerAlive()
 			out[i].OwnerPID, out[i].OwnerAlive, out[i].Command = a.OwnerPID, &alive, a.Command
@@ -90,11 +106,15 @@ func printTable(c *cli.Context, list []registry.Assignment) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(c.App.Writer, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPORT\tKIND\tCREATED\tDIR")
+	fmt.Fprintln(tw, "NAME\tSCOPE\tPORT\tKIND\tCREATED\tDIR")
 	for _, a := range list {
+		scope := printable(a.Scope)
+		if scope == "" {
+			scope = "-"
+		}
 		// printable: a name written around the registry package (another
 		// user of a shared file, with bbolt) may hold anything.
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\n", printable(a.ID), a.Port, a.Kind, a.Created.Local().Format("2006-01-02 15:04"), printable(a.Dir))
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", printable(a.ID), scope, a.Port, a.Kind, a.Created.Local().Format("2006-01-02 15:04"), printable(a.Dir))
 	}
 	return tw.Flush()
 }

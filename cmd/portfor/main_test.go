@@ -120,9 +120,9 @@ func TestBindReleaseList(t *testing.T) {
 	require.Equal(t, 0, o.code, o.stderr)
 	lines := strings.Split(strings.TrimSuffix(o.stdout, "\n"), "\n")
 	require.Len(t, lines, 3)
-	assert.Regexp(t, `^NAME +PORT +KIND +CREATED +DIR$`, lines[0])
-	assert.Regexp(t, `^list +18090 +stable +\d{4}-\d\d-\d\d \d\d:\d\d +/`, lines[1])
-	assert.Regexp(t, `^nginx +18080 +stable `, lines[2])
+	assert.Regexp(t, `^NAME +SCOPE +PORT +KIND +CREATED +DIR$`, lines[0])
+	assert.Regexp(t, `^list +- +18090 +stable +\d{4}-\d\d-\d\d \d\d:\d\d +/`, lines[1])
+	assert.Regexp(t, `^nginx +- +18080 +stable `, lines[2])
 	assert.Equal(t, strings.Index(lines[0], "PORT"), strings.Index(lines[2], "18080"), "columns are aligned")
 
 	o = portfor(t, db, "list", "--json")
@@ -164,7 +164,7 @@ func TestUsageErrorsExit2WithOneLine(t *testing.T) {
 		{[]string{"get"}, "portfor: missing NAME (try 'portfor get --help')"},
 		{[]string{"bind", "web"}, "portfor: missing PORT (try 'portfor bind --help')"},
 		{[]string{"bind", "web", "x"}, `portfor: invalid port "x": want a number from 1 to 65535 (try 'portfor bind --help')`},
-		{[]string{"release"}, "portfor: missing NAME (try 'portfor release --help')"},
+		{[]string{"release"}, "portfor: missing NAME (or --scope SCOPE, to free a whole scope) (try 'portfor release --help')"},
 		{[]string{"list", "x"}, `portfor: unexpected argument "x": portfor list takes none (try 'portfor list --help')`},
 		{[]string{"list", "--yaml"}, `portfor: flag provided but not defined: -yaml (try 'portfor list --help')`},
 	}

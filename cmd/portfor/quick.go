@@ -26,21 +26,21 @@ import (
 // keeps the list equal to newApp's.
 var commandNames = [...]string{
 	"forward", "get", "bind", "move", "release", "unbind", "list", "wait", "check", "find",
-	"pick", "gc", "serve", "doctor", "completion", "help", "h",
+	"pick", "gc", "serve", "doctor", "completion", "prune", "help", "h",
 }
 
-// quickHit answers `portfor [--db PATH] [--lock-timeout D] NAME` when NAME
+// quickHit answers `portfor [--db PATH] [--lock-timeout D] [--scope S] NAME` when NAME
 // is registered, and reports whether it did, setting *code if the answer
 // could not be written. It takes the lock once, without waiting: a busy
 // registry is left to the full path, which waits as long as it is told.
 func quickHit(ctx context.Context, args []string, stdout, stderr io.Writer, code *int) bool {
-	var name, db string
-	seen, dbSet, timeoutSet := false, false, false
+	var name, db, scope string
+	seen, dbSet, timeoutSet, scopeSet := false, false, false, false
 	for i := 1; i < len(args); i++ {
 		a := args[i]
 		flag, value, inline := strings.Cut(a, "=")
 		switch {
-		case flag == "--db" || flag == "--lock-timeout":
+		case flag == "--db" || flag == "--lock-timeout" || flag == "--scope":
 			if !inline {
 				if i+1 == len(args) {
 					return false
@@ -50,6 +50,8 @@ func quickHit(ctx context.Context, args []string, stdout, stderr io.Writer, code
 			}
 			if flag == "--db" {
 				db, dbSet = value, true
+			} else if flag == "--scope" {
+				scope, scopeSet = value, true
 			} else {
 				// Only checked: the lookup does not wait at all.
 				if _, err := parseDuration(value); err != nil {
@@ -84,7 +86,14 @@ func quickHit(ctx context.Context, args []string, stdout, stderr io.Writer, code
 			return false
 		}
 	}
-	reg, err := registry.Open(db, registry.Options{LockTimeout: time.Nanosecond})
+	if !scopeSet {
+		scope = os.Getenv("PORTFOR_SCOPE")
+	}
+	scope, err := resolveScope(scope)
+	if err != nil {
+		return false
+	}
+	reg, err := registry.Open(db, registry.Options{LockTimeout: time.Nanosecond, Scope: scope})
 	if err != nil {
 		return false
 	}
