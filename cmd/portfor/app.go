@@ -234,6 +234,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			waitCommand(),
 			checkCommand(),
 			findCommand(),
+			envCommand(),
 			pickCommand(),
 			gcCommand(),
 			serveCommand(),
