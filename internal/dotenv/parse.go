@@ -21,7 +21,7 @@ import (
 
 // Binding is one KEY=VALUE (or bare KEY) that python-dotenv reads from a file.
 type Binding struct {
-	Key string
+	Key string // the variable's name
 	// Value is the value as python-dotenv reads it (escapes decoded,
 	// without expansion); HasValue is false for a bare KEY, which
 	// python-dotenv reads as None.
