@@ -50,6 +50,9 @@ func ValidateScope(s string) error {
 	return fmt.Errorf("%w %q: %s", ErrInvalidScope, s, reason)
 }
 
+// Scope returns the scope of this handle's names ("" for the global ones).
+func (r *Registry) Scope() string { return r.opts.Scope }
+
 // key is the store key of id in this handle's scope.
 func (r *Registry) key(id string) string { return scopedKey(r.opts.Scope, id) }
 

@@ -174,6 +174,7 @@ Examples:
    portfor wait my-service free      # until my-service's port can be bound again
    portfor check 8080                # prints free or occupied (exit 0 or 1)
    portfor find 8000-8100            # the first free port of a range
+   portfor env web api               # WEB_PORT=3001 API_PORT=4000 (--write .env merges)
    PORT=$(portfor pick $$)           # a port leased to this script until it exits
    portfor pick --ports 8000-8100 $$ # the same, inside a range
    portfor serve &                   # a port server for portpicker's clients
@@ -239,6 +240,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			waitCommand(),
 			checkCommand(),
 			findCommand(),
+			envCommand(),
 			pickCommand(),
 			gcCommand(),
 			serveCommand(),

@@ -96,7 +96,7 @@ default). It asks portfor for the candidates, so it stays right across upgrades.
 // one (get web api), or only the first (move NAME PORT). wait, whose every
 // TARGET may be a name, is completed on its own.
 var (
-	namesAll   = map[string]bool{"forward": true, "get": true, "release": true}
+	namesAll   = map[string]bool{"forward": true, "get": true, "release": true, "env": true}
 	nameFirst  = map[string]bool{"move": true, "check": true}
 	notGlobals = []string{"help", "version"} // offered at the top only
 )

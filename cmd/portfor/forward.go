@@ -117,9 +117,26 @@ func forward(c *cli.Context, hint string) error {
 			return typoError(q.ID, cmd)
 		}
 	}
+	res, err := forwardEach(c, reg, reqs)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, r := range res {
+		fmt.Fprintln(&b, r.Port)
+	}
+	_, err = fmt.Fprint(c.App.Writer, b.String())
+	return err
+}
+
+// forwardEach assigns the ports reqs ask for in one transaction, as
+// forward does (and env, which prints them as variables), and says on
+// stderr when a known name keeps its port or a port asked for lies in the
+// ephemeral range.
+func forwardEach(c *cli.Context, reg *registry.Registry, reqs []registry.ForwardRequest) ([]registry.ForwardResult, error) {
 	res, errs := reg.ForwardEach(c.Context, reqs)
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return nil, err
 	}
 	for i, q := range reqs {
 		r := res[i]
@@ -132,12 +149,7 @@ func forward(c *cli.Context, hint string) error {
 			warnEphemeral(c, r.Port, q.ID)
 		}
 	}
-	var b strings.Builder
-	for _, r := range res {
-		fmt.Fprintln(&b, r.Port)
-	}
-	_, err = fmt.Fprint(c.App.Writer, b.String())
-	return err
+	return res, nil
 }
 
 // warnEphemeral says on stderr that name's port lies in the ephemeral

@@ -256,7 +256,8 @@ func FuzzRun(f *testing.F) {
 			}
 			// urfave/cli takes "-db" as well as "--db": any flag that may
 			// name another registry file, and help and version, are out of scope.
-			if s == "help" || s == "h" || hasFlagPrefix(s, "d") || hasFlagPrefix(s, "h") || hasFlagPrefix(s, "v") {
+			// env --write writes the file it is given, wherever that is.
+			if s == "help" || s == "h" || hasFlagPrefix(s, "d") || hasFlagPrefix(s, "h") || hasFlagPrefix(s, "v") || hasFlagPrefix(s, "w") {
 				return
 			}
 		}

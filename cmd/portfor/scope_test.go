@@ -135,3 +135,20 @@ func TestScopeUsageErrors(t *testing.T) {
 	assert.Equal(t, 2, o.code)
 	assert.Contains(t, o.stderr, "in no worktree scope")
 }
+
+// TestEnvInAScope: env without names prints the scope's names only, and
+// --compose names the scope's Compose project.
+func TestEnvInAScope(t *testing.T) {
+	root, wts := gitRepo(t, "Feature.X")
+	db := newDB(t)
+	auto := []string{"PORTFOR_SCOPE=auto"}
+	require.Equal(t, 0, inDir(t, root, db, auto, "forward", "global").code)
+	require.Equal(t, 0, inDir(t, wts[0], db, auto, "forward", "web=18400", "api=18410").code)
+	o := inDir(t, wts[0], db, auto, "env", "--compose")
+	require.Equal(t, 0, o.code, o.stderr)
+	assert.Regexp(t, `^API_PORT=18410\nWEB_PORT=18400\nCOMPOSE_PROJECT_NAME=app-feature-x-[0-9a-f]{8}\n$`, o.stdout)
+	o = inDir(t, root, db, auto, "env", "--compose")
+	assert.Equal(t, "GLOBAL_PORT="+strings.TrimSpace(inDir(t, root, db, nil, "get", "global").stdout)+"\n", o.stdout, "the main worktree: its names, no project")
+	o = inDir(t, wts[0], db, auto, "env", "--compose", "--format", "json", "web")
+	assert.Regexp(t, `^\{\n  "WEB_PORT": 18400,\n  "COMPOSE_PROJECT_NAME": "app-feature-x-[0-9a-f]{8}"\n\}\n$`, o.stdout)
+}
