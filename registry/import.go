@@ -37,9 +37,9 @@ func (s ImportStatus) String() string {
 
 // ImportResult is what [Registry.Import] did with one binding.
 type ImportResult struct {
-	Name   string
-	Port   int
-	Status ImportStatus
+	Name   string       // the binding's name, as given
+	Port   int          // the binding's port, as given
+	Status ImportStatus // bound, kept or conflict
 	// Err says why, for ImportConflict: an [*IDError] (a name portfor
 	// does not accept), or a [*PortError] wrapping [ErrInvalidPort],
 	// [ErrIDBound] (Held is the name's port) or [ErrPortTaken] (Owner
