@@ -223,35 +223,55 @@ func (r *Registry) ResolveTarget(ctx context.Context, target string) (Target, er
 	if ValidateID(target) != nil {
 		return Target{}, err // neither: report it as the address it resembles
 	}
-	a, lerr := r.Lookup(ctx, target)
-	if lerr == nil {
-		return Target{Kind: TargetTCP, Addr: HostPort{Host: Localhost, Port: a.Port}}, nil
-	}
-	if !errors.Is(lerr, ErrNotFound) {
+	a, rest, lerr := r.LookupNamePath(ctx, target)
+	if lerr != nil {
 		return Target{}, lerr
 	}
-	// NAME/path: the longest registered name before a '/'.
-	name, path := target, ""
-	for {
-		i := strings.LastIndexByte(name, '/')
-		if i <= 0 {
-			first, _, _ := strings.Cut(target, "/")
-			return Target{}, &TargetNotFoundError{Target: first}
-		}
-		name, path = name[:i], target[i+1:]
-		a, lerr = r.Lookup(ctx, name)
-		if lerr == nil {
-			break
-		}
-		if !errors.Is(lerr, ErrNotFound) && !errors.Is(lerr, ErrInvalidID) {
-			return Target{}, lerr
-		}
+	if rest == "" {
+		return Target{Kind: TargetTCP, Addr: HostPort{Host: Localhost, Port: a.Port}}, nil
 	}
-	t, err = parseHTTPTarget("http://" + Localhost + ":" + strconv.Itoa(a.Port) + "/" + path)
+	t, err = parseHTTPTarget("http://" + Localhost + ":" + strconv.Itoa(a.Port) + rest)
 	if err != nil {
 		return Target{}, fmt.Errorf("%s: path after the name: %w", target, err)
 	}
 	return t, nil
+}
+
+// LookupNamePath reads s as NAME or NAME/REST for a registered NAME, the
+// longest one that is s or ends before one of its '/' (a name that itself
+// contains '/' is taken whole when it is registered). It returns NAME's
+// assignment and the rest of s exactly as given: "" for s == NAME, else
+// starting with the '/'. When no such NAME is registered, the error is a
+// [*TargetNotFoundError] for the part of s before its first '/', which
+// wraps [ErrNotFound], or that part's [*IDError] when it is no valid name.
+func (r *Registry) LookupNamePath(ctx context.Context, s string) (Assignment, string, error) {
+	if ValidateID(s) == nil {
+		a, err := r.Lookup(ctx, s)
+		if err == nil || !errors.Is(err, ErrNotFound) {
+			return a, "", err
+		}
+	}
+	name := s
+	for {
+		i := strings.LastIndexByte(name, '/')
+		if i <= 0 {
+			first, _, _ := strings.Cut(s, "/")
+			if first != "" {
+				if err := ValidateID(first); err != nil {
+					return Assignment{}, "", err
+				}
+			}
+			return Assignment{}, "", &TargetNotFoundError{Target: first}
+		}
+		name = name[:i]
+		a, err := r.Lookup(ctx, name)
+		if err == nil {
+			return a, s[i:], nil
+		}
+		if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrInvalidID) {
+			return Assignment{}, "", err
+		}
+	}
 }
 
 // StatusRange is an inclusive range of HTTP status codes.

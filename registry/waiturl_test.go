@@ -380,3 +380,31 @@ func TestWaitUnixSaysAPathIsTooLong(t *testing.T) {
 	assert.ErrorContains(t, err, "more than a Unix socket address holds")
 	assert.NotErrorIs(t, err, registry.ErrTimeout, "at once, not at the deadline")
 }
+
+func TestLookupNamePath(t *testing.T) {
+	reg := mustOpen(t)
+	require.NoError(t, reg.Bind(ctx, "web", 18080))
+	require.NoError(t, reg.Bind(ctx, "api/v2", 18081))
+	for in, want := range map[string]struct {
+		port int
+		rest string
+	}{
+		"web":           {18080, ""},
+		"web/":          {18080, "/"},
+		"web/a b?c=d#e": {18080, "/a b?c=d#e"}, // kept as given
+		"api/v2":        {18081, ""},
+		"api/v2/x":      {18081, "/x"},
+	} {
+		a, rest, err := reg.LookupNamePath(ctx, in)
+		require.NoError(t, err, in)
+		assert.Equal(t, want.port, a.Port, in)
+		assert.Equal(t, want.rest, rest, in)
+	}
+	_, _, err := reg.LookupNamePath(ctx, "nope/x")
+	var nf *registry.TargetNotFoundError
+	require.ErrorAs(t, err, &nf)
+	assert.Equal(t, "nope", nf.Target)
+	assert.ErrorIs(t, err, registry.ErrNotFound)
+	_, _, err = reg.LookupNamePath(ctx, "a b/x")
+	assert.ErrorIs(t, err, registry.ErrInvalidID)
+}

@@ -179,6 +179,8 @@ Examples:
    portfor pick --ports 8000-8100 $$ # the same, inside a range
    portfor serve &                   # a port server for portpicker's clients
    portfor doctor --fix              # check the registry and repair what is safe
+   portfor url web/health            # http://localhost:PORT/health for web
+   portfor import port-for           # bind every name of port-for's /etc/port-for.conf
 
 The registry is $PORTFOR_DB, else $XDG_STATE_HOME/portfor/registry.db
 (~/.local/state/portfor/registry.db). Flags go anywhere before '--'.
@@ -246,6 +248,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serveCommand(),
 			doctorCommand(),
 			pruneCommand(),
+			importCommand(),
+			urlCommand(),
 			completionCommand(),
 		},
 	}
