@@ -377,3 +377,28 @@ func BenchmarkDoctor10000(b *testing.B) {
 	}
 	b.ReportMetric(float64(locked.Microseconds())/1000/float64(b.N), "lock-ms")
 }
+
+// BenchmarkWorktreeScope measures what `--scope auto` adds to a call:
+// finding the .git file of a linked worktree from a directory three levels
+// below its top, reading it, and hashing the path. (A worktree laid out as
+// git lays one out; git itself is not needed.)
+func BenchmarkWorktreeScope(b *testing.B) {
+	root := b.TempDir()
+	admin := filepath.Join(root, "repo", ".git", "worktrees", "feature-x")
+	wt := filepath.Join(root, "feature-x")
+	deep := filepath.Join(wt, "src", "pkg", "sub")
+	for _, d := range []string{admin, deep} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(wt, ".git"), []byte("gitdir: "+admin+"\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		s, err := registry.WorktreeScope(deep)
+		if err != nil || s == "" {
+			b.Fatal(s, err)
+		}
+	}
+}
