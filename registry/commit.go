@@ -54,7 +54,7 @@ func (r *Registry) submit(ctx context.Context, q request) ([]int, error) {
 		return nil, err
 	}
 	if q.Dir == "" {
-		q.Dir, _ = os.Getwd()
+		q.Dir = r.dir()
 	}
 	held, ok, err := r.tryLock(lock.Exclusive)
 	if err != nil {

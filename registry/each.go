@@ -128,7 +128,7 @@ func (r *Registry) submitAll(ctx context.Context, qs []request) ([]job, error) {
 	if err := r.mkdirAll(); err != nil {
 		return nil, err
 	}
-	dir, _ := os.Getwd()
+	dir := r.dir()
 	for i := range qs {
 		qs[i].Dir = dir
 	}

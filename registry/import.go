@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/portfor/portfor/store"
 )
@@ -94,7 +93,7 @@ func (r *Registry) Import(ctx context.Context, bindings []PortForBinding, dryRun
 			return err
 		}
 		now := r.opts.Now()
-		dir, _ := os.Getwd()
+		dir := r.dir()
 		for _, res := range out {
 			if res.Status != ImportBound {
 				continue

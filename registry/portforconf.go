@@ -164,7 +164,7 @@ func ParsePortForConfig(r io.Reader) ([]PortForBinding, error) {
 			return fail(lineno, "no name before %q", stripped[i:i+1])
 		}
 		if first, dup := added[[2]string{sect, name}]; dup {
-			return fail(lineno, "duplicate name %q in [%s] (first on line %d)", name, sect, first)
+			return fail(lineno, "duplicate name %s in [%s] (first on line %d)", quoteLine(name), sect, first)
 		}
 		added[[2]string{sect, name}] = lineno
 		cur = &option{line: lineno, value: []string{pyStrip(stripped[i+1:])}}
@@ -178,7 +178,7 @@ func ParsePortForConfig(r io.Reader) ([]PortForBinding, error) {
 		value := pyRstrip(strings.Join(o.value, "\n"))
 		port, ok := pyInt(value)
 		if !ok {
-			reason := fmt.Sprintf("%q: value %q is not a port number", name, value)
+			reason := fmt.Sprintf("%s: value %s is not a port number", quoteLine(name), quoteLine(value))
 			if strings.Contains(value, "\n") {
 				reason += " (a line indented under it continues the value)"
 			} else if strings.Contains(value, "%") {

@@ -33,6 +33,11 @@ type Options struct {
 	// assigns: "web" in scope "feature-x" is not "web" in another scope nor
 	// the unscoped "web". See [ValidateScope]; [List] shows every scope.
 	Scope string
+	// ScopeDir, if not empty, is recorded as the directory of the names
+	// this handle creates, in place of the working directory: the
+	// directory whose removal ends the scope (see [Registry.Prune]). For a
+	// git worktree's scope, its [Worktree].Admin.
+	ScopeDir string
 }
 
 // Kind says how a port is held: a stable assignment or a lease.
@@ -309,8 +314,7 @@ func (r *Registry) Bind(ctx context.Context, id string, port int) error {
 			return err
 		}
 		now := r.opts.Now()
-		dir, _ := os.Getwd()
-		if err := t.put(t.main, store.Entry{ID: id, Port: port, Kind: store.Stable, Created: now, Updated: now, Dir: dir}); err != nil {
+		if err := t.put(t.main, store.Entry{ID: id, Port: port, Kind: store.Stable, Created: now, Updated: now, Dir: r.dir()}); err != nil {
 			return err
 		}
 		return t.commit()

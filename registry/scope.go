@@ -53,6 +53,16 @@ func ValidateScope(s string) error {
 // Scope returns the scope of this handle's names ("" for the global ones).
 func (r *Registry) Scope() string { return r.opts.Scope }
 
+// dir is the directory recorded for a name this handle creates: its
+// ScopeDir, or the working directory.
+func (r *Registry) dir() string {
+	if r.opts.ScopeDir != "" {
+		return r.opts.ScopeDir
+	}
+	dir, _ := os.Getwd()
+	return dir
+}
+
 // key is the store key of id in this handle's scope.
 func (r *Registry) key(id string) string { return scopedKey(r.opts.Scope, id) }
 
@@ -110,8 +120,10 @@ func (r *Registry) ReleaseScope(ctx context.Context, scope string) ([]Assignment
 
 // Prune removes the names of every scope whose directory is gone, in one
 // transaction, and returns them: a scope made for a git worktree, once
-// `git worktree remove` has deleted it. A scope's directory is where its
-// names were asked for (their Dir); it is gone when none of those
+// `git worktree remove` has deleted it. A scope's directory is what its
+// names recorded as Dir: Options.ScopeDir (for a worktree, its
+// administrative directory, which moving the worktree keeps), or else the
+// working directories they were asked from. It is gone when none of those
 // directories exists any more. A scope with no directory recorded is kept.
 func (r *Registry) Prune(ctx context.Context) ([]Assignment, error) {
 	if err := r.usable(); err != nil {

@@ -5,87 +5,126 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
-// WorktreeScope returns the scope of the git worktree that dir is in, as
-// `--scope auto` uses it: for a linked worktree (made by `git worktree
-// add`), its name followed by a hash of its administrative directory, e.g.
-// "feature-x-3fa2c1d9"; for the main worktree, a directory outside git, or
-// a submodule, "" (names are global there). Two worktrees never get one
-// scope, even with the same name in two repositories: their administrative
-// directories differ.
+// Worktree is the git worktree a directory is in, as `--scope auto` sees
+// it.
+type Worktree struct {
+	// Scope is a linked worktree's scope: its name followed by a hash of
+	// its administrative directory, e.g. "feature-x-3fa2c1d9". It is ""
+	// for the main worktree, a submodule of it, or a directory outside git:
+	// names are global there.
+	Scope string
+	// Admin is the linked worktree's administrative directory
+	// (<repository>/.git/worktrees/<name>), with symbolic links resolved:
+	// `git worktree move` keeps it, `git worktree remove` deletes it.
+	// Record it as Options.ScopeDir, so that Prune frees the scope's names
+	// exactly when the worktree is removed.
+	Admin string
+}
+
+// FindWorktree returns the git worktree that dir is in. Two worktrees never
+// get one scope, even with the same name in two repositories: their
+// administrative directories differ. A submodule checked out inside a
+// linked worktree belongs to that worktree's scope.
 //
 // It reads the .git entry of dir or of the nearest directory above it that
-// has one, and never runs git: a linked worktree's .git is a file
-// "gitdir: <repository>/.git/worktrees/<name>".
-func WorktreeScope(dir string) (string, error) {
+// has one (at most 4 KiB of it), and never runs git: a linked worktree's
+// .git is a file "gitdir: <repository>/.git/worktrees/<name>".
+func FindWorktree(dir string) (Worktree, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return "", fmt.Errorf("worktree scope: %w", err)
+		return Worktree{}, fmt.Errorf("worktree scope: %w", err)
 	}
 	for {
 		dotgit := filepath.Join(dir, ".git")
 		fi, err := os.Lstat(dotgit)
 		switch {
 		case err == nil && fi.IsDir():
-			return "", nil // the main worktree
+			return Worktree{}, nil // the main worktree
 		case err == nil && fi.Mode().IsRegular():
-			return scopeFromGitFile(dir, dotgit)
+			return worktreeFromGitFile(dir, dotgit)
 		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			return "", fmt.Errorf("worktree scope: %w", err)
+			return Worktree{}, fmt.Errorf("worktree scope: %w", err)
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			return "", nil // not in git
+			return Worktree{}, nil // not in git
 		}
 		dir = parent
 	}
 }
 
-// scopeFromGitFile reads a .git file of the worktree at dir.
-func scopeFromGitFile(dir, dotgit string) (string, error) {
-	b, err := os.ReadFile(dotgit)
+// WorktreeScope returns [FindWorktree]'s Scope for dir.
+func WorktreeScope(dir string) (string, error) {
+	w, err := FindWorktree(dir)
+	return w.Scope, err
+}
+
+// worktreeFromGitFile reads a .git file of the worktree at dir.
+func worktreeFromGitFile(dir, dotgit string) (Worktree, error) {
+	f, err := os.Open(dotgit)
 	if err != nil {
-		return "", fmt.Errorf("worktree scope: %w", err)
+		return Worktree{}, fmt.Errorf("worktree scope: %w", err)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	f.Close()
+	if err != nil {
+		return Worktree{}, fmt.Errorf("worktree scope: %w", err)
 	}
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	gitdir, ok := strings.CutPrefix(strings.TrimSpace(string(line)), "gitdir:")
 	if !ok {
-		return "", fmt.Errorf("worktree scope: %s: not a gitdir file", dotgit)
+		return Worktree{}, fmt.Errorf("worktree scope: %s: not a gitdir file", dotgit)
 	}
 	gitdir = strings.TrimSpace(gitdir)
 	if !filepath.IsAbs(gitdir) {
 		gitdir = filepath.Join(dir, gitdir)
 	}
-	gitdir = filepath.Clean(gitdir)
-	if filepath.Base(filepath.Dir(gitdir)) != "worktrees" {
-		return "", nil // a submodule's .git file, not a worktree's
+	// One directory, one hash, whichever path led here (a relative gitdir
+	// followed through a symbolic link would differ).
+	if real, err := filepath.EvalSymlinks(gitdir); err == nil {
+		gitdir = real
 	}
-	h := fnv.New32a()
-	h.Write([]byte(gitdir))
-	return fmt.Sprintf("%s-%08x", scopeWord(filepath.Base(gitdir)), h.Sum32()), nil
+	gitdir = filepath.Clean(gitdir)
+	// <repo>/.git/worktrees/<name> for a linked worktree, and
+	// <repo>/.git/worktrees/<name>/modules/... for a submodule inside one.
+	for p := gitdir; ; p = filepath.Dir(p) {
+		if filepath.Base(filepath.Dir(p)) == "worktrees" {
+			h := fnv.New32a()
+			h.Write([]byte(p))
+			return Worktree{Scope: fmt.Sprintf("%s-%08x", scopeWord(filepath.Base(p)), h.Sum32()), Admin: p}, nil
+		}
+		if filepath.Dir(p) == p {
+			return Worktree{}, nil // a submodule of the main worktree
+		}
+	}
 }
 
-// scopeWord makes a worktree's name fit a scope: characters a scope may
-// not hold become '-', and it is cut to leave room for the hash.
+// scopeWord makes a worktree's name fit a scope: characters a scope may not
+// hold (':', white space, unprintable ones) become '-', and it is cut, at a
+// character boundary, to leave room for the hash.
 func scopeWord(name string) string {
 	var b strings.Builder
 	for _, r := range name {
-		if r == ':' || r <= ' ' || r == 0x7f {
+		if r == ':' || unicode.IsSpace(r) || !unicode.IsPrint(r) {
 			r = '-'
+		}
+		if b.Len()+utf8.RuneLen(r) > MaxScopeLen-9 {
+			break
 		}
 		b.WriteRune(r)
 	}
 	s := strings.TrimLeft(b.String(), "-")
 	if s == "" {
 		s = "worktree"
-	}
-	if len(s) > MaxScopeLen-9 {
-		s = s[:MaxScopeLen-9]
 	}
 	return s
 }

@@ -52,6 +52,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // runApp is run without the quick path: the whole command line.
 func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
+	app.Metadata = map[string]any{rawArgs: args}
 	err := app.RunContext(ctx, interspersed(app, args))
 	// A deprecation note is a line of its own on success; on failure it
 	// joins the error's line, so that stderr still has one line.
@@ -227,7 +228,10 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			if c.String("timeout") != "" {
 				// Noted whether or not the command opens the registry:
 				// with `wait` it is most likely meant as wait's -t.
-				c.App.Metadata = map[string]any{deprecated: "the global --timeout is now --lock-timeout"}
+				if c.App.Metadata == nil {
+					c.App.Metadata = map[string]any{}
+				}
+				c.App.Metadata[deprecated] = "the global --timeout is now --lock-timeout"
 			}
 			return nil
 		},
@@ -289,30 +293,51 @@ func openRegistry(c *cli.Context) (*registry.Registry, error) {
 	if timeout == 0 {
 		timeout = time.Nanosecond // "don't wait": one try, then give up
 	}
-	scope, err := resolveScope(root.String("scope"))
+	scope, dir, err := resolveScope(root.String("scope"))
 	if err != nil {
 		return nil, err
 	}
-	return registry.Open(path, registry.Options{LockTimeout: timeout, Scope: scope})
+	return registry.Open(path, registry.Options{LockTimeout: timeout, Scope: scope, ScopeDir: dir})
 }
 
 // resolveScope reads --scope: "auto" is the scope of the git worktree the
-// command runs in ("" in the main worktree or outside git).
-func resolveScope(s string) (string, error) {
+// command runs in ("" in the main worktree or outside git), and dir its
+// administrative directory, which ends the scope when it is removed.
+func resolveScope(s string) (scope, dir string, err error) {
 	if s != "auto" {
 		if s != "" {
 			if err := registry.ValidateScope(s); err != nil {
-				return "", usagef("portfor", "--scope: %v", err)
+				return "", "", usagef("portfor", "--scope: %v", err)
 			}
 		}
-		return s, nil
+		return s, "", nil
 	}
 	wd, err := os.Getwd()
 	if err != nil {
-		return "", fmt.Errorf("--scope auto: %w", err)
+		return "", "", fmt.Errorf("--scope auto: %w", err)
 	}
-	return registry.WorktreeScope(wd)
+	w, err := registry.FindWorktree(wd)
+	return w.Scope, w.Admin, err
 }
+
+// scopeOnCommandLine reports whether --scope was typed (not only set in
+// $PORTFOR_SCOPE): what frees a whole scope must be asked for in so many
+// words.
+func scopeOnCommandLine(c *cli.Context) bool {
+	args, _ := c.App.Metadata[rawArgs].([]string)
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--scope" || strings.HasPrefix(a, "--scope=") || a == "-scope" || strings.HasPrefix(a, "-scope=") {
+			return true
+		}
+	}
+	return false
+}
+
+// rawArgs is the app.Metadata key of the command line as typed.
+const rawArgs = "args"
 
 // rootContext returns the context of the whole command line, where the
 // global flags live: a command's own flag of the same name (wait's

@@ -135,6 +135,8 @@ func complete(c *cli.Context, words []string) []string {
 		rest       []string     // the arguments after the command
 		flagsEnded bool         // by "--"
 		db         string       // --db on the line
+		scope      string       // --scope on the line
+		scopeSet   bool
 	)
 	lookup := func(name string) (f *valueFlag, isGlobal bool) {
 		if f = lookupFlag(own, name); f != nil {
@@ -160,6 +162,9 @@ func complete(c *cli.Context, words []string) []string {
 			if isGlobal && name == "db" {
 				db = val
 			}
+			if isGlobal && name == "scope" {
+				scope, scopeSet = val, true
+			}
 		case cmd == nil && !shorthand:
 			if cmd = commandNamed(c.App, w); cmd != nil {
 				own = flagsOf(cmd.Flags, ownFlags[cmd.Name])
@@ -174,7 +179,10 @@ func complete(c *cli.Context, words []string) []string {
 	pos := len(rest)
 	names := func() []string {
 		var out []string
-		for _, n := range nameCandidates(c, db, cur) {
+		if !scopeSet {
+			scope = c.String("scope") // $PORTFOR_SCOPE
+		}
+		for _, n := range nameCandidates(c, db, scope, cur) {
 			if id, _, _ := strings.Cut(n, "\t"); !slices.Contains(rest, id) {
 				out = append(out, n) // once is enough: get web api
 			}
@@ -344,11 +352,16 @@ func commandCandidates(app *cli.App, cur string) []string {
 	return clean(out)
 }
 
-// nameCandidates offers the registered names starting with cur, from the
-// registry at db, else $PORTFOR_DB, else the default. It only reads: no
+// nameCandidates offers the registered names of scope (--scope's value)
+// starting with cur, from the registry at db, else $PORTFOR_DB, else the
+// default. It only reads: no
 // registry, lock file or directory is made when missing, and a registry
 // locked for longer than completionListTimeout offers nothing.
-func nameCandidates(c *cli.Context, db, cur string) []string {
+func nameCandidates(c *cli.Context, db, scope, cur string) []string {
+	scope, _, err := resolveScope(scope)
+	if err != nil {
+		return nil
+	}
 	path := expandHome(db)
 	if path == "" {
 		path = c.String("db") // $PORTFOR_DB
@@ -378,7 +391,7 @@ func nameCandidates(c *cli.Context, db, cur string) []string {
 	for _, a := range list {
 		// Only names one can type: one written around the registry
 		// package could hold a newline (a forged candidate) or escapes.
-		if a.Kind == registry.Stable && registry.ValidateID(a.ID) == nil && strings.HasPrefix(a.ID, cur) {
+		if a.Kind == registry.Stable && a.Scope == scope && registry.ValidateID(a.ID) == nil && strings.HasPrefix(a.ID, cur) {
 			out = append(out, a.ID+"\tport "+strconv.Itoa(a.Port))
 		}
 	}

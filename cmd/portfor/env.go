@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"slices"
 	"strconv"
@@ -216,8 +218,12 @@ func composeProject(scope string) string {
 		}
 	}
 	name := strings.TrimLeft(b.String(), "-_")
-	if name == "" {
-		name = "portfor"
+	if name != scope {
+		// Lossy (case, other characters): the scope's hash keeps two
+		// scopes from sharing a project.
+		h := fnv.New32a()
+		h.Write([]byte(scope))
+		name = strings.TrimSuffix(cmp.Or(name, "portfor"), "-") + fmt.Sprintf("-%08x", h.Sum32())
 	}
 	return name
 }

@@ -95,6 +95,10 @@ usage mistake. port-for lower-cases names ("Web = 8001" binds web).
 // readPortForConfig opens and parses a port-for config file; the error
 // names the file.
 func readPortForConfig(path string) ([]registry.PortForBinding, error) {
+	// A FIFO or a device would block the open or never end.
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("import port-for %s: not a regular file", path)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("import port-for: %w", err)

@@ -54,7 +54,7 @@ is this git worktree's (none in the main worktree: its names are the global ones
 				return err
 			}
 			if root := rootContext(c); root.IsSet("scope") && !c.Bool("leases") {
-				scope, err := resolveScope(root.String("scope"))
+				scope, _, err := resolveScope(root.String("scope"))
 				if err != nil {
 					return err
 				}

@@ -89,7 +89,7 @@ func quickHit(ctx context.Context, args []string, stdout, stderr io.Writer, code
 	if !scopeSet {
 		scope = os.Getenv("PORTFOR_SCOPE")
 	}
-	scope, err := resolveScope(scope)
+	scope, _, err := resolveScope(scope) // only a lookup: nothing records the scope's directory
 	if err != nil {
 		return false
 	}

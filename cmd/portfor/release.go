@@ -20,8 +20,10 @@ func releaseCommand() *cli.Command {
 		ArgsUsage: "NAME... | --port PORT",
 		Description: `Many names are released in one transaction. Every known NAME is released even
 when others are unknown, as rm removes the files that exist; the unknown ones
-are named on stderr with exit 1. With --scope and no NAME, every name of that
-scope is released in one transaction, and printed as SCOPE NAME PORT.
+are named on stderr with exit 1. With --scope on the command line and no NAME,
+every name of that scope is released in one transaction, and printed as SCOPE
+NAME PORT ($PORTFOR_SCOPE alone does not do that: a bare 'portfor release' is
+a mistake).
 
    portfor release web api db
    portfor release --scope feature-x`,
@@ -46,7 +48,7 @@ scope is released in one transaction, and printed as SCOPE NAME PORT.
 				return err
 			}
 			if c.NArg() == 0 {
-				if root := rootContext(c); root.String("scope") != "" {
+				if root := rootContext(c); root.String("scope") != "" && scopeOnCommandLine(c) {
 					return releaseScope(c, root.String("scope"))
 				}
 				return usagef(hint, "missing NAME (or --scope SCOPE, to free a whole scope)")
@@ -63,7 +65,7 @@ scope is released in one transaction, and printed as SCOPE NAME PORT.
 
 // releaseScope frees every name of scope and prints them.
 func releaseScope(c *cli.Context, scope string) error {
-	scope, err := resolveScope(scope)
+	scope, _, err := resolveScope(scope)
 	if err != nil {
 		return err
 	}

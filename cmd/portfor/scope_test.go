@@ -146,9 +146,9 @@ func TestEnvInAScope(t *testing.T) {
 	require.Equal(t, 0, inDir(t, wts[0], db, auto, "forward", "web=18400", "api=18410").code)
 	o := inDir(t, wts[0], db, auto, "env", "--compose")
 	require.Equal(t, 0, o.code, o.stderr)
-	assert.Regexp(t, `^API_PORT=18410\nWEB_PORT=18400\nCOMPOSE_PROJECT_NAME=app-feature-x-[0-9a-f]{8}\n$`, o.stdout)
+	assert.Regexp(t, `^API_PORT=18410\nWEB_PORT=18400\nCOMPOSE_PROJECT_NAME=app-feature-x-[0-9a-f]{8}-[0-9a-f]{8}\n$`, o.stdout)
 	o = inDir(t, root, db, auto, "env", "--compose")
 	assert.Equal(t, "GLOBAL_PORT="+strings.TrimSpace(inDir(t, root, db, nil, "get", "global").stdout)+"\n", o.stdout, "the main worktree: its names, no project")
 	o = inDir(t, wts[0], db, auto, "env", "--compose", "--format", "json", "web")
-	assert.Regexp(t, `^\{\n  "WEB_PORT": 18400,\n  "COMPOSE_PROJECT_NAME": "app-feature-x-[0-9a-f]{8}"\n\}\n$`, o.stdout)
+	assert.Regexp(t, `^\{\n  "WEB_PORT": 18400,\n  "COMPOSE_PROJECT_NAME": "app-feature-x-[0-9a-f]{8}-[0-9a-f]{8}"\n\}\n$`, o.stdout)
 }

@@ -30,6 +30,8 @@ var ErrUnsafeFile = errors.New("refusing to write")
 // file or the new one. The new file keeps the old one's mode (and, where
 // the caller may set them, its owner and group). When nothing changes the
 // file is not written at all, so its bytes and modification time stay.
+// Updates of files in one directory take turns (an flock on the directory,
+// on Unix), so two at once keep each other's variables.
 //
 // A missing file is created with mode [NewFilePerm]. A symbolic link of the
 // caller's own to a file of the caller's own is followed once: the file it
@@ -41,6 +43,7 @@ func Update(path string, vars []Var) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer lockDir(target)()
 	var src []byte
 	perm := os.FileMode(NewFilePerm)
 	uid, gid, haveOwner := -1, -1, false
