@@ -239,6 +239,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			serveCommand(),
 			doctorCommand(),
 			completionCommand(),
+			runCmd(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -121,17 +121,7 @@ func forward(c *cli.Context, hint string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	for i, q := range reqs {
-		r := res[i]
-		switch {
-		case q.Suggested == 0:
-		case r.Known && r.Port != q.Suggested:
-			fmt.Fprintf(c.App.ErrWriter, "portfor: %s keeps %d (asked %d); 'portfor move %s %d' changes it\n", q.ID, r.Port, q.Suggested, q.ID, q.Suggested)
-		case !r.Known && r.Port == q.Suggested && reg.IsEphemeral(r.Port):
-			// Only a port asked for by number can lie in the ephemeral range.
-			warnEphemeral(c, r.Port, q.ID)
-		}
-	}
+	forwardNotes(c, reg, reqs, res)
 	var b strings.Builder
 	for _, r := range res {
 		fmt.Fprintln(&b, r.Port)

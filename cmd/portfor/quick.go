@@ -26,7 +26,7 @@ import (
 // keeps the list equal to newApp's.
 var commandNames = [...]string{
 	"forward", "get", "bind", "move", "release", "unbind", "list", "wait", "check", "find",
-	"pick", "gc", "serve", "doctor", "completion", "help", "h",
+	"pick", "gc", "serve", "doctor", "completion", "run", "help", "h",
 }
 
 // quickHit answers `portfor [--db PATH] [--lock-timeout D] NAME` when NAME
