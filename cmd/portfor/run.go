@@ -42,7 +42,7 @@ process holds is an error (exit 1) before CMD runs.
    portfor run web -- python3 -m http.server                # $PORT: reads nothing else
    portfor run web=5173 -- npx vite --port {port}           # the port as a flag
    portfor run web api -- sh -c 'echo $WEB_PORT $API_PORT'
-   portfor run --listen web -- gunicorn --bind fd://3 app:app
+   portfor run --listen web -- gunicorn app:app              # gunicorn reads LISTEN_FDS
    portfor run --listen --udp dns -- ./dns-server           # a UDP socket as fd 3`,
 		// '--' must reach us: flags are parsed by parseRunArgs. They are
 		// declared here for the help text only.
