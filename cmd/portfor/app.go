@@ -255,6 +255,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			importCommand(),
 			urlCommand(),
 			completionCommand(),
+			runCmd(),
 		},
 	}
 	for _, cmd := range app.Commands {

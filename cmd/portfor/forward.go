@@ -138,17 +138,7 @@ func forwardEach(c *cli.Context, reg *registry.Registry, reqs []registry.Forward
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	for i, q := range reqs {
-		r := res[i]
-		switch {
-		case q.Suggested == 0:
-		case r.Known && r.Port != q.Suggested:
-			fmt.Fprintf(c.App.ErrWriter, "portfor: %s keeps %d (asked %d); 'portfor move %s %d' changes it\n", q.ID, r.Port, q.Suggested, q.ID, q.Suggested)
-		case !r.Known && r.Port == q.Suggested && reg.IsEphemeral(r.Port):
-			// Only a port asked for by number can lie in the ephemeral range.
-			warnEphemeral(c, r.Port, q.ID)
-		}
-	}
+	forwardNotes(c, reg, reqs, res)
 	return res, nil
 }
 

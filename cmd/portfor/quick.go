@@ -26,7 +26,7 @@ import (
 // keeps the list equal to newApp's.
 var commandNames = [...]string{
 	"forward", "get", "bind", "move", "release", "unbind", "list", "wait", "check", "find",
-	"env", "pick", "gc", "serve", "doctor", "import", "url", "completion", "prune", "help", "h",
+	"env", "run", "pick", "gc", "serve", "doctor", "import", "url", "completion", "prune", "help", "h",
 }
 
 // quickHit answers `portfor [--db PATH] [--lock-timeout D] [--scope S] NAME` when NAME
