@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -29,40 +31,25 @@ var commandNames = [...]string{
 	"env", "run", "pick", "gc", "serve", "doctor", "import", "url", "completion", "prune", "help", "h",
 }
 
-// quickHit answers `portfor [--db PATH] [--lock-timeout D] [--scope S] NAME` when NAME
-// is registered, and reports whether it did, setting *code if the answer
-// could not be written. It takes the lock once, without waiting: a busy
-// registry is left to the full path, which waits as long as it is told.
+// quickHit answers `portfor [--db PATH] [--lock-timeout D] [--scope S]
+// NAME` (the flags before or after NAME) when NAME is registered, and
+// reports whether it did, setting *code if the answer could not be
+// written. It takes the lock once, without waiting: a busy registry is
+// left to the full path, which waits as long as it is told.
 func quickHit(ctx context.Context, args []string, stdout, stderr io.Writer, code *int) bool {
-	var name, db, scope string
-	seen, dbSet, timeoutSet, scopeSet := false, false, false, false
+	var g quickOpts
+	name, seen := "", false
 	for i := 1; i < len(args); i++ {
-		a := args[i]
-		flag, value, inline := strings.Cut(a, "=")
+		next, isFlag, ok := g.flag(args, i)
 		switch {
-		case flag == "--db" || flag == "--lock-timeout" || flag == "--scope":
-			if !inline {
-				if i+1 == len(args) {
-					return false
-				}
-				i++
-				value = args[i]
-			}
-			if flag == "--db" {
-				db, dbSet = value, true
-			} else if flag == "--scope" {
-				scope, scopeSet = value, true
-			} else {
-				// Only checked: the lookup does not wait at all.
-				if _, err := parseDuration(value); err != nil {
-					return false
-				}
-				timeoutSet = true
-			}
-		case strings.HasPrefix(a, "-") || seen:
+		case !ok:
+			return false
+		case isFlag:
+			i = next
+		case strings.HasPrefix(args[i], "-") || seen:
 			return false // another flag, "--", or a second argument
 		default:
-			name, seen = a, true
+			name, seen = args[i], true
 		}
 	}
 	// An empty NAME, a command, and NAME=PORT (the shorthand reads a name
@@ -70,31 +57,8 @@ func quickHit(ctx context.Context, args []string, stdout, stderr io.Writer, code
 	if name == "" || isCommandName(name) || strings.Contains(name, "=") {
 		return false
 	}
-	if !timeoutSet {
-		if v, set := os.LookupEnv("PORTFOR_LOCK_TIMEOUT"); set {
-			if _, err := parseDuration(v); err != nil {
-				return false // the full path says what is wrong with it, empty too
-			}
-		}
-	}
-	if !dbSet {
-		db = os.Getenv(registry.EnvDB)
-	}
-	if db == "" {
-		var err error
-		if db, err = registry.DefaultPath(); err != nil {
-			return false
-		}
-	}
-	if !scopeSet {
-		scope = os.Getenv("PORTFOR_SCOPE")
-	}
-	scope, _, err := resolveScope(scope) // only a lookup: nothing records the scope's directory
-	if err != nil {
-		return false
-	}
-	reg, err := registry.Open(db, registry.Options{LockTimeout: time.Nanosecond, Scope: scope})
-	if err != nil {
+	reg, ok := g.open()
+	if !ok {
 		return false
 	}
 	a, err := reg.Lookup(ctx, name)
@@ -117,4 +81,160 @@ func isCommandName(s string) bool {
 		}
 	}
 	return false
+}
+
+// quickRun answers `portfor [--db P] [--lock-timeout D] [--scope S] run
+// NAME... -- CMD ARGS...` when every NAME is registered: it looks them up
+// (the lock taken once, without waiting) and becomes CMD as `run` does,
+// without building the command line, so that CMD starts within a hit's
+// time and an exec of portfor. Any flag of run's own (--listen), NAME=PORT,
+// an unknown name, a busy lock, a CMD that cannot start: the full path's,
+// which does all of it as if this path did not exist. It reports whether
+// it answered; *code is CMD's status where CMD ran as a child (an
+// in-process run), or the failure's.
+func quickRun(ctx context.Context, args []string, stdout, stderr io.Writer, code *int) bool {
+	g, i, ok := quickGlobals(args)
+	if !ok || i >= len(args) || args[i] != "run" {
+		return false
+	}
+	var names []string
+	i++
+	for ; i < len(args) && args[i] != "--"; i++ {
+		a := args[i]
+		if a == "" || strings.HasPrefix(a, "-") || strings.Contains(a, "=") {
+			return false
+		}
+		names = append(names, a)
+	}
+	if len(names) == 0 || i+1 >= len(args) {
+		return false
+	}
+	command := args[i+1:]
+	vars := map[string]string{} // variable → name
+	for _, n := range names {
+		v := EnvName(n)
+		if other, taken := vars[v]; taken && other != n {
+			return false
+		}
+		vars[v] = n
+	}
+	known := func(name string) (int, bool) { return 0, slices.Contains(names, name) }
+	if _, err := expandPorts(command[1:], 0, known); err != nil {
+		return false
+	}
+	path, err := exec.LookPath(command[0])
+	if err != nil {
+		return false
+	}
+	reg, ok := g.open()
+	if !ok {
+		return false
+	}
+	found, errs := reg.LookupEach(ctx, names)
+	ports := map[string]int{}
+	for k, a := range found {
+		if errs[k] != nil || a.Kind != registry.Stable {
+			return false
+		}
+		ports[names[k]] = a.Port
+	}
+	byName := func(name string) (int, bool) { p, ok := ports[name]; return p, ok }
+	rest, err := expandPorts(command[1:], ports[names[0]], byName)
+	if err != nil {
+		return false
+	}
+	set := map[string]string{"PORT": strconv.Itoa(ports[names[0]])}
+	for v, n := range vars {
+		set[v] = strconv.Itoa(ports[n])
+	}
+	err = execWith(stdout, stderr, path, append([]string{command[0]}, rest...), set, nil)
+	*code = report(ctx, err, stderr)
+	return true
+}
+
+// quickGlobals reads the global flags at the front of args (see
+// quickOpts.flag) and returns them with the index of the first other
+// argument; ok is false for a value the full path must judge.
+func quickGlobals(args []string) (g quickOpts, next int, ok bool) {
+	i := 1
+	for ; i < len(args); i++ {
+		n, isFlag, ok := g.flag(args, i)
+		if !ok {
+			return g, 0, false
+		}
+		if !isFlag {
+			break
+		}
+		i = n
+	}
+	return g, i, true
+}
+
+// flag reads args[i] if it is a global flag the quick paths know (--db,
+// --lock-timeout, --scope, as "--flag value" or "--flag=value") and
+// returns the index of its last word; ok is false for a flag without its
+// value or a value the full path must judge.
+func (g *quickOpts) flag(args []string, i int) (last int, isFlag, ok bool) {
+	flag, value, inline := strings.Cut(args[i], "=")
+	if flag != "--db" && flag != "--lock-timeout" && flag != "--scope" {
+		return i, false, true
+	}
+	if !inline {
+		if i+1 == len(args) {
+			return i, true, false
+		}
+		i++
+		value = args[i]
+	}
+	switch flag {
+	case "--db":
+		g.db, g.dbSet = value, true
+	case "--scope":
+		g.scope, g.scopeSet = value, true
+	default:
+		if _, err := parseDuration(value); err != nil {
+			return i, true, false
+		}
+		g.timeoutSet = true
+	}
+	return i, true, true
+}
+
+// quickOpts are the global flags a quick path read.
+type quickOpts struct {
+	db, scope                   string
+	dbSet, scopeSet, timeoutSet bool
+}
+
+// open opens the registry those flags (and their environment variables)
+// name, with a lock timeout of one try; ok is false for anything the full
+// path must judge.
+func (g quickOpts) open() (*registry.Registry, bool) {
+	if !g.timeoutSet {
+		if v, set := os.LookupEnv("PORTFOR_LOCK_TIMEOUT"); set {
+			if _, err := parseDuration(v); err != nil {
+				return nil, false
+			}
+		}
+	}
+	db := g.db
+	if !g.dbSet {
+		db = os.Getenv(registry.EnvDB)
+	}
+	if db == "" {
+		var err error
+		if db, err = registry.DefaultPath(); err != nil {
+			return nil, false
+		}
+	}
+	scope := g.scope
+	if !g.scopeSet {
+		scope = os.Getenv("PORTFOR_SCOPE")
+	}
+	scope, _, err := resolveScope(scope)
+	if err != nil {
+		return nil, false
+	}
+	reg, err := registry.Open(db, registry.Options{LockTimeout: time.Nanosecond, Scope: scope})
+	return reg, err == nil
 }

@@ -54,3 +54,67 @@ func TestQuickHitEdges(t *testing.T) {
 		})
 	}
 }
+
+// TestQuickRunAnswersAsTheFullPath: `portfor run` through run (quick path
+// for known names) and through runApp give CMD the same environment and
+// arguments and the same output and status. In process, CMD runs as a
+// child either way.
+func TestQuickRunAnswersAsTheFullPath(t *testing.T) {
+	setup := func(t *testing.T) string {
+		db := filepath.Join(t.TempDir(), "registry.db")
+		var out, errOut strings.Builder
+		require.Equal(t, 0, runApp(context.Background(), []string{"portfor", "--db", db, "forward", "web", "api", "my-web"}, &out, &errOut), errOut.String())
+		require.Equal(t, 0, runApp(context.Background(), []string{"portfor", "--db", db, "--scope", "s1", "forward", "web"}, &out, &errOut), errOut.String())
+		return db
+	}
+	for _, args := range [][]string{
+		{"run", "web", "--", "sh", "-c", "echo $PORT $WEB_PORT $API_PORT"},
+		{"run", "web", "api", "my-web", "--", "sh", "-c", "echo $PORT $WEB_PORT $API_PORT $MY_WEB_PORT"},
+		{"run", "api", "--", "echo", "{port}", "{port:api}", "x{port}y"},
+		{"--scope", "s1", "run", "web", "--", "sh", "-c", "echo $WEB_PORT"},
+		{"run", "web", "--", "echo", "{port:nosuch}"},
+		{"run", "web", "--", "sh", "-c", "exit 3"},
+		{"run", "web", "--", "/nonexistent/cmd"},
+		{"run", "nosuch", "--", "sh", "-c", "echo $NOSUCH_PORT"},
+		{"run", "web=18555", "--", "sh", "-c", "echo $WEB_PORT"},
+		{"run", "web", "--"},
+		{"run", "--", "true"},
+		{"run", "web", "my_web", "--", "true"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			run1 := func(f func(context.Context, []string, io.Writer, io.Writer) int) [3]any {
+				db := setup(t)
+				t.Setenv("PORTFOR_DB", db)
+				var out, errOut strings.Builder
+				code := f(context.Background(), append([]string{"portfor"}, args...), &out, &errOut)
+				return [3]any{out.String(), strings.ReplaceAll(errOut.String(), db, "DB"), code}
+			}
+			full, quick := run1(runApp), run1(run)
+			if args[1] == "nosuch" {
+				// A new name gets a port the full path chooses: compare the shape.
+				assert.Equal(t, full[2], quick[2])
+				return
+			}
+			assert.Equal(t, full, quick)
+		})
+	}
+}
+
+// The quick path takes a run of known names, and leaves the rest.
+func TestQuickRunTakesKnownNamesOnly(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "registry.db")
+	var out, errOut strings.Builder
+	require.Equal(t, 0, runApp(context.Background(), []string{"portfor", "--db", db, "forward", "web"}, &out, &errOut))
+	for args, want := range map[string]bool{
+		"run web -- true":            true,
+		"run nosuch -- true":         false,
+		"run --listen web -- true":   false,
+		"run web=1 -- true":          false,
+		"run web -- /nonexistent/x":  false,
+		"--scope s9 run web -- true": false,
+	} {
+		var code int
+		got := quickRun(context.Background(), append([]string{"portfor", "--db", db}, strings.Fields(args)...), &out, &errOut, &code)
+		assert.Equal(t, want, got, args)
+	}
+}

@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/urfave/cli/v2"
@@ -15,10 +16,15 @@ import (
 // its status: this system has no exec that keeps the process. Sockets
 // cannot be handed over here.
 func execCommand(c *cli.Context, path string, argv []string, set map[string]string, fds []int) error {
+	return execWith(c.App.Writer, c.App.ErrWriter, path, argv, set, fds)
+}
+
+// execWith is execCommand for the app's standard streams stdout and stderr.
+func execWith(stdout, stderr io.Writer, path string, argv []string, set map[string]string, fds []int) error {
 	if len(fds) > 0 {
 		return errors.New("run --listen: socket hand-over needs Unix file descriptors")
 	}
-	return runChild(path, argv, mergeEnv(os.Environ(), set), c.App.Writer, c.App.ErrWriter)
+	return runChild(path, argv, mergeEnv(os.Environ(), set), stdout, stderr)
 }
 
 // bindSocket is not available without Unix file descriptors.

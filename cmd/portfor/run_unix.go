@@ -5,6 +5,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -25,12 +26,17 @@ import (
 // process's own standard streams (a test running it in-process) CMD runs
 // as a child instead, without sockets.
 func execCommand(c *cli.Context, path string, argv []string, set map[string]string, fds []int) error {
-	if c.App.Writer != os.Stdout || c.App.ErrWriter != os.Stderr {
+	return execWith(c.App.Writer, c.App.ErrWriter, path, argv, set, fds)
+}
+
+// execWith is execCommand for the app's standard streams stdout and stderr.
+func execWith(stdout, stderr io.Writer, path string, argv []string, set map[string]string, fds []int) error {
+	if stdout != os.Stdout || stderr != os.Stderr {
 		if len(fds) > 0 {
 			closeAll(fds)
 			return errors.New("run --listen: CMD must take portfor's place, which an in-process run cannot give")
 		}
-		return runChild(path, argv, mergeEnv(os.Environ(), set), c.App.Writer, c.App.ErrWriter)
+		return runChild(path, argv, mergeEnv(os.Environ(), set), stdout, stderr)
 	}
 	if len(fds) > 0 {
 		set[activation.EnvListenPID] = strconv.Itoa(os.Getpid()) // exec keeps it
@@ -46,7 +52,7 @@ func execCommand(c *cli.Context, path string, argv []string, set map[string]stri
 	}
 	err = syscall.Exec(path, argv, env)
 	code, why := startFailure(err)
-	fmt.Fprintf(c.App.ErrWriter, "portfor: %s: %s\n", printable(argv[0]), why)
+	fmt.Fprintf(stderr, "portfor: %s: %s\n", printable(argv[0]), why)
 	return &exitError{code: code}
 }
 
