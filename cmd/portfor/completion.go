@@ -225,6 +225,11 @@ func complete(c *cli.Context, words []string) []string {
 			}, cur)...)
 		}
 		return out
+	case cmd.Name == "run":
+		if flagsEnded {
+			return nil // CMD ARGS... after "--"
+		}
+		return names()
 	case namesAll[cmd.Name], nameFirst[cmd.Name] && pos == 0:
 		return names()
 	}

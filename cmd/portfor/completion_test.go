@@ -70,6 +70,8 @@ func TestCompletionCandidates(t *testing.T) {
 		{[]string{"help", "comp"}, []string{"completion"}},
 		{[]string{"completion", ""}, []string{"bash", "fish", "zsh"}},
 		{[]string{"get", ""}, names},
+		{[]string{"run", "web", ""}, []string{"my-other", "my-service"}}, // each once
+		{[]string{"run", "web", "--", ""}, nil},
 		{[]string{"get", "my-service", ""}, []string{"my-other", "web"}}, // get NAME...: each once
 		{[]string{"release", "web", "my-"}, []string{"my-other", "my-service"}},
 		{[]string{"move", "web", ""}, nil}, // move NAME PORT
