@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -145,10 +146,29 @@ func TestRunSignalsReachCommand(t *testing.T) {
 	}
 }
 
+// syncBuffer is what a running child writes to and a test reads from
+// at once (an assertion's message reads it even when the assertion holds).
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // start starts cmd, and ends it at the end of the test if it still runs.
-func start(t *testing.T, cmd *exec.Cmd) *strings.Builder {
+func start(t *testing.T, cmd *exec.Cmd) *syncBuffer {
 	t.Helper()
-	var stderr strings.Builder
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
