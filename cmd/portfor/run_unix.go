@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -46,9 +47,12 @@ func execWith(stdout, stderr io.Writer, path string, argv []string, set map[stri
 	// (an inherited SIG_IGN for SIGINT or SIGHUP included), which exec
 	// then passes on to CMD.
 	signal.Reset(os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	path, argv, err := handOver(fds, path, argv)
+	path, argv, viaBash, err := handOver(fds, path, argv)
 	if err != nil {
 		return fmt.Errorf("run --listen: %w", err)
+	}
+	if viaBash {
+		env = keepBashEnv(env)
 	}
 	err = syscall.Exec(path, argv, env)
 	code, why := startFailure(err)
@@ -89,16 +93,16 @@ func reserveFDs(n int) {
 // must keep until the exec (overwriting those could crash it). With one of
 // those in the way, the sockets stay above the range, open across exec,
 // and bash moves them into place and execs CMD.
-func handOver(fds []int, path string, argv []string) (string, []string, error) {
+func handOver(fds []int, path string, argv []string) (string, []string, bool, error) {
 	n := len(fds)
 	if n == 0 {
-		return path, argv, nil
+		return path, argv, false, nil
 	}
 	high := make([]int, 0, n)
 	for _, fd := range fds {
 		h, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, activation.FirstFD+n)
 		if err != nil {
-			return "", nil, fmt.Errorf("dup: %w", err)
+			return "", nil, false, fmt.Errorf("dup: %w", err)
 		}
 		unix.Close(fd)
 		high = append(high, h)
@@ -113,25 +117,29 @@ func handOver(fds []int, path string, argv []string) (string, []string, error) {
 		// dash, often /bin/sh, reads only one-digit descriptors.
 		bash, err := exec.LookPath("bash")
 		if err != nil {
-			return "", nil, errors.New("a descriptor from 3 on is the Go runtime's own, and bash, which would move the sockets past it, is not installed")
+			return "", nil, false, errors.New("a descriptor from 3 on is the Go runtime's own, and bash, which would move the sockets past it, is not installed")
 		}
 		script := ""
 		for i, h := range high {
 			if _, err := unix.FcntlInt(uintptr(h), unix.F_SETFD, 0); err != nil {
-				return "", nil, fmt.Errorf("fcntl: %w", err)
+				return "", nil, false, fmt.Errorf("fcntl: %w", err)
 			}
 			script += fmt.Sprintf("exec %d<&%d %d<&- || exit 126; ", activation.FirstFD+i, h, h)
 		}
-		return bash, append([]string{"bash", "-c", script + `exec "$0" "$@"`, path}, argv[1:]...), nil
+		// CMD gets its own argv[0] (exec -a) and the caller's BASH_ENV,
+		// which bash itself must not read (execWith hands it over as
+		// PORTFOR_BASH_ENV).
+		script += `if [ -n "${PORTFOR_BASH_ENV+x}" ]; then export BASH_ENV="$PORTFOR_BASH_ENV"; unset PORTFOR_BASH_ENV; fi; `
+		return bash, append([]string{"bash", "-c", script + `p=$1; shift; exec -a "$0" "$p" "$@"`, argv[0], path}, argv[1:]...), true, nil
 	}
 	for i, h := range high {
 		// dup2 clears close-on-exec on the new descriptor; the copy
 		// above keeps it, and goes with the exec.
 		if err := unix.Dup2(h, activation.FirstFD+i); err != nil {
-			return "", nil, fmt.Errorf("dup2 %d to %d: %w", h, activation.FirstFD+i, err)
+			return "", nil, false, fmt.Errorf("dup2 %d to %d: %w", h, activation.FirstFD+i, err)
 		}
 	}
-	return path, argv, nil
+	return path, argv, false, nil
 }
 
 // safeToOverwrite reports whether descriptor fd may be replaced by a
@@ -154,9 +162,12 @@ func safeToOverwrite(fd int) bool {
 // UDP one. The socket is blocking (as systemd passes them: the server
 // chooses) and close-on-exec until handOver.
 func bindSocket(spec *listenSpec, port int) (int, error) {
-	family, sa := unix.AF_INET, unix.Sockaddr(&unix.SockaddrInet4{Port: port, Addr: spec.addr.As4()})
+	var family int
+	var sa unix.Sockaddr
 	if spec.addr.Is6() {
 		family, sa = unix.AF_INET6, &unix.SockaddrInet6{Port: port, Addr: spec.addr.As16()}
+	} else {
+		family, sa = unix.AF_INET, &unix.SockaddrInet4{Port: port, Addr: spec.addr.As4()}
 	}
 	typ := unix.SOCK_STREAM
 	if spec.udp {
@@ -201,4 +212,19 @@ func closeAll(fds []int) {
 	for _, fd := range fds {
 		unix.Close(fd)
 	}
+}
+
+// keepBashEnv moves BASH_ENV out of the way of the bash that hands the
+// sockets over (it would read the file before CMD starts) into
+// PORTFOR_BASH_ENV, which that bash puts back for CMD.
+func keepBashEnv(env []string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "BASH_ENV="); ok {
+			out = append(out, "PORTFOR_BASH_ENV="+v)
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
 }
