@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/portfor/portfor/internal/activation"
+	"github.com/portfor/portfor/internal/dotenv"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -116,22 +116,10 @@ func parseRunArgs(args []string) (runArgs, error) {
 }
 
 // EnvName is the environment variable that carries name's port in
-// `portfor run`: name upper-cased, every character other than A-Z and
-// 0-9 replaced by '_', then "_PORT" (my-web: MY_WEB_PORT).
-func EnvName(name string) string {
-	var b strings.Builder
-	for _, r := range name {
-		switch {
-		case r >= 'a' && r <= 'z':
-			b.WriteRune(r - 'a' + 'A')
-		case r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-			b.WriteRune(r)
-		default:
-			b.WriteByte('_')
-		}
-	}
-	return b.String() + "_PORT"
-}
+// `portfor run`, the one `portfor env` prints: name upper-cased, every
+// character other than A-Z and 0-9 replaced by '_', a '_' before a leading
+// digit, then "_PORT" (my-web: MY_WEB_PORT, 3d: _3D_PORT).
+func EnvName(name string) string { return dotenv.Identifier(name) + "_PORT" }
 
 // expandPorts returns words with {port} replaced by first and {port:NAME}
 // by port(NAME); an unknown NAME, or a {port: without its '}', is an
@@ -363,34 +351,5 @@ func forwardNotes(c *cli.Context, reg *registry.Registry, reqs []registry.Forwar
 // take CMD's place (no exec on Windows; tests that run the app in-process).
 func runChild(path string, argv, env []string, stdout, stderr io.Writer) error {
 	cmd := &exec.Cmd{Path: path, Args: argv, Env: env, Stdin: os.Stdin, Stdout: stdout, Stderr: stderr}
-	sigs := make(chan os.Signal, 3)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-	if err := cmd.Start(); err != nil {
-		code, why := startFailure(err)
-		fmt.Fprintf(stderr, "portfor: %s: %s\n", printable(argv[0]), why)
-		return &exitError{code: code}
-	}
-	done := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case s := <-sigs:
-				_ = cmd.Process.Signal(s)
-			case <-done:
-				return
-			}
-		}
-	}()
-	err := cmd.Wait()
-	close(done)
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code := ee.ExitCode()
-		if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
-			code = 128 + int(st.Signal())
-		}
-		return &exitError{code: code}
-	}
-	return err
+	return superviseChild(cmd, stderr, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 }

@@ -318,19 +318,27 @@ func (e *exitError) Error() string { return fmt.Sprintf("command exited with sta
 func runCommand(ctx context.Context, argv []string, stdout, stderr io.Writer) error {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	return superviseChild(cmd, stderr, os.Interrupt, syscall.SIGTERM)
+}
+
+// superviseChild starts cmd, passes sigs on to it until it exits, and
+// returns its status as an *exitError (nil for 0; 128+N for signal N). A
+// command that cannot be started is 127 when it is not found and 126 when
+// it cannot be run, with one line on stderr.
+func superviseChild(cmd *exec.Cmd, stderr io.Writer, sigs ...os.Signal) error {
+	caught := make(chan os.Signal, len(sigs))
+	signal.Notify(caught, sigs...)
+	defer signal.Stop(caught)
 	if err := cmd.Start(); err != nil {
 		code, why := startFailure(err)
-		fmt.Fprintf(stderr, "portfor: %s: %s\n", printable(argv[0]), why)
+		fmt.Fprintf(stderr, "portfor: %s: %s\n", printable(cmd.Args[0]), why)
 		return &exitError{code: code}
 	}
 	done := make(chan struct{})
 	go func() {
 		for {
 			select {
-			case s := <-sigs:
+			case s := <-caught:
 				_ = cmd.Process.Signal(s)
 			case <-done:
 				return
