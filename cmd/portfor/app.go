@@ -182,6 +182,9 @@ Examples:
    portfor doctor --fix              # check the registry and repair what is safe
    portfor url web/health            # http://localhost:PORT/health for web
    portfor import port-for           # bind every name of port-for's /etc/port-for.conf
+   portfor run web -- npm start      # CMD with PORT and WEB_PORT set (--listen: socket bound)
+   portfor --scope auto web          # this git worktree's own web (PORTFOR_SCOPE=auto)
+   portfor prune                     # free the names of removed worktrees
 
 The registry is $PORTFOR_DB, else $XDG_STATE_HOME/portfor/registry.db
 (~/.local/state/portfor/registry.db). Flags go anywhere before '--'.
