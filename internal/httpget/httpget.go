@@ -86,7 +86,8 @@ func Status(ctx context.Context, r Request) (int, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	raw := conn // conn becomes the TLS connection below: the callback must not read it
+	stop := context.AfterFunc(ctx, func() { raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 
 	if r.TLS != nil {
