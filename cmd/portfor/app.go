@@ -185,6 +185,7 @@ Examples:
    portfor run web -- npm start      # CMD with PORT and WEB_PORT set (--listen: socket bound)
    portfor --scope auto web          # this git worktree's own web (PORTFOR_SCOPE=auto)
    portfor prune                     # free the names of removed worktrees
+   portfor who 8080                  # the pid, program and directory holding 8080
 
 The registry is $PORTFOR_DB, else $XDG_STATE_HOME/portfor/registry.db
 (~/.local/state/portfor/registry.db). Flags go anywhere before '--'.
@@ -259,6 +260,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			urlCommand(),
 			completionCommand(),
 			runCmd(),
+			whoCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -27,6 +27,9 @@ import (
 // With PORTFOR_TEST_SQUAT=ADDRESS it binds that Unix socket address, prints
 // "ready" and answers "22\n" to every client until its stdin closes: another
 // user squatting on the port server's name.
+// With PORTFOR_TEST_LISTEN="NETWORK ADDRESS" (tcp4, tcp6, udp4, udp6) it
+// listens or binds there, prints "ready PORT" and holds the socket until
+// its stdin closes.
 func TestMain(m *testing.M) {
 	if os.Getenv("PORTFOR_TEST_AS_CLI") == "1" {
 		main()
@@ -36,6 +39,9 @@ func TestMain(m *testing.M) {
 	}
 	if addr := os.Getenv("PORTFOR_TEST_SQUAT"); addr != "" {
 		os.Exit(squatMain(addr))
+	}
+	if spec := os.Getenv("PORTFOR_TEST_LISTEN"); spec != "" {
+		os.Exit(listenMain(spec))
 	}
 	os.Exit(m.Run())
 }

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/portfor/portfor/registry"
+)
+
+// whoEntry is the JSON form of a socket and its holders.
+type whoEntry struct {
+	Proto     string       `json:"proto"`
+	Address   string       `json:"address"`
+	Port      int          `json:"port"`
+	UID       uint32       `json:"uid"`
+	User      string       `json:"user,omitempty"`
+	Processes []whoProcess `json:"processes"`
+	Hidden    bool         `json:"hidden"` // no process of it could be seen
+	Name      string       `json:"name,omitempty"`
+	Scope     string       `json:"scope,omitempty"`
+}
+
+type whoProcess struct {
+	PID     int    `json:"pid"`
+	Program string `json:"program"`
+	Command string `json:"command"`
+	Dir     string `json:"dir"`
+}
+
+func whoCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "who",
+		Usage:     "print what listens on (TCP) or is bound to (UDP) a port: pid, user, program, directory, name",
+		ArgsUsage: "PORT|NAME",
+		Description: `One line per socket and process holding it, IPv4 and IPv6:
+
+   PROTO ADDRESS pid PID USER PROGRAM DIR (NAME, scope SCOPE): COMMAND
+
+NAME stands for its port (in --scope's scope). Another user's socket whose
+processes this user may not see shows its uid only, and a note on stderr says
+so (root sees them all). Exit status: 0 if something holds the port, 1 if
+nothing does, 2 for a bad PORT or an unknown NAME. Linux only.
+
+Examples:
+   portfor who 8080             # who holds port 8080
+   portfor who web              # who holds web's port
+   portfor who --json 5432      # the same as a JSON array, for scripts`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "json", Usage: "print a JSON array instead of lines"},
+		},
+		Action: func(c *cli.Context) error {
+			const hint = "portfor who"
+			if err := checkArgs(c, hint, 1, "PORT|NAME"); err != nil {
+				return err
+			}
+			reg, err := openRegistry(c)
+			if err != nil {
+				return err
+			}
+			arg := c.Args().First()
+			var port int
+			if isDigits(arg) {
+				if port, err = parsePort(hint, arg); err != nil {
+					return err
+				}
+			} else {
+				a, err := reg.Lookup(c.Context, arg)
+				if errors.Is(err, registry.ErrNotFound) {
+					return usagef(hint, "%q is neither a port nor a registered name", printable(arg))
+				}
+				if err != nil {
+					return err
+				}
+				port = a.Port
+			}
+			holders, err := reg.Who(c.Context, port)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				err = printWhoJSON(c, holders)
+			} else {
+				err = printWho(c, holders)
+			}
+			if err != nil {
+				return err
+			}
+			if len(holders) == 0 {
+				return fmt.Errorf("nothing listens on or is bound to port %d", port)
+			}
+			for _, h := range holders {
+				if h.Hidden {
+					fmt.Fprintln(c.App.ErrWriter, "portfor: the processes holding some sockets could not be seen (other users' need root)")
+					break
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func printWho(c *cli.Context, holders []registry.Holder) error {
+	var b strings.Builder
+	for _, h := range holders {
+		user := printable(h.User)
+		if user == "" {
+			user = "uid:" + strconv.FormatUint(uint64(h.UID), 10)
+		}
+		reg := ""
+		if h.Name != "" {
+			reg = " (" + printable(h.Name)
+			if h.Scope != "" {
+				reg += ", scope " + printable(h.Scope)
+			}
+			reg += ")"
+		}
+		if h.Hidden {
+			fmt.Fprintf(&b, "%s %s uid %d %s%s: process not visible\n", h.Proto, h.Local, h.UID, user, reg)
+			continue
+		}
+		for _, p := range h.Procs {
+			prog, dir, cmd := clip(p.Program), printable(p.Dir), printable(p.Command)
+			if prog == "" {
+				prog = "-"
+			}
+			if dir == "" {
+				dir = "-"
+			}
+			fmt.Fprintf(&b, "%s %s pid %d %s %s %s%s: %s\n", h.Proto, h.Local, p.PID, user, prog, dir, reg, cmd)
+		}
+	}
+	_, err := c.App.Writer.Write([]byte(b.String()))
+	return err
+}
+
+func printWhoJSON(c *cli.Context, holders []registry.Holder) error {
+	out := make([]whoEntry, len(holders))
+	for i, h := range holders {
+		e := whoEntry{Proto: h.Proto, Address: h.Local.Addr().String(), Port: int(h.Local.Port()), UID: h.UID, User: h.User,
+			Processes: []whoProcess{}, Hidden: h.Hidden, Name: h.Name, Scope: h.Scope}
+		for _, p := range h.Procs {
+			e.Processes = append(e.Processes, whoProcess{PID: p.PID, Program: p.Program, Command: p.Command, Dir: p.Dir})
+		}
+		out[i] = e
+	}
+	enc := json.NewEncoder(c.App.Writer)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}

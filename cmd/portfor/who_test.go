@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// listenMain is the test binary as a listener (PORTFOR_TEST_LISTEN).
+func listenMain(spec string) int {
+	network, addr, _ := strings.Cut(spec, " ")
+	var port int
+	var c io.Closer
+	if strings.HasPrefix(network, "udp") {
+		pc, err := net.ListenPacket(network, addr)
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		c, port = pc, pc.LocalAddr().(*net.UDPAddr).Port
+	} else {
+		l, err := net.Listen(network, addr)
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		c, port = l, l.Addr().(*net.TCPAddr).Port
+	}
+	fmt.Println("ready", port)
+	io.Copy(io.Discard, os.Stdin)
+	c.Close()
+	return 0
+}
+
+// listener is a child process holding a socket.
+type listener struct {
+	pid  int
+	port int
+	dir  string
+}
+
+// startListener runs the test binary (or exe, under the argv prefix pre)
+// as a listener on network and addr, in a directory of its own, and waits
+// for its "ready" line. ok is false when it could not listen (no IPv6).
+func startListener(t *testing.T, exe string, pre []string, dir, network, addr string) (listener, bool) {
+	t.Helper()
+	if exe == "" {
+		exe = os.Args[0]
+	}
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	argv := append(append([]string{}, pre...), exe)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "PORTFOR_TEST_LISTEN="+network+" "+addr, "GORACE=atexit_sleep_ms=0")
+	cmd.Dir = dir
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	port, found := strings.CutPrefix(strings.TrimSpace(line), "ready ")
+	if !found {
+		t.Logf("listener on %s %s: %q", network, addr, line)
+		return listener{}, false
+	}
+	p, err := strconv.Atoi(port)
+	require.NoError(t, err)
+	real, err := filepath.EvalSymlinks(dir)
+	require.NoError(t, err)
+	return listener{pid: cmd.Process.Pid, port: p, dir: real}, true
+}
+
+func skipUnlessLinux(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("who reads sockets through Linux's sock_diag")
+	}
+}
+
+func program() string {
+	base := filepath.Base(os.Args[0])
+	return base[:min(len(base), 15)] // /proc/PID/comm keeps 15 bytes
+}
+
+func userOf(t *testing.T, uid int) string {
+	u, err := user.LookupId(strconv.Itoa(uid))
+	require.NoError(t, err)
+	return u.Username
+}
+
+func TestWhoTCPUDPAndIPv6Listeners(t *testing.T) {
+	skipUnlessLinux(t)
+	me := userOf(t, os.Geteuid())
+	for _, tc := range []struct{ network, addr, proto, shown string }{
+		{"tcp4", "127.0.0.1:0", "tcp", "127.0.0.1"},
+		{"udp4", "127.0.0.1:0", "udp", "127.0.0.1"},
+		{"tcp6", "[::1]:0", "tcp", "[::1]"},
+		{"udp6", "[::1]:0", "udp", "[::1]"},
+	} {
+		t.Run(tc.network, func(t *testing.T) {
+			l, ok := startListener(t, "", nil, "", tc.network, tc.addr)
+			if !ok {
+				if strings.HasSuffix(tc.network, "6") {
+					t.Skip("no IPv6 loopback here")
+				}
+				t.Fatal("the listener did not start")
+			}
+			o := portfor(t, newDB(t), "who", strconv.Itoa(l.port))
+			require.Equal(t, 0, o.code, o.stderr)
+			assert.Empty(t, o.stderr)
+			want := fmt.Sprintf("%s %s:%d pid %d %s %s %s: %s", tc.proto, tc.shown, l.port, l.pid, me, program(), l.dir, os.Args[0])
+			assert.True(t, strings.HasPrefix(o.stdout, want), "want %q\ngot  %q", want, o.stdout)
+			assert.Equal(t, 1, strings.Count(o.stdout, "\n"), o.stdout)
+		})
+	}
+}
+
+func TestWhoFreePortAndBadArguments(t *testing.T) {
+	skipUnlessLinux(t)
+	db := newDB(t)
+	port := freePort(t)
+	o := portfor(t, db, "who", strconv.Itoa(port))
+	assert.Equal(t, outcome{"", fmt.Sprintf("portfor: nothing listens on or is bound to port %d\n", port), 1}, o)
+	o = portfor(t, db, "who", "--json", strconv.Itoa(port))
+	assert.Equal(t, 1, o.code)
+	assert.Equal(t, "[]\n", o.stdout)
+	for _, args := range [][]string{{"who"}, {"who", "0"}, {"who", "65536"}, {"who", "+80"}, {"who", "no-such-name"}, {"who", "bad name!"}, {"who", "1", "2"}} {
+		o := portfor(t, db, args...)
+		assert.Equal(t, 2, o.code, "%v: %+v", args, o)
+		assert.Empty(t, o.stdout, "%v", args)
+		assert.Equal(t, 1, strings.Count(o.stderr, "\n"), "%v: %q", args, o.stderr)
+	}
+}
+
+func TestWhoRegisteredNameAndJSON(t *testing.T) {
+	skipUnlessLinux(t)
+	db := newDB(t)
+	o := portfor(t, db, "--scope", "feat", "web")
+	require.Equal(t, 0, o.code, o.stderr)
+	port := strings.TrimSpace(o.stdout)
+	l, ok := startListener(t, "", nil, "", "tcp4", "127.0.0.1:"+port)
+	require.True(t, ok)
+
+	o = portfor(t, db, "--scope", "feat", "who", "web")
+	require.Equal(t, 0, o.code, o.stderr)
+	want := fmt.Sprintf("tcp 127.0.0.1:%s pid %d %s %s %s (web, scope feat): ", port, l.pid, userOf(t, os.Geteuid()), program(), l.dir)
+	assert.True(t, strings.HasPrefix(o.stdout, want), "want %q\ngot  %q", want, o.stdout)
+	// By port, the name shows too; without the scope, web is unknown.
+	o = portfor(t, db, "who", port)
+	assert.Contains(t, o.stdout, " (web, scope feat): ")
+	assert.Equal(t, 2, portfor(t, db, "who", "web").code)
+
+	o = portfor(t, db, "--scope", "feat", "who", "--json", "web")
+	require.Equal(t, 0, o.code, o.stderr)
+	var got []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(o.stdout), &got), o.stdout)
+	require.Len(t, got, 1)
+	assert.Equal(t, map[string]any{
+		"proto": "tcp", "address": "127.0.0.1", "port": float64(l.port), "uid": float64(os.Geteuid()),
+		"user": userOf(t, os.Geteuid()), "hidden": false, "name": "web", "scope": "feat",
+		"processes": []any{map[string]any{"pid": float64(l.pid), "program": program(), "dir": l.dir,
+			"command": got[0]["processes"].([]any)[0].(map[string]any)["command"]}},
+	}, got[0])
+	assert.True(t, strings.HasPrefix(got[0]["processes"].([]any)[0].(map[string]any)["command"].(string), os.Args[0]))
+}
+
+// worldCopy copies the test binary into a directory every user may enter,
+// for running it as another user.
+func worldCopy(t *testing.T) (exe, dir string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "portfor-who-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	b, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	exe = filepath.Join(dir, "portfor.test")
+	require.NoError(t, os.WriteFile(exe, b, 0o755))
+	return exe, dir
+}
+
+// asNobody is the argv prefix that runs a command as the user nobody, or
+// the test is skipped where this process cannot do that.
+func asNobody(t *testing.T) []string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("making a socket of another user needs root (setpriv --reuid)")
+	}
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		t.Skip("setpriv is not installed")
+	}
+	if _, err := user.Lookup("nobody"); err != nil {
+		t.Skip("no user nobody")
+	}
+	return []string{setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"}
+}
+
+func TestWhoOtherUsers(t *testing.T) {
+	skipUnlessLinux(t)
+	pre := asNobody(t)
+	if _, err := user.LookupGroup("nogroup"); err != nil {
+		pre[2] = "--regid=nobody"
+	}
+	exe, dir := worldCopy(t)
+
+	// A listener of nobody's: root sees all of it.
+	l, ok := startListener(t, exe, pre, dir, "tcp4", "127.0.0.1:0")
+	require.True(t, ok)
+	o := portfor(t, newDB(t), "who", strconv.Itoa(l.port))
+	require.Equal(t, 0, o.code, o.stderr)
+	want := fmt.Sprintf("tcp 127.0.0.1:%d pid %d nobody portfor.test %s: %s", l.port, l.pid, dir, exe)
+	assert.True(t, strings.HasPrefix(o.stdout, want), "want %q\ngot  %q", want, o.stdout)
+
+	// A listener of root's, asked by nobody: the uid, no pid, and a note.
+	root, ok := startListener(t, "", nil, "", "tcp4", "127.0.0.1:0")
+	require.True(t, ok)
+	cmd := exec.Command(pre[0], append(pre[1:], exe, "who", strconv.Itoa(root.port))...)
+	cmd.Env = append(os.Environ(), "PORTFOR_TEST_AS_CLI=1", "PORTFOR_DB="+filepath.Join(dir, "none", "registry.db"), "GORACE=atexit_sleep_ms=0")
+	cmd.Dir = dir
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), stderr.String())
+	assert.Equal(t, fmt.Sprintf("tcp 127.0.0.1:%d uid 0 root: process not visible\n", root.port), stdout.String())
+	assert.Equal(t, "portfor: the processes holding some sockets could not be seen (other users' need root)\n", stderr.String())
+}
