@@ -111,13 +111,7 @@ func TestRunUsageErrorsWriteNothing(t *testing.T) {
 // waitFor polls cond until it holds or a deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	require.Eventually(t, cond, 20*time.Second, 5*time.Millisecond, "timed out waiting for %s", what)
 }
 
 func TestRunSignalsReachCommand(t *testing.T) {
@@ -195,15 +189,16 @@ func needTool(t *testing.T, check *exec.Cmd, pkg string) {
 // after it starts) or a deadline passes.
 func readOneLine(t *testing.T, network, addr, send string) string {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		line, err := tryLine(network, addr, send)
-		if err == nil || time.Now().After(deadline) {
-			require.NoError(t, err)
-			return line
-		}
-		time.Sleep(10 * time.Millisecond)
+	var line string
+	var err error
+	tried := func() bool {
+		line, err = tryLine(network, addr, send)
+		return err == nil
 	}
+	if !assert.Eventually(t, tried, 20*time.Second, 10*time.Millisecond) {
+		require.NoError(t, err)
+	}
+	return line
 }
 
 func tryLine(network, addr, send string) (string, error) {
