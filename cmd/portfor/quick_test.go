@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -40,18 +41,7 @@ func TestQuickHitAnswersAsTheFullPath(t *testing.T) {
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			t.Setenv("PORTFOR_DB", "")
-			run1 := func(f func(context.Context, []string, io.Writer, io.Writer) int) [3]any {
-				db := setup(t)
-				t.Setenv("PORTFOR_DB", db)
-				full := []string{"portfor"}
-				for _, a := range args {
-					full = append(full, strings.ReplaceAll(a, "DB", db))
-				}
-				var out, errOut strings.Builder
-				code := f(context.Background(), full, &out, &errOut)
-				return [3]any{out.String(), strings.ReplaceAll(errOut.String(), db, "DB"), code}
-			}
-			assert.Equal(t, run1(runApp), run1(run))
+			assert.Equal(t, runOn(t, runApp, setup, nil, args...), runOn(t, run, setup, nil, args...))
 		})
 	}
 	var code int
@@ -76,4 +66,31 @@ func TestQuickHitWriteFails(t *testing.T) {
 	assert.Equal(t, exitFailed, run(context.Background(), []string{"portfor", "--db", db, "web"}, w, &errOut))
 	assert.Equal(t, 1, w.calls)
 	assert.Equal(t, "portfor: write the port: no room\n", errOut.String())
+}
+
+// appFunc is run (with the quick paths) or runApp (without).
+type appFunc func(context.Context, []string, io.Writer, io.Writer) int
+
+// runOn makes a registry with setup (env unset), points PORTFOR_DB at it, sets env,
+// and runs portfor args through f, "DB" in args standing for the
+// registry's path. It returns stdout, stderr (the path written "DB") and
+// the status, for comparing the two paths.
+func runOn(t *testing.T, f appFunc, setup func(*testing.T) string, env map[string]string, args ...string) [3]any {
+	t.Helper()
+	for k := range env { // unset while setup runs (a run before may have set them)
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	db := setup(t)
+	t.Setenv("PORTFOR_DB", db)
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	full := []string{"portfor"}
+	for _, a := range args {
+		full = append(full, strings.ReplaceAll(a, "DB", db))
+	}
+	var out, errOut strings.Builder
+	code := f(context.Background(), full, &out, &errOut)
+	return [3]any{out.String(), strings.ReplaceAll(errOut.String(), db, "DB"), code}
 }

@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"io"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,18 +39,9 @@ func TestQuickHitEdges(t *testing.T) {
 		{"name with = and a port", nil, []string{"x=7000"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			run1 := func(f func(context.Context, []string, io.Writer, io.Writer) int) [3]any {
-				t.Setenv("PORTFOR_LOCK_TIMEOUT", "5s")
-				db := setup(t)
-				t.Setenv("PORTFOR_DB", db)
-				for k, v := range c.env {
-					t.Setenv(k, v)
-				}
-				var out, errOut strings.Builder
-				code := f(context.Background(), append([]string{"portfor"}, c.args...), &out, &errOut)
-				return [3]any{out.String(), strings.ReplaceAll(errOut.String(), db, "DB"), code}
-			}
-			assert.Equal(t, run1(runApp), run1(run))
+			env := map[string]string{"PORTFOR_LOCK_TIMEOUT": "5s"}
+			maps.Copy(env, c.env)
+			assert.Equal(t, runOn(t, runApp, setup, env, c.args...), runOn(t, run, setup, env, c.args...))
 		})
 	}
 }
@@ -82,14 +73,7 @@ func TestQuickRunAnswersAsTheFullPath(t *testing.T) {
 		{"run", "web", "my_web", "--", "true"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			run1 := func(f func(context.Context, []string, io.Writer, io.Writer) int) [3]any {
-				db := setup(t)
-				t.Setenv("PORTFOR_DB", db)
-				var out, errOut strings.Builder
-				code := f(context.Background(), append([]string{"portfor"}, args...), &out, &errOut)
-				return [3]any{out.String(), strings.ReplaceAll(errOut.String(), db, "DB"), code}
-			}
-			full, quick := run1(runApp), run1(run)
+			full, quick := runOn(t, runApp, setup, nil, args...), runOn(t, run, setup, nil, args...)
 			if args[1] == "nosuch" {
 				// A new name gets a port the full path chooses: compare the shape.
 				assert.Equal(t, full[2], quick[2])

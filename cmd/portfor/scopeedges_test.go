@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"io"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -74,20 +74,10 @@ func TestQuickHitScopes(t *testing.T) {
 		{nil, []string{"--scope", "AUTO", "web"}},
 	} {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
-			run1 := func(f func(context.Context, []string, io.Writer, io.Writer) int) [3]any {
-				t.Setenv("PORTFOR_LOCK_TIMEOUT", "5s")
-				t.Setenv("PORTFOR_SCOPE", "")
-				db := setup(t)
-				t.Setenv("PORTFOR_DB", db)
-				t.Chdir(t.TempDir())
-				for k, v := range c.env {
-					t.Setenv(k, v)
-				}
-				var out, errOut strings.Builder
-				code := f(context.Background(), append([]string{"portfor"}, c.args...), &out, &errOut)
-				return [3]any{out.String(), strings.ReplaceAll(errOut.String(), db, "DB"), code}
-			}
-			assert.Equal(t, run1(runApp), run1(run))
+			t.Chdir(t.TempDir())
+			env := map[string]string{"PORTFOR_LOCK_TIMEOUT": "5s", "PORTFOR_SCOPE": ""}
+			maps.Copy(env, c.env)
+			assert.Equal(t, runOn(t, runApp, setup, env, c.args...), runOn(t, run, setup, env, c.args...))
 		})
 	}
 }
