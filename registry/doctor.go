@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/internal/safefile"
+	"github.com/portfor/portfor/internal/sockdiag"
 	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/registry/internal/queue"
 	"github.com/portfor/portfor/store"
@@ -254,7 +256,18 @@ func (r *Registry) examine(rep *Report, snaps []storeSnapshot) repairs {
 			}
 		}
 	}
-	holders := procinfo.PortHolders(ports...) // one read of the socket tables for every port
+	// One netlink lookup for every port. Where sockets cannot be looked up
+	// (an unsupported system), the checks that need them are skipped.
+	holders := map[int][]int{}
+	socks, sockErr := sockdiag.Holding(ports...)
+	for _, sk := range socks {
+		p := int(sk.Local.Port())
+		for _, pid := range sk.PIDs {
+			if !slices.Contains(holders[p], pid) {
+				holders[p] = append(holders[p], pid)
+			}
+		}
+	}
 	for _, l := range leases {
 		for _, pid := range holders[l.e.Port] {
 			if !procinfo.Descends(pid, l.e.OwnerPID) {
@@ -272,9 +285,14 @@ func (r *Registry) examine(rep *Report, snaps []storeSnapshot) repairs {
 			inUse++
 		}
 	}
-	if len(stable) > 0 {
+	if len(stable) > 0 && sockErr == nil {
 		rep.add(SeverityNote, "%d of %d names have their port in use now", inUse, len(stable))
 	}
+	named := make([]Assignment, len(stable))
+	for i, l := range stable {
+		named[i] = fromEntry(l.e)
+	}
+	noteElsewhere(rep, named, holders)
 
 	entries, err := r.queue.Scan()
 	if err != nil {
@@ -450,4 +468,38 @@ func noteGoneScopes(rep *Report, snaps []storeSnapshot) {
 	for _, scope := range gone {
 		rep.add(SeverityNote, "scope %q: its directory is gone; its %d names hold ports until 'portfor prune' frees them", scope, len(by[scope]))
 	}
+}
+
+// noteElsewhere notes each name whose port is held by a process running in
+// the directory of other names (Process.Elsewhere): the server a person
+// would stop thinking it was another worktree's.
+func noteElsewhere(rep *Report, named []Assignment, holders map[int][]int) {
+	hs := homesOf(named)
+	for _, a := range named {
+		for _, pid := range holders[a.Port] {
+			d := procinfo.Dir(pid)
+			h := hs.elsewhere(d, a)
+			if h == nil {
+				continue
+			}
+			rep.add(SeverityNote, "%s: port %d is held by pid %d (%s) running in %s, the directory of %s",
+				displayName(a), a.Port, pid, procinfo.Program(pid), d, h.describe())
+		}
+	}
+}
+
+// displayName is a name as people type it: SCOPE:NAME for a scoped one.
+func displayName(a Assignment) string { return scopedKey(a.Scope, a.ID) }
+
+// describe says whose directory the home is: "scope S" or "web, api".
+func (h Home) describe() string {
+	names := h.Names
+	more := ""
+	if len(names) > 3 {
+		names, more = names[:3], fmt.Sprintf(" and %d more", len(h.Names)-3)
+	}
+	if h.Scope != "" {
+		return fmt.Sprintf("scope %s (%s%s)", h.Scope, strings.Join(names, ", "), more)
+	}
+	return strings.Join(names, ", ") + more
 }

@@ -1,11 +1,14 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/user"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -28,7 +31,8 @@ type Holder struct {
 	// namespace. Procs is then empty and UID is all that can be told.
 	Hidden bool
 	// Name and Scope are what the port is registered under in this
-	// registry ("" when it is not): a stable name, or for a lease its id.
+	// registry ("" when it is not, or when the registry cannot be read): a
+	// stable name, or for a lease its id.
 	Name  string
 	Scope string
 }
@@ -38,72 +42,181 @@ type Holder struct {
 // cannot be read (the process exited, or another user's).
 type Process struct {
 	PID     int
-	Program string // /proc/PID/comm: the program's name, at most 15 bytes
+	Program string // the program's name (on Linux /proc/PID/comm, at most 15 bytes)
 	Command string // the command line, arguments joined by spaces
 	Dir     string // the working directory
+	// Elsewhere is set when the port is registered and Dir lies in the
+	// directory of other names of the registry than the port's own: a
+	// server started in one worktree holding the port of another's name,
+	// the one a person would stop by mistake. A name's directory is its
+	// scope's worktree, or else the directory it was asked from; the
+	// closest one containing Dir decides.
+	Elsewhere *Home
 }
 
-// Who returns every socket listening (TCP) or bound (UDP) on port, IPv4
-// and IPv6, of every user, with the processes holding each and the name
-// the port is registered under, if any. An empty result with a nil error
-// means nothing holds the port. Sockets in other network namespaces are
-// not seen. It is supported on Linux only; elsewhere the error wraps
-// [errors.ErrUnsupported].
-func (r *Registry) Who(ctx context.Context, port int) ([]Holder, error) {
-	if err := validatePort("who", port); err != nil {
-		return nil, err
+// Home is the directory some names of a registry were asked from, or their
+// scope's worktree.
+type Home struct {
+	Dir   string
+	Scope string   // the names' scope, "" for global names
+	Names []string // the names, sorted
+}
+
+// Who returns every socket listening (TCP) or bound (UDP) on any of ports,
+// IPv4 and IPv6, of every user, with the processes holding each and the
+// name each port is registered under, if any. Sockets come sorted by port,
+// then protocol and address. An empty result with a nil error means
+// nothing holds the ports. Sockets in other network namespaces are not
+// seen. A registry that cannot be read only leaves the names out.
+//
+// Who is supported on Linux (netlink sock_diag and /proc) and macOS
+// (lsof); elsewhere the error wraps [errors.ErrUnsupported].
+func (r *Registry) Who(ctx context.Context, ports ...int) ([]Holder, error) {
+	for _, p := range ports {
+		if err := validatePort("who", p); err != nil {
+			return nil, err
+		}
 	}
-	socks, err := sockdiag.Lookup(port)
-	if err != nil {
-		return nil, fmt.Errorf("who %d: %w", port, err)
-	}
-	if len(socks) == 0 {
+	if len(ports) == 0 {
 		return []Holder{}, nil
 	}
-	inodes := make([]uint64, len(socks))
-	for i, s := range socks {
-		inodes[i] = s.Inode
-	}
-	pids, err := sockdiag.Holders(inodes)
+	socks, err := sockdiag.Holding(ports...)
 	if err != nil {
-		return nil, fmt.Errorf("who %d: %w", port, err)
+		return nil, fmt.Errorf("who %d: %w", ports[0], err)
 	}
-	var name, scope string
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	list, err := r.List(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("who %d: %w", port, err)
+	out := make([]Holder, 0, len(socks))
+	if len(socks) == 0 {
+		return out, nil
 	}
-	for _, a := range list {
-		if a.Port == port {
-			name, scope = a.ID, a.Scope
-			break
+	// Best effort: who holds a port is worth telling even when the
+	// registry cannot be read (another user's, or locked for too long).
+	list, _ := r.List(ctx)
+	byPort := make(map[int]*Assignment, len(list))
+	for i, a := range list {
+		if _, dup := byPort[a.Port]; !dup {
+			byPort[a.Port] = &list[i]
 		}
 	}
+	homes := homesOf(list)
 	users := map[uint32]string{}
 	procs := map[int]Process{}
-	out := make([]Holder, 0, len(socks))
 	for _, s := range socks {
 		u, ok := users[s.UID]
 		if !ok {
 			u = userName(s.UID)
 			users[s.UID] = u
 		}
-		h := Holder{Proto: s.Proto, Local: s.Local, UID: s.UID, User: u, Name: name, Scope: scope}
-		for _, pid := range pids[s.Inode] {
+		h := Holder{Proto: s.Proto, Local: s.Local, UID: s.UID, User: u}
+		a := byPort[int(s.Local.Port())]
+		if a != nil {
+			h.Name, h.Scope = a.ID, a.Scope
+		}
+		for _, pid := range s.PIDs {
 			p, ok := procs[pid]
 			if !ok {
 				p = process(pid)
 				procs[pid] = p
+			}
+			if a != nil && a.Kind == Stable {
+				p.Elsewhere = homes.elsewhere(p.Dir, *a)
 			}
 			h.Procs = append(h.Procs, p)
 		}
 		h.Hidden = len(h.Procs) == 0
 		out = append(out, h)
 	}
+	slices.SortStableFunc(out, func(a, b Holder) int {
+		return cmp.Or(cmp.Compare(a.Local.Port(), b.Local.Port()), strings.Compare(a.Proto, b.Proto), a.Local.Addr().Compare(b.Local.Addr()))
+	})
 	return out, nil
+}
+
+// homes are the directories of a registry's stable names.
+type homes map[string]*Home
+
+// homesOf groups the stable names of list by directory.
+func homesOf(list []Assignment) homes {
+	hs := homes{}
+	worktrees := map[string]string{}
+	for _, a := range list {
+		d := home(a, worktrees)
+		if a.Kind != Stable || d == "" {
+			continue
+		}
+		key := a.Scope + "\x00" + d
+		h := hs[key]
+		if h == nil {
+			h = &Home{Dir: d, Scope: a.Scope}
+			hs[key] = h
+		}
+		h.Names = append(h.Names, a.ID)
+	}
+	for _, h := range hs {
+		slices.Sort(h.Names)
+	}
+	return hs
+}
+
+// home is the directory of a name: for a scope made for a worktree, whose
+// Dir is the worktree's administrative directory, the worktree itself (the
+// directory named by the admin dir's gitdir file); else Dir. worktrees
+// caches what the gitdir files said.
+func home(a Assignment, worktrees map[string]string) string {
+	if a.Dir == "" || a.Scope == "" {
+		return a.Dir
+	}
+	if wt, ok := worktrees[a.Dir]; ok {
+		return wt
+	}
+	wt := a.Dir
+	if b, err := readSmall(filepath.Join(a.Dir, "gitdir"), 4<<10); err == nil {
+		if g := strings.TrimSpace(string(b)); filepath.IsAbs(g) && filepath.Base(g) == ".git" {
+			wt = filepath.Dir(g)
+		}
+	}
+	worktrees[a.Dir] = wt
+	return wt
+}
+
+// elsewhere returns the closest home containing dir, when it is not the
+// home of a (nor one holding a among its names); nil otherwise, and when
+// no home contains dir.
+func (hs homes) elsewhere(dir string, a Assignment) *Home {
+	if dir == "" {
+		return nil
+	}
+	var best *Home
+	for _, h := range hs {
+		if within(dir, h.Dir) && (best == nil || len(h.Dir) > len(best.Dir)) {
+			best = h
+		}
+	}
+	if best == nil || (best.Scope == a.Scope && slices.Contains(best.Names, a.ID)) {
+		return nil
+	}
+	// Another home as deep as best holding a is as good an answer.
+	for _, h := range hs {
+		if h.Dir == best.Dir && h.Scope == a.Scope && slices.Contains(h.Names, a.ID) {
+			return nil
+		}
+	}
+	c := *best
+	c.Names = slices.Clone(best.Names)
+	return &c
+}
+
+// within reports whether dir is root or lies under it.
+func within(dir, root string) bool {
+	if dir == root {
+		return true
+	}
+	if root == "/" {
+		return strings.HasPrefix(dir, "/")
+	}
+	return strings.HasPrefix(dir, root) && len(dir) > len(root) && os.IsPathSeparator(dir[len(root)])
 }
 
 // userName looks uid up, best effort.
@@ -115,15 +228,7 @@ func userName(uid uint32) string {
 	return u.Username
 }
 
-// process reads what /proc tells of pid, best effort.
+// process reads what the system tells of pid, best effort.
 func process(pid int) Process {
-	p := Process{PID: pid, Command: procinfo.Command(pid)}
-	dir := "/proc/" + strconv.Itoa(pid)
-	if b, err := os.ReadFile(dir + "/comm"); err == nil {
-		p.Program = strings.TrimSuffix(string(b), "\n")
-	}
-	if d, err := os.Readlink(dir + "/cwd"); err == nil {
-		p.Dir = d
-	}
-	return p
+	return Process{PID: pid, Program: procinfo.Program(pid), Command: procinfo.Command(pid), Dir: procinfo.Dir(pid)}
 }

@@ -70,12 +70,7 @@ func WorktreeScope(dir string) (string, error) {
 
 // worktreeFromGitFile reads a .git file of the worktree at dir.
 func worktreeFromGitFile(dir, dotgit string) (Worktree, error) {
-	f, err := os.Open(dotgit)
-	if err != nil {
-		return Worktree{}, fmt.Errorf("worktree scope: %w", err)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 4096))
-	f.Close()
+	b, err := readSmall(dotgit, 4096)
 	if err != nil {
 		return Worktree{}, fmt.Errorf("worktree scope: %w", err)
 	}
@@ -127,4 +122,15 @@ func scopeWord(name string) string {
 		s = "worktree"
 	}
 	return s
+}
+
+// readSmall reads at most limit bytes of the file at path: git's small
+// files (.git, gitdir), which a hostile worktree could make endless.
+func readSmall(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, limit))
 }

@@ -111,6 +111,14 @@ func Alive(id Identity) (bool, error) {
 // or "" where it cannot be read.
 func Command(pid int) string { return command(pid) }
 
+// Program returns pid's program name (on Linux its comm, at most 15
+// bytes), or "" if it cannot be read.
+func Program(pid int) string { return program(pid) }
+
+// Dir returns pid's working directory, or "" if it cannot be read (another
+// user's process, or one that exited).
+func Dir(pid int) string { return dir(pid) }
+
 // Namespace returns the inode of this process's pid namespace, as
 // recorded in Identity.NS, or 0 where the system has none.
 func Namespace() uint64 { return procNS() }
@@ -129,13 +137,6 @@ func Owner(pid int) (int, error) {
 	}
 	return owner(pid)
 }
-
-// PortHolders returns, for each of ports, the pids of the processes with a
-// socket listening (TCP) or bound (UDP) on it, IPv4 or IPv6. It reads the
-// system's socket tables and process table once for all the ports (Linux;
-// elsewhere it returns nil). Sockets of processes this user may not
-// inspect are missing.
-func PortHolders(ports ...int) map[int][]int { return portHolders(ports) }
 
 // Parent returns the pid of pid's parent, or an error wrapping ErrNoProcess.
 func Parent(pid int) (int, error) { return parent(pid) }

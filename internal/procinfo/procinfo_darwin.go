@@ -22,6 +22,10 @@ func lookupProc(pid int) (Identity, error) {
 
 func command(int) string { return "" }
 
+func program(int) string { return "" }
+
+func dir(int) string { return "" }
+
 func bootID() string {
 	tv, err := unix.SysctlTimeval("kern.boottime")
 	if err != nil {
@@ -37,8 +41,6 @@ func owner(pid int) (int, error) {
 	}
 	return int(kp.Eproc.Ucred.Uid), nil
 }
-
-func portHolders([]int) map[int][]int { return nil }
 
 func parent(pid int) (int, error) {
 	kp, err := unix.SysctlKinfoProc("kern.proc.pid", pid)

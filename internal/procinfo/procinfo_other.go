@@ -24,13 +24,15 @@ func lookupProc(pid int) (Identity, error) {
 
 func command(int) string { return "" }
 
+func program(int) string { return "" }
+
+func dir(int) string { return "" }
+
 func bootID() string { return "" }
 
 func owner(pid int) (int, error) {
 	return 0, fmt.Errorf("process %d: owner: %w", pid, errors.ErrUnsupported)
 }
-
-func portHolders([]int) map[int][]int { return nil }
 
 func parent(pid int) (int, error) {
 	return 0, fmt.Errorf("process %d: parent: %w", pid, errors.ErrUnsupported)

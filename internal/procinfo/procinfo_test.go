@@ -3,7 +3,6 @@
 package procinfo
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -99,37 +98,4 @@ func FuzzParseStat(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = parseStat(b) // must not panic
 	})
-}
-
-func TestPortHolders(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
-	l2, err := net.Listen("tcp6", "[::1]:0")
-	require.NoError(t, err)
-	defer l2.Close()
-	port2 := l2.Addr().(*net.TCPAddr).Port
-	holders := PortHolders(port, port2, 1)
-	assert.Equal(t, map[int][]int{port: {os.Getpid()}, port2: {os.Getpid()}}, holders, "one read for every port asked")
-	u, err := net.ListenPacket("udp", "[::1]:0")
-	if err == nil {
-		defer u.Close()
-		udp := u.LocalAddr().(*net.UDPAddr).Port
-		assert.Contains(t, PortHolders(udp)[udp], os.Getpid())
-	}
-	l.Close()
-	assert.Empty(t, PortHolders(port))
-}
-
-func TestSocketInodes(t *testing.T) {
-	table := `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 12345 1 0000000000000000 100 0 0 10 0
-   1: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 555 1 0000000000000000 100 0 0 10 0
-   2: 00000000:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 777 1
-`
-	want := map[int]bool{8080: true, 8081: true}
-	assert.Equal(t, map[string]int{"12345": 8080, "777": 8081}, socketInodes(table, want, true))
-	assert.Equal(t, map[string]int{"12345": 8080, "555": 8080, "777": 8081}, socketInodes(table, want, false))
-	assert.Empty(t, socketInodes(table, map[int]bool{9: true}, true))
 }

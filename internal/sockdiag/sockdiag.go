@@ -46,4 +46,7 @@ type Socket struct {
 	// Inode is the socket's inode number, as in /proc/PID/fd links
 	// ("socket:[Inode]"); [Holders] maps it to pids.
 	Inode uint64
+	// PIDs are the processes holding the socket, in ascending order, as
+	// far as this user may see: filled by [Holding] only.
+	PIDs []int
 }

@@ -44,6 +44,56 @@ func Lookup(port int) ([]Socket, error) {
 	if port < 1 || port > 65535 {
 		return nil, fmt.Errorf("sockdiag: port %d out of range 1-65535", port)
 	}
+	return lookup(uint16(port), uint16(port), nil)
+}
+
+// LookupPorts is [Lookup] for several ports at once: four dumps in all,
+// filtered in the kernel to the range from the lowest port to the highest,
+// then to the ports themselves. Sockets come in the order of the dumps
+// (tcp4, tcp6, udp4, udp6), not of ports.
+func LookupPorts(ports []int) ([]Socket, error) {
+	if len(ports) == 0 {
+		return nil, nil
+	}
+	want := make(map[uint16]bool, len(ports))
+	lo, hi := uint16(65535), uint16(1)
+	for _, p := range ports {
+		if p < 1 || p > 65535 {
+			return nil, fmt.Errorf("sockdiag: port %d out of range 1-65535", p)
+		}
+		want[uint16(p)] = true
+		lo, hi = min(lo, uint16(p)), max(hi, uint16(p))
+	}
+	if lo == hi {
+		want = nil
+	}
+	return lookup(lo, hi, want)
+}
+
+// Holding returns the sockets on any of ports, as [LookupPorts], with the
+// pids holding each (Socket.PIDs) from [Holders].
+func Holding(ports ...int) ([]Socket, error) {
+	socks, err := LookupPorts(ports)
+	if err != nil || len(socks) == 0 {
+		return socks, err
+	}
+	inodes := make([]uint64, len(socks))
+	for i, s := range socks {
+		inodes[i] = s.Inode
+	}
+	pids, err := Holders(inodes)
+	if err != nil {
+		return nil, err
+	}
+	for i := range socks {
+		socks[i].PIDs = pids[socks[i].Inode]
+	}
+	return socks, nil
+}
+
+// lookup makes the four dumps for local ports lo..hi, keeping only the
+// ports in want when it is not nil.
+func lookup(lo, hi uint16, want map[uint16]bool) ([]Socket, error) {
 	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
 	if err != nil {
 		return nil, fmt.Errorf("sockdiag: netlink socket: %w", err)
@@ -63,7 +113,7 @@ func Lookup(port int) ([]Socket, error) {
 		{unix.IPPROTO_UDP, unix.AF_INET, ^uint32(0)},
 		{unix.IPPROTO_UDP, unix.AF_INET6, ^uint32(0)},
 	} {
-		out, err = dump(fd, *bp, q.family, q.proto, q.states, uint16(port), out)
+		out, err = dump(fd, *bp, q.family, q.proto, q.states, lo, hi, want, out)
 		if err != nil {
 			return nil, err
 		}
@@ -72,9 +122,10 @@ func Lookup(port int) ([]Socket, error) {
 }
 
 // dump sends one SOCK_DIAG_BY_FAMILY dump request for the family, protocol
-// and states, filtered in the kernel to source port port, and appends the
-// sockets of the answer to out.
-func dump(fd int, buf []byte, family, proto uint8, states uint32, port uint16, out []Socket) ([]Socket, error) {
+// and states, filtered in the kernel to source ports lo..hi, and appends the
+// sockets of the answer whose port is in want (any, when want is nil) to
+// out.
+func dump(fd int, buf []byte, family, proto uint8, states uint32, lo, hi uint16, want map[uint16]bool, out []Socket) ([]Socket, error) {
 	ne := binary.NativeEndian
 	var req [sizeofRequest]byte
 	// struct nlmsghdr
@@ -91,7 +142,7 @@ func dump(fd int, buf []byte, family, proto uint8, states uint32, port uint16, o
 	// struct inet_diag_bc_op {u8 code; u8 yes; u16 no} followed by an op
 	// whose no field holds the port (host order); yes and no are the byte
 	// offsets to jump by, and a program accepts when it lands exactly on its
-	// end: "sport >= port" then "sport <= port"; a failed test jumps 4 bytes
+	// end: "sport >= lo" then "sport <= hi"; a failed test jumps 4 bytes
 	// past the end, a rejection.
 	a := r[sizeofReqV2:]
 	ne.PutUint16(a[0:], unix.SizeofNlAttr+sizeofBC)
@@ -99,10 +150,10 @@ func dump(fd int, buf []byte, family, proto uint8, states uint32, port uint16, o
 	bc := a[unix.SizeofNlAttr:]
 	bc[0], bc[1] = inetDiagBcSGE, 8
 	ne.PutUint16(bc[2:], 8+12)
-	ne.PutUint16(bc[6:], port)
+	ne.PutUint16(bc[6:], lo)
 	bc[8], bc[9] = inetDiagBcSLE, 8
 	ne.PutUint16(bc[10:], 12)
-	ne.PutUint16(bc[14:], port)
+	ne.PutUint16(bc[14:], hi)
 
 	if err := unix.Sendto(fd, req[:], 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return out, fmt.Errorf("sockdiag: netlink send: %w", err)
@@ -149,8 +200,11 @@ func dump(fd int, buf []byte, family, proto uint8, states uint32, port uint16, o
 			sport := binary.BigEndian.Uint16(data[4:])
 			// The kernel filtered already; checking again costs nothing
 			// and guards against a kernel that ignored the filter.
-			if sport != port || (proto == unix.IPPROTO_TCP && states&(1<<state) == 0) {
+			if sport < lo || sport > hi || (proto == unix.IPPROTO_TCP && states&(1<<state) == 0) {
 				unfiltered.Add(1)
+				continue
+			}
+			if want != nil && !want[sport] {
 				continue
 			}
 			var addr netip.Addr
@@ -191,7 +245,7 @@ func countTCP(port int, states uint32) (int, error) {
 	buf := make([]byte, 64<<10)
 	var out []Socket
 	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		if out, err = dump(fd, buf, fam, unix.IPPROTO_TCP, states, uint16(port), out); err != nil {
+		if out, err = dump(fd, buf, fam, unix.IPPROTO_TCP, states, uint16(port), uint16(port), nil, out); err != nil {
 			return 0, err
 		}
 	}

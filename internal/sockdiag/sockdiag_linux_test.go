@@ -140,13 +140,13 @@ func TestLookup(t *testing.T) {
 	}
 	defer uc.Close()
 	want := []string{
-		key(Socket{"tcp", 4, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), 0, inode(t, v4)}),
-		key(Socket{"udp", 4, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), 0, inode(t, uc)}),
+		key(Socket{Proto: "tcp", Family: 4, Local: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), Inode: inode(t, v4)}),
+		key(Socket{Proto: "udp", Family: 4, Local: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), Inode: inode(t, uc)}),
 	}
 	var dual *net.TCPListener
 	if hasIPv6(t) {
 		v6 := listen(t, "tcp6", fmt.Sprintf("[::1]:%d", port)).(*net.TCPListener)
-		want = append(want, key(Socket{"tcp", 6, netip.AddrPortFrom(netip.IPv6Loopback(), uint16(port)), 0, inode(t, v6)}))
+		want = append(want, key(Socket{Proto: "tcp", Family: 6, Local: netip.AddrPortFrom(netip.IPv6Loopback(), uint16(port)), Inode: inode(t, v6)}))
 		dual = listen(t, "tcp", "[::]:0").(*net.TCPListener)
 	} else {
 		t.Log("no IPv6: the ::1 and [::] listeners are not tested")
@@ -158,7 +158,7 @@ func TestLookup(t *testing.T) {
 
 	if dual != nil {
 		dp := portOf(dual.Addr())
-		w := []string{key(Socket{"tcp", 6, netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(dp)), 0, inode(t, dual)})}
+		w := []string{key(Socket{Proto: "tcp", Family: 6, Local: netip.AddrPortFrom(netip.IPv6Unspecified(), uint16(dp)), Inode: inode(t, dual)})}
 		if got := keys(mustLookup(t, dp)); !slices.Equal(got, w) {
 			t.Errorf("Lookup(%d) dual-stack:\n got %q\nwant %q", dp, got, w)
 		}
@@ -181,7 +181,7 @@ func TestLookupConnected(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	want := []string{key(Socket{"tcp", 4, netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), 0, inode(t, ln)})}
+	want := []string{key(Socket{Proto: "tcp", Family: 4, Local: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), Inode: inode(t, ln)})}
 	if got := keys(mustLookup(t, port)); !slices.Equal(got, want) {
 		t.Errorf("Lookup(%d) with an accepted connection:\n got %q\nwant %q", port, got, want)
 	}
@@ -191,6 +191,33 @@ func TestLookupConnected(t *testing.T) {
 	cport := portOf(c.LocalAddr())
 	if got := mustLookup(t, cport); len(got) != 0 {
 		t.Errorf("Lookup(%d) of a connected client socket = %q, want nothing", cport, keys(got))
+	}
+}
+
+// TestHoldingPorts checks LookupPorts and Holding with several ports: only
+// the ports asked for come back, each with this process as its holder.
+func TestHoldingPorts(t *testing.T) {
+	a := listen(t, "tcp4", "127.0.0.1:0").(*net.TCPListener)
+	b := listen(t, "tcp4", "127.0.0.1:0").(*net.TCPListener)
+	c := listen(t, "tcp4", "127.0.0.1:0").(*net.TCPListener) // not asked for
+	pa, pb, pc := portOf(a.Addr()), portOf(b.Addr()), portOf(c.Addr())
+	socks, err := Holding(pa, pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int][]int{}
+	for _, s := range socks {
+		got[int(s.Local.Port())] = s.PIDs
+	}
+	me := []int{os.Getpid()}
+	if !slices.Equal(got[pa], me) || !slices.Equal(got[pb], me) || len(got) != 2 {
+		t.Errorf("Holding(%d, %d) with %d also listening: %v, want both held by %v and nothing else", pa, pb, pc, got, me)
+	}
+	if socks, err := LookupPorts(nil); err != nil || len(socks) != 0 {
+		t.Errorf("LookupPorts(nil) = %v, %v; want nothing", socks, err)
+	}
+	if _, err := LookupPorts([]int{pa, 70000}); err == nil {
+		t.Error("LookupPorts with port 70000: no error")
 	}
 }
 
@@ -445,7 +472,7 @@ func BenchmarkDumpAllStatesTimeWait(b *testing.B) {
 	buf := make([]byte, 64<<10)
 	var out []Socket
 	for b.Loop() {
-		if out, err = dump(fd, buf, unix.AF_INET, unix.IPPROTO_TCP, ^uint32(0), uint16(twPort), out[:0]); err != nil {
+		if out, err = dump(fd, buf, unix.AF_INET, unix.IPPROTO_TCP, ^uint32(0), uint16(twPort), uint16(twPort), nil, out[:0]); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -17,3 +17,11 @@ func Lookup(port int) ([]Socket, error) { return nil, errUnsupported }
 // Holders is not supported on this system: it returns an error wrapping
 // [errors.ErrUnsupported].
 func Holders(inodes []uint64) (map[uint64][]int, error) { return nil, errUnsupported }
+
+// LookupPorts is not supported on this system: it returns an error wrapping
+// [errors.ErrUnsupported].
+func LookupPorts(ports []int) ([]Socket, error) { return nil, errUnsupported }
+
+// Holding is not supported on this system: it returns an error wrapping
+// [errors.ErrUnsupported].
+func Holding(ports ...int) ([]Socket, error) { return nil, errUnsupported }
