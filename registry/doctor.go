@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/portfor/portfor/internal/procinfo"
@@ -483,23 +482,7 @@ func noteElsewhere(rep *Report, named []Assignment, holders map[int][]int) {
 				continue
 			}
 			rep.add(SeverityNote, "%s: port %d is held by pid %d (%s) running in %s, the directory of %s",
-				displayName(a), a.Port, pid, procinfo.Program(pid), d, h.describe())
+				a.Key(), a.Port, pid, procinfo.Program(pid), d, h)
 		}
 	}
-}
-
-// displayName is a name as people type it: SCOPE:NAME for a scoped one.
-func displayName(a Assignment) string { return scopedKey(a.Scope, a.ID) }
-
-// describe says whose directory the home is: "scope S" or "web, api".
-func (h Home) describe() string {
-	names := h.Names
-	more := ""
-	if len(names) > 3 {
-		names, more = names[:3], fmt.Sprintf(" and %d more", len(h.Names)-3)
-	}
-	if h.Scope != "" {
-		return fmt.Sprintf("scope %s (%s%s)", h.Scope, strings.Join(names, ", "), more)
-	}
-	return strings.Join(names, ", ") + more
 }

@@ -69,6 +69,10 @@ type Assignment struct {
 	Command    string // the owner's command line, if known
 }
 
+// Key is the assignment's name as people type it and the registry stores
+// it: SCOPE:NAME for a scoped name, else the name (or a lease's id).
+func (a Assignment) Key() string { return scopedKey(a.Scope, a.ID) }
+
 // found turns what a Get or Delete returned into the assignment, or an
 // error wrapping ErrNotFound when there was none.
 func found(e store.Entry, ok bool, err error) (Assignment, error) {

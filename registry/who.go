@@ -62,6 +62,20 @@ type Home struct {
 	Names []string // the names, sorted
 }
 
+// String says whose directory h is: "scope S (web, api)" for a scope's,
+// "web, api" for global names', with at most three names.
+func (h Home) String() string {
+	names, more := h.Names, ""
+	if len(names) > 3 {
+		names, more = names[:3], fmt.Sprintf(" and %d more", len(h.Names)-3)
+	}
+	s := strings.Join(names, ", ") + more
+	if h.Scope != "" {
+		return "scope " + h.Scope + " (" + s + ")"
+	}
+	return s
+}
+
 // Who returns every socket listening (TCP) or bound (UDP) on any of ports,
 // IPv4 and IPv6, of every user, with the processes holding each and the
 // name each port is registered under, if any. Sockets come sorted by port,

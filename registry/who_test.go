@@ -81,3 +81,63 @@ func TestWhoFreePortAndBadPort(t *testing.T) {
 		assert.ErrorIs(t, err, registry.ErrInvalidPort, "%d", bad)
 	}
 }
+
+// TestWhoSeveralPortsAndElsewhere asks for three ports at once: two held
+// here, one free. The process runs in the directory the name tools was
+// asked from, so holding api's port (asked from elsewhere) is flagged with
+// tools' directory, and holding tools' own port is not.
+func TestWhoSeveralPortsAndElsewhere(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("sockets are looked up through Linux's sock_diag here")
+	}
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "registry.db")
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	here, err := registry.Open(db, registry.Options{})
+	require.NoError(t, err)
+	away, err := registry.Open(db, registry.Options{ScopeDir: t.TempDir()})
+	require.NoError(t, err)
+	lt := listenTCP(t)
+	la := listenTCP(t)
+	free := freePort(t)
+	require.NoError(t, here.Bind(ctx, "tools", lt))
+	require.NoError(t, away.Bind(ctx, "api", la))
+
+	hs, err := here.Who(ctx, la, free, lt)
+	require.NoError(t, err)
+	require.Len(t, hs, 2)
+	byName := map[string]registry.Holder{}
+	for _, h := range hs {
+		byName[h.Name] = h
+	}
+	require.Len(t, byName["tools"].Procs, 1)
+	assert.Nil(t, byName["tools"].Procs[0].Elsewhere)
+	require.Len(t, byName["api"].Procs, 1)
+	assert.Equal(t, &registry.Home{Dir: wd, Names: []string{"tools"}}, byName["api"].Procs[0].Elsewhere)
+	assert.Equal(t, "tools", byName["api"].Procs[0].Elsewhere.String())
+	assert.Equal(t, min(la, lt), int(hs[0].Local.Port()), "sorted by port")
+
+	// A registry that cannot be read leaves the names out, not the answer.
+	bad := filepath.Join(t.TempDir(), "registry.db")
+	require.NoError(t, os.WriteFile(bad, []byte("not a registry"), 0o600))
+	broken, err := registry.Open(bad, registry.Options{})
+	require.NoError(t, err)
+	hs, err = broken.Who(ctx, la)
+	require.NoError(t, err)
+	require.Len(t, hs, 1)
+	assert.Empty(t, hs[0].Name)
+	assert.Equal(t, os.Getpid(), hs[0].Procs[0].PID)
+
+	hs, err = here.Who(ctx)
+	assert.NoError(t, err)
+	assert.Empty(t, hs)
+}
+
+func listenTCP(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().(*net.TCPAddr).Port
+}

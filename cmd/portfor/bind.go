@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/urfave/cli/v2"
 
@@ -15,8 +17,9 @@ func bindCommand() *cli.Command {
 		ArgsUsage: "NAME PORT",
 		Description: `Records PORT for NAME without probing the host, so the port of a
 service that is already running can be recorded. Fails (exit 1) when PORT
-belongs to another name or NAME already holds another port; binding a NAME to
-the port it holds succeeds.`,
+belongs to another name or NAME already holds another port (saying what holds
+the port now, where the system lets portfor see); binding a NAME to the port it
+holds succeeds.`,
 		Action: namePortAction("portfor bind", (*registry.Registry).Bind),
 	}
 }
@@ -39,6 +42,11 @@ func namePortAction(hint string, do func(reg *registry.Registry, ctx context.Con
 		}
 		name := c.Args().First()
 		if err := do(reg, c.Context, name, port); err != nil {
+			if errors.Is(err, registry.ErrPortTaken) {
+				if who := heldBy(c.Context, reg, "tcp", port); who != "" {
+					return fmt.Errorf("%w; occupied now by %s", err, who)
+				}
+			}
 			return err
 		}
 		if reg.IsEphemeral(port) {

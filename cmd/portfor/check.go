@@ -22,7 +22,9 @@ host, a server could bind the port now. TARGET is as for 'portfor wait':
 host:port, a bare port, a NAME, an http(s):// URL or NAME/PATH (its host and
 port are checked: a server that accepts connections there is occupied, whatever
 it answers), or unix:/PATH (free when nothing accepts a connection on it).
-With --udp, free means a UDP socket could bind the port on this host.
+With --udp, free means a UDP socket could bind the port on this host. When a
+port of this host is occupied, a line on stderr says who holds it (as
+'portfor who' does), where the system lets portfor see.
 
    if portfor check 8080 >/dev/null; then ./server --port 8080; fi`,
 		Flags: []cli.Flag{
@@ -52,6 +54,15 @@ With --udp, free means a UDP socket could bind the port on this host.
 			}
 			if !free {
 				fmt.Fprintln(c.App.Writer, "occupied")
+				if t.Kind != registry.TargetUnix && onThisHost(t.Addr.Host) {
+					proto := "tcp"
+					if c.Bool("udp") {
+						proto = "udp"
+					}
+					if reg, err := openRegistry(c); err == nil {
+						noteHeldBy(c, reg, proto, t.Addr.Port, "%s", printable(t.Addr.String()))
+					}
+				}
 				return errOccupied
 			}
 			_, err = fmt.Fprintln(c.App.Writer, "free")

@@ -126,8 +126,8 @@ func TestBindReleaseList(t *testing.T) {
 	require.Equal(t, 0, o.code, o.stderr)
 	lines := strings.Split(strings.TrimSuffix(o.stdout, "\n"), "\n")
 	require.Len(t, lines, 3)
-	assert.Regexp(t, `^NAME +SCOPE +PORT +KIND +CREATED +DIR$`, lines[0])
-	assert.Regexp(t, `^list +- +18090 +stable +\d{4}-\d\d-\d\d \d\d:\d\d +/`, lines[1])
+	assert.Regexp(t, `^NAME +SCOPE +PORT +KIND +UP +CREATED +DIR$`, lines[0])
+	assert.Regexp(t, `^list +- +18090 +stable +\S+ +\d{4}-\d\d-\d\d \d\d:\d\d +/`, lines[1])
 	assert.Regexp(t, `^nginx +- +18080 +stable `, lines[2])
 	assert.Equal(t, strings.Index(lines[0], "PORT"), strings.Index(lines[2], "18080"), "columns are aligned")
 

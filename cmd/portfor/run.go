@@ -330,7 +330,8 @@ func mergeEnv(base []string, set map[string]string) []string {
 
 // forwardNotes says on stderr what `forward` says about the ports it
 // gave: a known name that keeps another port than the one asked, a new
-// port in the ephemeral range.
+// name that did not get the port asked because something holds it (and
+// what), a new port in the ephemeral range.
 func forwardNotes(c *cli.Context, reg *registry.Registry, reqs []registry.ForwardRequest, res []registry.ForwardResult) {
 	for i, q := range reqs {
 		r := res[i]
@@ -338,6 +339,12 @@ func forwardNotes(c *cli.Context, reg *registry.Registry, reqs []registry.Forwar
 		case q.Suggested == 0:
 		case r.Known && r.Port != q.Suggested:
 			fmt.Fprintf(c.App.ErrWriter, "portfor: %s keeps %d (asked %d); 'portfor move %s %d' changes it\n", q.ID, r.Port, q.Suggested, q.ID, q.Suggested)
+		case !r.Known && r.Port != q.Suggested:
+			// The port asked for was not free: say what holds it, where
+			// the system tells (another name's port says nothing here).
+			if who := heldBy(c.Context, reg, "tcp", q.Suggested); who != "" {
+				fmt.Fprintf(c.App.ErrWriter, "portfor: %s got %d: %d is occupied by %s\n", q.ID, r.Port, q.Suggested, who)
+			}
 		case !r.Known && r.Port == q.Suggested && reg.IsEphemeral(r.Port):
 			// Only a port asked for by number can lie in the ephemeral range.
 			warnEphemeral(c, r.Port, q.ID)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -107,14 +108,20 @@ func TestWaitAndCheckCommands(t *testing.T) {
 	assert.Contains(t, o.stderr, fmt.Sprintf("Port %d not bound on localhost", free))
 	assert.Contains(t, o.stderr, fmt.Sprintf("Port %d not bound on ::1", free))
 
-	assert.Equal(t, outcome{"occupied\n", "", 1}, portfor(t, db, "check", p(busy)))
+	// This process holds busy: check says so on stderr.
+	byMe := fmt.Sprintf("occupied by %s (pid %d)", program(), os.Getpid())
+	o = portfor(t, db, "check", p(busy))
+	assert.Equal(t, outcome{"occupied\n", o.stderr, 1}, o)
+	assert.True(t, strings.HasPrefix(o.stderr, fmt.Sprintf("portfor: localhost:%d: %s in ", busy, byMe)), o.stderr)
 	assert.Equal(t, outcome{"free\n", "", 0}, portfor(t, db, "check", "127.0.0.1:"+p(free)))
 	assert.Equal(t, outcome{"free\n", "", 0}, portfor(t, db, "check", "--udp", p(busy)))
 
 	// A registered name stands for its port on localhost.
 	require.Equal(t, 0, portfor(t, db, "bind", "svc", p(busy)).code)
 	assert.Equal(t, outcome{"", "", 0}, portfor(t, db, "wait", "svc", "occupied"))
-	assert.Equal(t, outcome{"occupied\n", "", 1}, portfor(t, db, "check", "svc"))
+	o = portfor(t, db, "check", "svc")
+	assert.Equal(t, outcome{"occupied\n", o.stderr, 1}, o)
+	assert.Contains(t, o.stderr, byMe)
 	assert.Equal(t, outcome{"", "portfor: \"nope\" is neither a registered name nor a host:port\n", 1}, portfor(t, db, "wait", "nope"))
 }
 

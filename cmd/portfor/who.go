@@ -30,6 +30,15 @@ type whoProcess struct {
 	Program string `json:"program"`
 	Command string `json:"command"`
 	Dir     string `json:"dir"`
+	// Elsewhere: the process runs in the directory of other names than
+	// the port's own (registry.Process.Elsewhere).
+	Elsewhere *whoHome `json:"elsewhere,omitempty"`
+}
+
+type whoHome struct {
+	Dir   string   `json:"dir"`
+	Scope string   `json:"scope,omitempty"`
+	Names []string `json:"names"`
 }
 
 func whoCommand() *cli.Command {
@@ -138,16 +147,26 @@ func printWho(c *cli.Context, holders []registry.Holder) error {
 	return err
 }
 
-func printWhoJSON(c *cli.Context, holders []registry.Holder) error {
+// whoEntries is the JSON form of holders.
+func whoEntries(holders []registry.Holder) []whoEntry {
 	out := make([]whoEntry, len(holders))
 	for i, h := range holders {
 		e := whoEntry{Proto: h.Proto, Address: h.Local.Addr().String(), Port: int(h.Local.Port()), UID: h.UID, User: h.User,
 			Processes: []whoProcess{}, Hidden: h.Hidden, Name: h.Name, Scope: h.Scope}
 		for _, p := range h.Procs {
-			e.Processes = append(e.Processes, whoProcess{PID: p.PID, Program: p.Program, Command: p.Command, Dir: p.Dir})
+			wp := whoProcess{PID: p.PID, Program: p.Program, Command: p.Command, Dir: p.Dir}
+			if p.Elsewhere != nil {
+				wp.Elsewhere = &whoHome{Dir: p.Elsewhere.Dir, Scope: p.Elsewhere.Scope, Names: p.Elsewhere.Names}
+			}
+			e.Processes = append(e.Processes, wp)
 		}
 		out[i] = e
 	}
+	return out
+}
+
+func printWhoJSON(c *cli.Context, holders []registry.Holder) error {
+	out := whoEntries(holders)
 	enc := json.NewEncoder(c.App.Writer)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
