@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -401,4 +402,47 @@ func BenchmarkWorktreeScope(b *testing.B) {
 			b.Fatal(s, err)
 		}
 	}
+}
+
+// BenchmarkWho is `portfor who PORT` in process: one port held by one
+// listener of this process, in a registry of 100 names.
+func BenchmarkWho(b *testing.B) {
+	reg, ports := benchPopulated(b, 100)
+	l := benchListen(b, ports["svc-0042"])
+	defer l.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		hs, err := reg.Who(ctx, ports["svc-0042"])
+		if err != nil || len(hs) != 1 {
+			b.Fatal(hs, err)
+		}
+	}
+}
+
+// BenchmarkWho100 is what `portfor list` asks: the holders of a registry's
+// 100 ports, every one of them listened on.
+func BenchmarkWho100(b *testing.B) {
+	reg, ports := benchPopulated(b, 100)
+	all := make([]int, 0, len(ports))
+	for _, p := range ports {
+		l := benchListen(b, p)
+		defer l.Close()
+		all = append(all, p)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		hs, err := reg.Who(ctx, all...)
+		if err != nil || len(hs) != 100 {
+			b.Fatal(len(hs), err)
+		}
+	}
+}
+
+func benchListen(b *testing.B, port int) io.Closer {
+	b.Helper()
+	l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		b.Skip("port of the benchmark registry taken here:", err)
+	}
+	return l
 }
