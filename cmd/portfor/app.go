@@ -43,7 +43,7 @@ func usagef(hint, format string, args ...any) error {
 // on failure, and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	code := exitOK
-	if quickHit(ctx, args, stdout, stderr, &code) || quickRun(ctx, args, stdout, stderr, &code) {
+	if quickHit(ctx, args, stdout, stderr, &code) || quickRun(ctx, args, stdout, stderr, &code) || quickWho(ctx, args, stdout, stderr, &code) {
 		return code
 	}
 	return runApp(ctx, args, stdout, stderr)

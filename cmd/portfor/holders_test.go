@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -160,4 +163,39 @@ func TestListFlagsAServerInAnotherWorktree(t *testing.T) {
 
 	o = inDir(t, root, db, nil, "doctor")
 	assert.Contains(t, o.stdout, fmt.Sprintf("web: port %s is held by pid %d (%s) running in %s, the directory of scope app-feature-", mainPort, wrong.pid, program(), realFeature), o.stdout)
+}
+
+// TestQuickWhoAnswersAsTheFullPath runs who command lines with and without
+// the quick path, against a listener of this process on a registered
+// name's port: the same output, errors and status.
+func TestQuickWhoAnswersAsTheFullPath(t *testing.T) {
+	skipUnlessLinux(t)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	held := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	free := strconv.Itoa(freePort(t))
+	setup := func(t *testing.T) string {
+		db := filepath.Join(t.TempDir(), "registry.db")
+		var out, errOut strings.Builder
+		require.Equal(t, 0, runApp(context.Background(), []string{"portfor", "--db", db, "bind", "web", held}, &out, &errOut), errOut.String())
+		require.Equal(t, 0, runApp(context.Background(), []string{"portfor", "--db", db, "--scope", "s", "bind", "api", free}, &out, &errOut), errOut.String())
+		return db
+	}
+	for _, args := range [][]string{
+		{"who", held}, {"who", "web"}, {"who", "--json", "web"}, {"who", held, "--json"}, {"--db", "DB", "who", "web"},
+		{"who", free}, {"who", "--json", free}, {"who", "nosuch"}, {"who", "0"}, {"who", "065535"}, {"who", "70000"},
+		{"who"}, {"who", "web", "api"}, {"who", "-x", "web"}, {"who", "--json=false", "web"}, {"who", "api"},
+		{"--scope", "s", "who", "api"}, {"--scope=s", "who", "--json", "api"}, {"who", ""}, {"who", "--", "web"},
+		{"--lock-timeout", "soon", "who", "web"}, {"who", "-h"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Setenv("PORTFOR_DB", "")
+			assert.Equal(t, runOn(t, runApp, setup, nil, args...), runOn(t, run, setup, nil, args...))
+		})
+	}
+	var code int
+	t.Setenv("PORTFOR_DB", filepath.Join(t.TempDir(), "registry.db"))
+	assert.True(t, quickWho(context.Background(), []string{"portfor", "who", held}, io.Discard, io.Discard, &code))
+	assert.Equal(t, 0, code)
 }

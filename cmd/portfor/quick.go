@@ -152,6 +152,60 @@ func quickRun(ctx context.Context, args []string, stdout, stderr io.Writer, code
 	return true
 }
 
+// quickWho answers `portfor [globals] who [--json] PORT|NAME` (--json
+// before or after the argument) without building the command line: who
+// is asked when something is in the way, and its answer should take no
+// longer than ss's. A NAME that is not registered, a flag of who's it
+// does not know, a system where sockets cannot be looked up: the full
+// path's, which does all of it as if this path did not exist. Unlike the
+// other quick paths it waits for a busy lock as long as the full path
+// would: who's names come from the registry, and a one-try lock would
+// leave them out where the full path would wait and print them.
+func quickWho(ctx context.Context, args []string, stdout, stderr io.Writer, code *int) bool {
+	g, i, ok := quickGlobals(args)
+	if !ok || i >= len(args) || args[i] != "who" {
+		return false
+	}
+	arg, asJSON := "", false
+	for _, a := range args[i+1:] {
+		switch {
+		case a == "--json":
+			asJSON = true
+		case a == "" || strings.HasPrefix(a, "-") || arg != "":
+			return false
+		default:
+			arg = a
+		}
+	}
+	if arg == "" {
+		return false
+	}
+	reg, ok := g.openWaiting()
+	if !ok {
+		return false
+	}
+	var port int
+	if isDigits(arg) {
+		p, err := strconv.Atoi(arg)
+		if err != nil || p < 1 || p > 65535 || arg[0] == '0' {
+			return false
+		}
+		port = p
+	} else {
+		a, err := reg.Lookup(ctx, arg)
+		if err != nil {
+			return false
+		}
+		port = a.Port
+	}
+	holders, err := reg.Who(ctx, port)
+	if err != nil {
+		return false
+	}
+	*code = report(ctx, reportWho(stdout, stderr, holders, port, asJSON), stderr)
+	return true
+}
+
 // quickGlobals reads the global flags at the front of args (see
 // quickOpts.flag) and returns them with the index of the first other
 // argument; ok is false for a value the full path must judge.
@@ -192,10 +246,11 @@ func (g *quickOpts) flag(args []string, i int) (last int, isFlag, ok bool) {
 	case "--scope":
 		g.scope, g.scopeSet = value, true
 	default:
-		if _, err := parseDuration(value); err != nil {
+		d, err := parseDuration(value)
+		if err != nil {
 			return i, true, false
 		}
-		g.timeoutSet = true
+		g.timeout, g.timeoutSet = d, true
 	}
 	return i, true, true
 }
@@ -203,6 +258,7 @@ func (g *quickOpts) flag(args []string, i int) (last int, isFlag, ok bool) {
 // quickOpts are the global flags a quick path read.
 type quickOpts struct {
 	db, scope                   string
+	timeout                     time.Duration // --lock-timeout, when timeoutSet
 	dbSet, scopeSet, timeoutSet bool
 }
 
@@ -210,12 +266,34 @@ type quickOpts struct {
 // name, with a lock timeout of one try; ok is false for anything the full
 // path must judge.
 func (g quickOpts) open() (*registry.Registry, bool) {
+	return g.openWith(time.Nanosecond)
+}
+
+// openWaiting is open with the lock timeout the full path would use:
+// --lock-timeout, $PORTFOR_LOCK_TIMEOUT, or the default.
+func (g quickOpts) openWaiting() (*registry.Registry, bool) {
+	return g.openWith(0)
+}
+
+// openWith opens the registry with the lock timeout wait, or when wait is
+// 0 the one the flags and environment give.
+func (g quickOpts) openWith(wait time.Duration) (*registry.Registry, bool) {
+	timeout := g.timeout
 	if !g.timeoutSet {
+		timeout = registry.DefaultLockTimeout
 		if v, set := os.LookupEnv("PORTFOR_LOCK_TIMEOUT"); set {
-			if _, err := parseDuration(v); err != nil {
+			d, err := parseDuration(v)
+			if err != nil {
 				return nil, false
 			}
+			timeout = d
 		}
+	}
+	if timeout == 0 {
+		timeout = time.Nanosecond // "don't wait", as openRegistry reads it
+	}
+	if wait != 0 {
+		timeout = wait
 	}
 	db := g.db
 	if !g.dbSet {
@@ -235,6 +313,6 @@ func (g quickOpts) open() (*registry.Registry, bool) {
 	if err != nil {
 		return nil, false
 	}
-	reg, err := registry.Open(db, registry.Options{LockTimeout: time.Nanosecond, Scope: scope})
+	reg, err := registry.Open(db, registry.Options{LockTimeout: timeout, Scope: scope})
 	return reg, err == nil
 }

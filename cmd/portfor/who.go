@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -91,29 +92,38 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				err = printWhoJSON(c, holders)
-			} else {
-				err = printWho(c, holders)
-			}
-			if err != nil {
-				return err
-			}
-			if len(holders) == 0 {
-				return fmt.Errorf("nothing listens on or is bound to port %d", port)
-			}
-			for _, h := range holders {
-				if h.Hidden {
-					fmt.Fprintln(c.App.ErrWriter, "portfor: the processes holding some sockets could not be seen (other users' need root)")
-					break
-				}
-			}
-			return nil
+			return reportWho(c.App.Writer, c.App.ErrWriter, holders, port, c.Bool("json"))
 		},
 	}
 }
 
-func printWho(c *cli.Context, holders []registry.Holder) error {
+// reportWho prints holders (a table, or JSON) and returns nil when
+// something holds port, or the error that makes the exit status 1 when
+// nothing does. A note on stderr says when some processes could not be
+// seen. The full command line and quickWho share it.
+func reportWho(stdout, stderr io.Writer, holders []registry.Holder, port int, asJSON bool) error {
+	var err error
+	if asJSON {
+		err = printWhoJSON(stdout, holders)
+	} else {
+		err = printWho(stdout, holders)
+	}
+	if err != nil {
+		return err
+	}
+	if len(holders) == 0 {
+		return fmt.Errorf("nothing listens on or is bound to port %d", port)
+	}
+	for _, h := range holders {
+		if h.Hidden {
+			fmt.Fprintln(stderr, "portfor: the processes holding some sockets could not be seen (other users' need root)")
+			break
+		}
+	}
+	return nil
+}
+
+func printWho(w io.Writer, holders []registry.Holder) error {
 	var b strings.Builder
 	for _, h := range holders {
 		user := printable(h.User)
@@ -143,7 +153,7 @@ func printWho(c *cli.Context, holders []registry.Holder) error {
 			fmt.Fprintf(&b, "%s %s pid %d %s %s %s%s: %s\n", h.Proto, h.Local, p.PID, user, prog, dir, reg, cmd)
 		}
 	}
-	_, err := c.App.Writer.Write([]byte(b.String()))
+	_, err := io.WriteString(w, b.String())
 	return err
 }
 
@@ -165,9 +175,9 @@ func whoEntries(holders []registry.Holder) []whoEntry {
 	return out
 }
 
-func printWhoJSON(c *cli.Context, holders []registry.Holder) error {
+func printWhoJSON(w io.Writer, holders []registry.Holder) error {
 	out := whoEntries(holders)
-	enc := json.NewEncoder(c.App.Writer)
+	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -278,11 +279,41 @@ func Holders(inodes []uint64) (map[uint64][]int, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sockdiag: %w", err)
 	}
-	defer proc.Close()
 	names, err := proc.Readdirnames(-1)
+	proc.Close()
 	if err != nil {
 		return nil, fmt.Errorf("sockdiag: reading /proc: %w", err)
 	}
+	// The scan is system calls and nothing else (an open, getdents and a
+	// readlinkat per descriptor, for every process), so it is split among
+	// the CPUs: on two cores it takes about half the time.
+	workers := min(runtime.GOMAXPROCS(0), 4, max(len(names)/32, 1))
+	parts := make([]map[uint64][]int, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			parts[w] = scanFDs(names[w*len(names)/workers:(w+1)*len(names)/workers], want)
+		}()
+	}
+	wg.Wait()
+	for _, part := range parts {
+		for ino, pids := range part {
+			res[ino] = append(res[ino], pids...)
+		}
+	}
+	for _, pids := range res {
+		slices.Sort(pids)
+	}
+	return res, nil
+}
+
+// scanFDs reads the /proc/PID/fd links of the processes named (entries of
+// /proc; other entries are skipped) and returns, for each socket inode in
+// want, the pids holding it.
+func scanFDs(names []string, want map[uint64]bool) map[uint64][]int {
+	res := map[uint64][]int{}
 	lb := make([]byte, 64)
 	db := make([]byte, 8<<10)
 	var fds []string
@@ -322,8 +353,5 @@ func Holders(inodes []uint64) (map[uint64][]int, error) {
 		}
 		unix.Close(dfd)
 	}
-	for _, pids := range res {
-		slices.Sort(pids)
-	}
-	return res, nil
+	return res
 }
