@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -199,25 +201,36 @@ func worldCopy(t *testing.T) (exe, dir string) {
 // the test is skipped where this process cannot do that.
 func asNobody(t *testing.T) []string {
 	t.Helper()
+	pre, why := nobodyArgv()
+	if pre == nil {
+		t.Skip(why)
+	}
+	return pre
+}
+
+// nobodyArgv is the argv prefix that runs a command as the user nobody
+// (setpriv), or nil and why this process cannot do that.
+func nobodyArgv() ([]string, string) {
 	if os.Geteuid() != 0 {
-		t.Skip("making a socket of another user needs root (setpriv --reuid)")
+		return nil, "making a socket of another user needs root (setpriv --reuid)"
 	}
 	setpriv, err := exec.LookPath("setpriv")
 	if err != nil {
-		t.Skip("setpriv is not installed")
+		return nil, "setpriv is not installed"
 	}
 	if _, err := user.Lookup("nobody"); err != nil {
-		t.Skip("no user nobody")
+		return nil, "no user nobody"
 	}
-	return []string{setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"}
+	pre := []string{setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"}
+	if _, err := user.LookupGroup("nogroup"); err != nil {
+		pre[2] = "--regid=nobody"
+	}
+	return pre, ""
 }
 
 func TestWhoOtherUsers(t *testing.T) {
 	skipUnlessLinux(t)
 	pre := asNobody(t)
-	if _, err := user.LookupGroup("nogroup"); err != nil {
-		pre[2] = "--regid=nobody"
-	}
 	exe, dir := worldCopy(t)
 
 	// A listener of nobody's: root sees all of it.
@@ -239,4 +252,89 @@ func TestWhoOtherUsers(t *testing.T) {
 	require.NoError(t, cmd.Run(), stderr.String())
 	assert.Equal(t, fmt.Sprintf("tcp 127.0.0.1:%d uid 0 root: process not visible\n", root.port), stdout.String())
 	assert.Equal(t, "portfor: the processes holding some sockets could not be seen (other users' need root)\n", stderr.String())
+}
+
+var ssPID = regexp.MustCompile(`pid=(\d+)`)
+
+// TestWhoAgreesWithSS compares `portfor who --json` with `ss -ltnup` on the
+// same sockets: a TCP socket of this process shared with a child it
+// started (as after a fork), UDP, IPv6, dual-stack, and another user's
+// listener where the test can make one. Both must list the same sockets
+// (protocol, address, port) held by the same pids.
+func TestWhoAgreesWithSS(t *testing.T) {
+	skipUnlessLinux(t)
+	if _, err := exec.LookPath("ss"); err != nil {
+		t.Skip("ss (iproute2) is not installed")
+	}
+	db := newDB(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	f, err := ln.(*net.TCPListener).File()
+	require.NoError(t, err)
+	sleeper := exec.Command("sleep", "600") // holds the socket as fd 3 until killed
+	sleeper.ExtraFiles = []*os.File{f}
+	require.NoError(t, sleeper.Start())
+	f.Close()
+	t.Cleanup(func() { sleeper.Process.Kill(); sleeper.Wait() })
+	_, ok := startListener(t, "", nil, "", "udp4", fmt.Sprintf("127.0.0.1:%d", port))
+	require.True(t, ok)
+	ports := []int{port}
+	if _, ok := startListener(t, "", nil, "", "tcp6", fmt.Sprintf("[::1]:%d", port)); !ok {
+		t.Log("no IPv6 loopback: the ::1 and [::] listeners are not compared")
+	} else if dual, ok := startListener(t, "", nil, "", "tcp", "[::]:0"); ok {
+		ports = append(ports, dual.port)
+	}
+	if pre, why := nobodyArgv(); pre == nil {
+		t.Logf("another user's listener is not compared: %s", why)
+	} else {
+		exe, dir := worldCopy(t)
+		other, ok := startListener(t, exe, pre, dir, "tcp4", "127.0.0.1:0")
+		require.True(t, ok)
+		ports = append(ports, other.port)
+	}
+
+	for _, p := range ports {
+		out, err := exec.Command("ss", "-H", "-ltnup", "sport", "=", fmt.Sprintf(":%d", p)).Output()
+		require.NoError(t, err)
+		var fromSS []string
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) < 5 {
+				continue
+			}
+			local := fields[4]
+			if strings.HasPrefix(local, "*:") { // ss's name for [::] taking IPv4 too
+				local = "[::]" + local[1:]
+			}
+			var pids []int
+			for _, m := range ssPID.FindAllStringSubmatch(line, -1) {
+				pid, _ := strconv.Atoi(m[1])
+				pids = append(pids, pid)
+			}
+			slices.Sort(pids)
+			fromSS = append(fromSS, fmt.Sprintf("%s %s %v", fields[0], local, slices.Compact(pids)))
+		}
+		slices.Sort(fromSS)
+
+		o := portfor(t, db, "who", "--json", strconv.Itoa(p))
+		require.Equal(t, 0, o.code, o.stderr)
+		var got []whoEntry
+		require.NoError(t, json.Unmarshal([]byte(o.stdout), &got))
+		var ours []string
+		for _, e := range got {
+			var pids []int
+			for _, pr := range e.Processes {
+				pids = append(pids, pr.PID)
+			}
+			slices.Sort(pids)
+			ours = append(ours, fmt.Sprintf("%s %s %v", e.Proto, net.JoinHostPort(e.Address, strconv.Itoa(e.Port)), pids))
+		}
+		slices.Sort(ours)
+		assert.Equal(t, fromSS, ours, "port %d", p)
+		if p == port {
+			assert.Contains(t, strings.Join(ours, "\n"), strconv.Itoa(sleeper.Process.Pid), "the child sharing the socket")
+		}
+	}
 }
