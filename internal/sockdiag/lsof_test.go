@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/portfor/portfor/internal/lsof"
+	"github.com/portfor/portfor/internal/lsof/lsoftest"
 )
 
 func sock(proto string, family int, local string, uid uint32, inode uint64, pids ...int) Socket {
@@ -227,16 +227,6 @@ func FuzzParseLsof(f *testing.F) {
 	})
 }
 
-func needLsof(t *testing.T) {
-	t.Helper()
-	if _, err := lsof.Path(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("lsof is not installed (.ci/run installs it): %v", err)
-		}
-		t.Skipf("needs lsof: %v", err)
-	}
-}
-
 // fullKey is everything Holding tells of a socket.
 func fullKey(s Socket) string {
 	return fmt.Sprintf("%s%d %s uid=%d id=%d pids=%v", s.Proto, s.Family, s.Local, s.UID, s.Inode, s.PIDs)
@@ -259,7 +249,7 @@ func fullKeys(ss []Socket) []string {
 // answer must equal Holding's: on Linux netlink and /proc, an independent
 // backend, to the uid, inode and pid; on macOS Holding is lsofHolding.
 func TestLsofHolding(t *testing.T) {
-	needLsof(t)
+	lsoftest.Need(t)
 	v4 := listen(t, "tcp4", "127.0.0.1:0").(*net.TCPListener)
 	port := portOf(v4.Addr())
 	child := startChild(t, v4)
@@ -326,7 +316,7 @@ func TestLsofHolding(t *testing.T) {
 // TestLsofHoldingNothing: lsof exits 1 when nothing matches, which is an
 // empty answer, not an error; bad ports are errors before lsof runs.
 func TestLsofHoldingNothing(t *testing.T) {
-	needLsof(t)
+	lsoftest.Need(t)
 	ln := listen(t, "tcp4", "127.0.0.1:0")
 	free := portOf(ln.Addr())
 	ln.Close()
@@ -347,7 +337,7 @@ func TestLsofHoldingNothing(t *testing.T) {
 // list, so lsof is asked for their whole span: the sockets on ports not
 // asked for must be left out.
 func TestLsofHoldingManyPorts(t *testing.T) {
-	needLsof(t)
+	lsoftest.Need(t)
 	ln := listen(t, "tcp4", "127.0.0.1:0")
 	port := portOf(ln.Addr())
 	ports := []int{port}
