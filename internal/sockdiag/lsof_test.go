@@ -366,3 +366,17 @@ func TestLsofHoldingManyPorts(t *testing.T) {
 		t.Errorf("the listener on %d, held by this process, is not among %d sockets: %q", port, len(got), fullKeys(got))
 	}
 }
+
+// BenchmarkLsofHolding is what one macOS lookup costs, measured on Linux
+// with the same lsof run (BenchmarkLookup is netlink's).
+func BenchmarkLsofHolding(b *testing.B) {
+	lsoftest.Need(b)
+	ln := listen(b, "tcp4", "127.0.0.1:0")
+	port := portOf(ln.Addr())
+	for b.Loop() {
+		s, err := lsofHolding([]int{port})
+		if err != nil || len(s) != 1 {
+			b.Fatalf("lsofHolding = %v, %v", s, err)
+		}
+	}
+}
