@@ -255,8 +255,9 @@ func (r *Registry) examine(rep *Report, snaps []storeSnapshot) repairs {
 			}
 		}
 	}
-	// One netlink lookup for every port. Where sockets cannot be looked up
-	// (an unsupported system), the checks that need them are skipped.
+	// One lookup for every port (netlink; on macOS one run of lsof). Where
+	// sockets cannot be looked up (an unsupported system), the checks that
+	// need them are skipped.
 	holders := map[int][]int{}
 	socks, sockErr := sockdiag.Holding(ports...)
 	for _, sk := range socks {

@@ -21,7 +21,7 @@ import (
 type Holder struct {
 	Proto string         // "tcp" or "udp"
 	Local netip.AddrPort // the local address and port the socket is bound to
-	UID   uint32         // the user owning the socket
+	UID   uint32         // the user owning the socket (macOS: its lowest-pid holder's)
 	User  string         // UID's user name, "" where it cannot be looked up
 	// Procs are the processes holding the socket (a socket shared after a
 	// fork has several), sorted by pid.
@@ -29,6 +29,7 @@ type Holder struct {
 	// Hidden is true when no process this user may inspect holds the
 	// socket: another user's (without root), or one in another pid
 	// namespace. Procs is then empty and UID is all that can be told.
+	// Never on macOS, where such sockets are not seen at all.
 	Hidden bool
 	// Name and Scope are what the port is registered under in this
 	// registry ("" when it is not, or when the registry cannot be read): a
@@ -42,7 +43,7 @@ type Holder struct {
 // cannot be read (the process exited, or another user's).
 type Process struct {
 	PID     int
-	Program string // the program's name (on Linux /proc/PID/comm, at most 15 bytes)
+	Program string // the program's name (Linux: /proc/PID/comm, at most 15 bytes; macOS: p_comm, 16)
 	Command string // the command line, arguments joined by spaces
 	Dir     string // the working directory
 	// Elsewhere is set when the port is registered and Dir lies in the
@@ -84,7 +85,11 @@ func (h Home) String() string {
 // seen. A registry that cannot be read only leaves the names out.
 //
 // Who is supported on Linux (netlink sock_diag and /proc) and macOS
-// (lsof); elsewhere the error wraps [errors.ErrUnsupported].
+// (lsof, sysctl); elsewhere the error wraps [errors.ErrUnsupported]. On
+// macOS lsof lists only the processes this user may inspect, so without
+// root the sockets of other users' processes are absent, not Hidden, and
+// an answer of nothing means nothing this user can see holds the ports.
+// lsof must be installed there (macOS ships it as /usr/sbin/lsof).
 func (r *Registry) Who(ctx context.Context, ports ...int) ([]Holder, error) {
 	for _, p := range ports {
 		if err := validatePort("who", p); err != nil {

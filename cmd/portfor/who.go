@@ -54,7 +54,8 @@ func whoCommand() *cli.Command {
 NAME stands for its port (in --scope's scope). Another user's socket whose
 processes this user may not see shows its uid only, and a note on stderr says
 so (root sees them all). Exit status: 0 if something holds the port, 1 if
-nothing does, 2 for a bad PORT or an unknown NAME. Linux only.
+nothing does, 2 for a bad PORT or an unknown NAME. Linux and macOS; macOS
+asks lsof, which without root does not show other users' sockets at all.
 
 Examples:
    portfor who 8080             # who holds port 8080

@@ -112,11 +112,12 @@ func Alive(id Identity) (bool, error) {
 func Command(pid int) string { return command(pid) }
 
 // Program returns pid's program name (on Linux its comm, at most 15
-// bytes), or "" if it cannot be read.
+// bytes; on macOS its p_comm, at most 16), or "" if it cannot be read.
 func Program(pid int) string { return program(pid) }
 
 // Dir returns pid's working directory, or "" if it cannot be read (another
-// user's process, or one that exited).
+// user's process, or one that exited). On macOS it asks lsof, a run of some
+// milliseconds, and is "" without lsof.
 func Dir(pid int) string { return dir(pid) }
 
 // Namespace returns the inode of this process's pid namespace, as

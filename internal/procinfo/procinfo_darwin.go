@@ -20,11 +20,28 @@ func lookupProc(pid int) (Identity, error) {
 	return Identity{PID: pid, Start: uint64(tv.Sec)*1e6 + uint64(tv.Usec)}, nil
 }
 
-func command(int) string { return "" }
+// command reads the arguments from kern.procargs2, which only the
+// process's owner (or root) may read.
+func command(pid int) string {
+	b, err := unix.SysctlRaw("kern.procargs2", pid)
+	if err != nil {
+		return ""
+	}
+	return parseProcArgs(b)
+}
 
-func program(int) string { return "" }
+// program is the kernel's p_comm, at most 16 bytes.
+func program(pid int) string {
+	kp, err := unix.SysctlKinfoProc("kern.proc.pid", pid)
+	if err != nil || kp == nil || kp.Proc.P_pid == 0 {
+		return ""
+	}
+	return unix.ByteSliceToString(kp.Proc.P_comm[:])
+}
 
-func dir(int) string { return "" }
+// dir asks lsof: macOS tells a process's working directory only through
+// libproc (proc_pidinfo PROC_PIDVNODEPATHINFO), which needs cgo.
+func dir(pid int) string { return dirLsof(pid) }
 
 func bootID() string {
 	tv, err := unix.SysctlTimeval("kern.boottime")

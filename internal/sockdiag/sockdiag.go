@@ -26,11 +26,31 @@
 // sockets out of the kernel on every call. The messages needed are three
 // fixed structs and one attribute, about 150 lines.
 //
-// On other systems both functions return an error wrapping
+// On macOS, which has no sock_diag and no /proc, [Holding], [Lookup] and
+// [LookupPorts] run lsof once (internal/lsof: from PATH, else
+// /usr/sbin/lsof; at most 30 s and 4 MiB of output) for the TCP and UDP
+// sockets on the ports, "lsof -n -P -w -Ts -F pfutdiPnT -iTCP:PORTS
+// -iUDP:PORTS", and read its field output. lsof lists a socket once per
+// descriptor holding it; the kernel address it shows as the socket's device
+// makes one Socket of them, with every pid. Not -sTCP:LISTEN, which would
+// also hide every UDP socket: the TCP sockets not listening, and the
+// sockets lsof lists for their remote port, are dropped here. The limits:
+// lsof lists only the processes this user may inspect, so without root the
+// sockets of other users' processes are not seen at all (on Linux they come
+// with no pids: registry.Who's Hidden); UID is the uid lsof reports for the
+// socket's holder, the one with the lowest pid, not the socket's own; and
+// [Holders] returns an error wrapping [errors.ErrUnsupported]. The lsof
+// reader is built on Linux too, where tests check its answers against
+// netlink's.
+//
+// On other systems every function returns an error wrapping
 // [errors.ErrUnsupported], never a partial answer.
 package sockdiag
 
-import "net/netip"
+import (
+	"fmt"
+	"net/netip"
+)
 
 // Socket is one socket listening (TCP) or bound (UDP) on a local port.
 type Socket struct {
@@ -41,12 +61,28 @@ type Socket struct {
 	Family int
 	// Local is the local address and port the socket is bound to.
 	Local netip.AddrPort
-	// UID is the user id owning the socket.
+	// UID is the user id owning the socket (on macOS, the uid of the
+	// process holding it with the lowest pid).
 	UID uint32
 	// Inode is the socket's inode number, as in /proc/PID/fd links
-	// ("socket:[Inode]"); [Holders] maps it to pids.
+	// ("socket:[Inode]"); [Holders] maps it to pids. On macOS it is the
+	// socket's kernel address as lsof shows it, which only tells sockets
+	// apart.
 	Inode uint64
 	// PIDs are the processes holding the socket, in ascending order, as
-	// far as this user may see: filled by [Holding] only.
+	// far as this user may see: filled by [Holding] only (on macOS by
+	// every lookup).
 	PIDs []int
+}
+
+// portSet checks ports, each 1-65535, and returns them as a set.
+func portSet(ports []int) (map[uint16]bool, error) {
+	want := make(map[uint16]bool, len(ports))
+	for _, p := range ports {
+		if p < 1 || p > 65535 {
+			return nil, fmt.Errorf("sockdiag: port %d out of range 1-65535", p)
+		}
+		want[uint16(p)] = true
+	}
+	return want, nil
 }

@@ -53,17 +53,13 @@ func Lookup(port int) ([]Socket, error) {
 // then to the ports themselves. Sockets come in the order of the dumps
 // (tcp4, tcp6, udp4, udp6), not of ports.
 func LookupPorts(ports []int) ([]Socket, error) {
-	if len(ports) == 0 {
-		return nil, nil
+	want, err := portSet(ports)
+	if err != nil || len(want) == 0 {
+		return nil, err
 	}
-	want := make(map[uint16]bool, len(ports))
 	lo, hi := uint16(65535), uint16(1)
-	for _, p := range ports {
-		if p < 1 || p > 65535 {
-			return nil, fmt.Errorf("sockdiag: port %d out of range 1-65535", p)
-		}
-		want[uint16(p)] = true
-		lo, hi = min(lo, uint16(p)), max(hi, uint16(p))
+	for p := range want {
+		lo, hi = min(lo, p), max(hi, p)
 	}
 	if lo == hi {
 		want = nil

@@ -1,9 +1,7 @@
 package sockdiag
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -19,36 +17,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// childEnv makes the test binary, re-executed, act as a child that holds the
-// listener inherited as fd 3 until its stdin closes.
-const childEnv = "PORTFOR_SOCKDIAG_TEST_CHILD"
-
-func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) == "1" {
-		f := os.NewFile(3, "inherited")
-		if f == nil {
-			os.Exit(2)
-		}
-		fmt.Println("ready")
-		io.Copy(io.Discard, os.Stdin)
-		f.Close()
-		os.Exit(0)
-	}
-	os.Exit(m.Run())
-}
-
-func listen(t testing.TB, network, addr string) net.Listener {
-	t.Helper()
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		t.Fatalf("listen %s %s: %v", network, addr, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return ln
-}
-
-func portOf(a net.Addr) int { return int(netip.MustParseAddrPort(a.String()).Port()) }
 
 // sockInode returns the inode of the socket whose descriptor is fd.
 func sockInode(t *testing.T, fd uintptr) uint64 {
@@ -97,15 +65,6 @@ func inode(t *testing.T, x any) uint64 {
 	return ino
 }
 
-func hasIPv6(t *testing.T) bool {
-	ln, err := net.Listen("tcp6", "[::1]:0")
-	if err != nil {
-		return false
-	}
-	ln.Close()
-	return true
-}
-
 func key(s Socket) string { return fmt.Sprintf("%s%d %s ino=%d", s.Proto, s.Family, s.Local, s.Inode) }
 
 func keys(ss []Socket) []string {
@@ -134,11 +93,7 @@ func mustLookup(t *testing.T, port int) []Socket {
 func TestLookup(t *testing.T) {
 	v4 := listen(t, "tcp4", "127.0.0.1:0").(*net.TCPListener)
 	port := portOf(v4.Addr())
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uc.Close()
+	uc := listenUDP(t, "udp4", fmt.Sprintf("127.0.0.1:%d", port))
 	want := []string{
 		key(Socket{Proto: "tcp", Family: 4, Local: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), Inode: inode(t, v4)}),
 		key(Socket{Proto: "udp", Family: 4, Local: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), Inode: inode(t, uc)}),
@@ -171,16 +126,8 @@ func TestLookup(t *testing.T) {
 func TestLookupConnected(t *testing.T) {
 	ln := listen(t, "tcp4", "127.0.0.1:0").(*net.TCPListener)
 	port := portOf(ln.Addr())
-	c, err := net.Dial("tcp4", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	c := dial(t, "tcp4", ln.Addr().String())
+	accept(t, ln)
 	want := []string{key(Socket{Proto: "tcp", Family: 4, Local: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port)), Inode: inode(t, ln)})}
 	if got := keys(mustLookup(t, port)); !slices.Equal(got, want) {
 		t.Errorf("Lookup(%d) with an accepted connection:\n got %q\nwant %q", port, got, want)
@@ -229,37 +176,6 @@ func TestLookupBadPort(t *testing.T) {
 	}
 }
 
-// startChild re-executes the test binary as a child holding ln's socket
-// through an inherited descriptor; it returns once the child is running.
-func startChild(t *testing.T, ln *net.TCPListener) *exec.Cmd {
-	t.Helper()
-	f, err := ln.File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1")
-	cmd.ExtraFiles = []*os.File{f}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { stdin.Close(); cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || line != "ready\n" {
-		t.Fatalf("child: %q, %v", line, err)
-	}
-	return cmd
-}
-
 func TestHoldersShared(t *testing.T) {
 	ln := listen(t, "tcp4", "127.0.0.1:0").(*net.TCPListener)
 	other := listen(t, "tcp4", "127.0.0.1:0").(*net.TCPListener)
@@ -290,11 +206,7 @@ func TestAgreesWithSS(t *testing.T) {
 	}
 	v4 := listen(t, "tcp4", "127.0.0.1:0").(*net.TCPListener)
 	port := portOf(v4.Addr())
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uc.Close()
+	listenUDP(t, "udp4", fmt.Sprintf("127.0.0.1:%d", port))
 	if hasIPv6(t) {
 		listen(t, "tcp6", fmt.Sprintf("[::1]:%d", port))
 	}
