@@ -106,9 +106,23 @@ func (r *Registry) Who(ctx context.Context, ports ...int) ([]Holder, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	return sortHolders(r.holders(ctx, socks)), nil
+}
+
+// sortHolders sorts hs by port, then protocol and address, and returns it.
+func sortHolders(hs []Holder) []Holder {
+	slices.SortStableFunc(hs, func(a, b Holder) int {
+		return cmp.Or(cmp.Compare(a.Local.Port(), b.Local.Port()), strings.Compare(a.Proto, b.Proto), a.Local.Addr().Compare(b.Local.Addr()))
+	})
+	return hs
+}
+
+// holders describes socks as Who does, one Holder per socket in the same
+// order.
+func (r *Registry) holders(ctx context.Context, socks []sockdiag.Socket) []Holder {
 	out := make([]Holder, 0, len(socks))
 	if len(socks) == 0 {
-		return out, nil
+		return out
 	}
 	// Best effort: who holds a port is worth telling even when the
 	// registry cannot be read (another user's, or locked for too long).
@@ -147,10 +161,7 @@ func (r *Registry) Who(ctx context.Context, ports ...int) ([]Holder, error) {
 		h.Hidden = len(h.Procs) == 0
 		out = append(out, h)
 	}
-	slices.SortStableFunc(out, func(a, b Holder) int {
-		return cmp.Or(cmp.Compare(a.Local.Port(), b.Local.Port()), strings.Compare(a.Proto, b.Proto), a.Local.Addr().Compare(b.Local.Addr()))
-	})
-	return out, nil
+	return out
 }
 
 // homes are the directories of a registry's stable names.

@@ -186,6 +186,7 @@ Examples:
    portfor --scope auto web          # this git worktree's own web (PORTFOR_SCOPE=auto)
    portfor prune                     # free the names of removed worktrees
    portfor who 8080                  # the pid, program and directory holding 8080
+   portfor stop web --kill           # SIGTERM what holds web's port, SIGKILL if it stays
 
 The registry is $PORTFOR_DB, else $XDG_STATE_HOME/portfor/registry.db
 (~/.local/state/portfor/registry.db). Flags go anywhere before '--'.
@@ -261,6 +262,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			completionCommand(),
 			runCmd(),
 			whoCommand(),
+			stopCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

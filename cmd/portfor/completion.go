@@ -97,7 +97,7 @@ default). It asks portfor for the candidates, so it stays right across upgrades.
 // TARGET may be a name, is completed on its own.
 var (
 	namesAll   = map[string]bool{"forward": true, "get": true, "release": true, "env": true}
-	nameFirst  = map[string]bool{"move": true, "check": true, "url": true}
+	nameFirst  = map[string]bool{"move": true, "check": true, "url": true, "stop": true}
 	notGlobals = []string{"help", "version"} // offered at the top only
 )
 

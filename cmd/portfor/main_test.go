@@ -65,7 +65,12 @@ func command(t testing.TB, db string, args ...string) *exec.Cmd {
 // portfor runs the test binary as the command with PORTFOR_DB=db.
 func portfor(t *testing.T, db string, args ...string) outcome {
 	t.Helper()
-	cmd := command(t, db, args...)
+	return outcomeOf(t, command(t, db, args...))
+}
+
+// outcomeOf runs cmd and returns what it printed and its exit status.
+func outcomeOf(t *testing.T, cmd *exec.Cmd) outcome {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -258,6 +263,11 @@ func FuzzRun(f *testing.F) {
 			// wait and check may name any host, which would be looked up: their
 			// parsers have fuzz targets of their own.
 			if s == "wait" || s == "serve" || s == "check" {
+				return
+			}
+			// stop signals whatever holds the port it is given, the
+			// machine's own services among them.
+			if s == "stop" {
 				return
 			}
 			// urfave/cli takes "-db" as well as "--db": any flag that may

@@ -28,7 +28,7 @@ import (
 // keeps the list equal to newApp's.
 var commandNames = [...]string{
 	"forward", "get", "bind", "move", "release", "unbind", "list", "wait", "check", "find",
-	"env", "run", "pick", "gc", "serve", "doctor", "import", "url", "completion", "prune", "who", "help", "h",
+	"env", "run", "pick", "gc", "serve", "doctor", "import", "url", "completion", "prune", "who", "stop", "help", "h",
 }
 
 // quickHit answers `portfor [--db PATH] [--lock-timeout D] [--scope S]

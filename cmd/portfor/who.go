@@ -69,25 +69,9 @@ Examples:
 			if err := checkArgs(c, hint, 1, "PORT|NAME"); err != nil {
 				return err
 			}
-			reg, err := openRegistry(c)
+			reg, port, err := portOrName(c, hint)
 			if err != nil {
 				return err
-			}
-			arg := c.Args().First()
-			var port int
-			if isDigits(arg) {
-				if port, err = parsePort(hint, arg); err != nil {
-					return err
-				}
-			} else {
-				a, err := reg.Lookup(c.Context, arg)
-				if errors.Is(err, registry.ErrNotFound) {
-					return usagef(hint, "%q is neither a port nor a registered name", printable(arg))
-				}
-				if err != nil {
-					return err
-				}
-				port = a.Port
 			}
 			holders, err := reg.Who(c.Context, port)
 			if err != nil {
@@ -105,7 +89,7 @@ Examples:
 func reportWho(stdout, stderr io.Writer, holders []registry.Holder, port int, asJSON bool) error {
 	var err error
 	if asJSON {
-		err = printWhoJSON(stdout, holders)
+		err = writeJSONTo(stdout, whoEntries(holders))
 	} else {
 		err = printWho(stdout, holders)
 	}
@@ -124,8 +108,41 @@ func reportWho(stdout, stderr io.Writer, holders []registry.Holder, port int, as
 	return nil
 }
 
+// portOrName opens the registry and reads the command's one argument,
+// PORT or NAME: a registered name stands for its port (in --scope's scope).
+func portOrName(c *cli.Context, hint string) (*registry.Registry, int, error) {
+	reg, err := openRegistry(c)
+	if err != nil {
+		return nil, 0, err
+	}
+	arg := c.Args().First()
+	if isDigits(arg) {
+		port, err := parsePort(hint, arg)
+		return reg, port, err
+	}
+	a, err := reg.Lookup(c.Context, arg)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, 0, usagef(hint, "%q is neither a port nor a registered name", printable(arg))
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return reg, a.Port, nil
+}
+
 func printWho(w io.Writer, holders []registry.Holder) error {
 	var b strings.Builder
+	for _, l := range whoLines(holders) {
+		b.WriteString(l + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// whoLines returns the lines of `portfor who` for holders, without their
+// newlines.
+func whoLines(holders []registry.Holder) []string {
+	var out []string
 	for _, h := range holders {
 		user := printable(h.User)
 		if user == "" {
@@ -140,7 +157,7 @@ func printWho(w io.Writer, holders []registry.Holder) error {
 			reg += ")"
 		}
 		if h.Hidden {
-			fmt.Fprintf(&b, "%s %s uid %d %s%s: process not visible\n", h.Proto, h.Local, h.UID, user, reg)
+			out = append(out, fmt.Sprintf("%s %s uid %d %s%s: process not visible", h.Proto, h.Local, h.UID, user, reg))
 			continue
 		}
 		for _, p := range h.Procs {
@@ -151,34 +168,41 @@ func printWho(w io.Writer, holders []registry.Holder) error {
 			if dir == "" {
 				dir = "-"
 			}
-			fmt.Fprintf(&b, "%s %s pid %d %s %s %s%s: %s\n", h.Proto, h.Local, p.PID, user, prog, dir, reg, cmd)
+			out = append(out, fmt.Sprintf("%s %s pid %d %s %s %s%s: %s", h.Proto, h.Local, p.PID, user, prog, dir, reg, cmd))
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return out
 }
 
 // whoEntries is the JSON form of holders.
 func whoEntries(holders []registry.Holder) []whoEntry {
 	out := make([]whoEntry, len(holders))
 	for i, h := range holders {
-		e := whoEntry{Proto: h.Proto, Address: h.Local.Addr().String(), Port: int(h.Local.Port()), UID: h.UID, User: h.User,
-			Processes: []whoProcess{}, Hidden: h.Hidden, Name: h.Name, Scope: h.Scope}
-		for _, p := range h.Procs {
-			wp := whoProcess{PID: p.PID, Program: p.Program, Command: p.Command, Dir: p.Dir}
-			if p.Elsewhere != nil {
-				wp.Elsewhere = &whoHome{Dir: p.Elsewhere.Dir, Scope: p.Elsewhere.Scope, Names: p.Elsewhere.Names}
-			}
-			e.Processes = append(e.Processes, wp)
-		}
-		out[i] = e
+		out[i] = whoEntry{Proto: h.Proto, Address: h.Local.Addr().String(), Port: int(h.Local.Port()), UID: h.UID, User: h.User,
+			Processes: whoProcesses(h.Procs), Hidden: h.Hidden, Name: h.Name, Scope: h.Scope}
 	}
 	return out
 }
 
-func printWhoJSON(w io.Writer, holders []registry.Holder) error {
-	out := whoEntries(holders)
+// whoProcesses is the JSON form of ps, never null.
+func whoProcesses(ps []registry.Process) []whoProcess {
+	out := make([]whoProcess, 0, len(ps))
+	for _, p := range ps {
+		wp := whoProcess{PID: p.PID, Program: p.Program, Command: p.Command, Dir: p.Dir}
+		if e := p.Elsewhere; e != nil {
+			wp.Elsewhere = &whoHome{Dir: e.Dir, Scope: e.Scope, Names: e.Names}
+		}
+		out = append(out, wp)
+	}
+	return out
+}
+
+// writeJSON writes v as indented JSON to the command's stdout.
+func writeJSON(c *cli.Context, v any) error { return writeJSONTo(c.App.Writer, v) }
+
+// writeJSONTo writes v as indented JSON to w.
+func writeJSONTo(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return enc.Encode(v)
 }

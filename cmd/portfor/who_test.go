@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"os/user"
 	"path/filepath"
 	"regexp"
@@ -15,14 +16,26 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// listenMain is the test binary as a listener (PORTFOR_TEST_LISTEN).
+// listenMain is the test binary as a listener (PORTFOR_TEST_LISTEN). With
+// PORTFOR_TEST_LISTEN_MODE=ignore-term it ignores SIGTERM; with share it
+// hands its socket to a child of its own that holds it as well (mode
+// held), as a server shares its socket with the workers it forks.
 func listenMain(spec string) int {
+	mode := os.Getenv("PORTFOR_TEST_LISTEN_MODE")
+	switch mode {
+	case "ignore-term":
+		signal.Ignore(syscall.SIGTERM)
+	case "held": // the socket is descriptor 3
+		io.Copy(io.Discard, os.Stdin)
+		return 0
+	}
 	network, addr, _ := strings.Cut(spec, " ")
 	var port int
 	var c io.Closer
@@ -41,6 +54,20 @@ func listenMain(spec string) int {
 		}
 		c, port = l, l.Addr().(*net.TCPAddr).Port
 	}
+	if mode == "share" {
+		f, err := c.(interface{ File() (*os.File, error) }).File()
+		if err == nil {
+			child := exec.Command(os.Args[0])
+			child.Env = append(os.Environ(), "PORTFOR_TEST_LISTEN_MODE=held")
+			child.Stdin, child.Stderr, child.ExtraFiles = os.Stdin, os.Stderr, []*os.File{f}
+			err = child.Start() // returns once the child runs, holding the socket
+			f.Close()
+		}
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+	}
 	fmt.Println("ready", port)
 	io.Copy(io.Discard, os.Stdin)
 	c.Close()
@@ -55,9 +82,10 @@ type listener struct {
 }
 
 // startListener runs the test binary (or exe, under the argv prefix pre)
-// as a listener on network and addr, in a directory of its own, and waits
-// for its "ready" line. ok is false when it could not listen (no IPv6).
-func startListener(t *testing.T, exe string, pre []string, dir, network, addr string) (listener, bool) {
+// as a listener on network and addr, in a directory of its own, with env
+// added to its environment, and waits for its "ready" line. ok is false
+// when it could not listen (no IPv6).
+func startListener(t *testing.T, exe string, pre []string, dir, network, addr string, env ...string) (listener, bool) {
 	t.Helper()
 	if exe == "" {
 		exe = os.Args[0]
@@ -67,7 +95,7 @@ func startListener(t *testing.T, exe string, pre []string, dir, network, addr st
 	}
 	argv := append(append([]string{}, pre...), exe)
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "PORTFOR_TEST_LISTEN="+network+" "+addr, "GORACE=atexit_sleep_ms=0")
+	cmd.Env = append(append(os.Environ(), "PORTFOR_TEST_LISTEN="+network+" "+addr, "GORACE=atexit_sleep_ms=0"), env...)
 	cmd.Dir = dir
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
@@ -87,6 +115,20 @@ func startListener(t *testing.T, exe string, pre []string, dir, network, addr st
 	real, err := filepath.EvalSymlinks(dir)
 	require.NoError(t, err)
 	return listener{pid: cmd.Process.Pid, port: p, dir: real}, true
+}
+
+// mustListen starts the test binary as a listener on network and addr,
+// skipping the test on IPv6 where there is none.
+func mustListen(t *testing.T, network, addr string) listener {
+	t.Helper()
+	l, ok := startListener(t, "", nil, "", network, addr)
+	if !ok {
+		if strings.HasSuffix(network, "6") {
+			t.Skip("no IPv6 loopback here")
+		}
+		t.Fatal("the listener did not start")
+	}
+	return l
 }
 
 func skipUnlessLinux(t *testing.T) {
@@ -116,13 +158,7 @@ func TestWhoTCPUDPAndIPv6Listeners(t *testing.T) {
 		{"udp6", "[::1]:0", "udp", "[::1]"},
 	} {
 		t.Run(tc.network, func(t *testing.T) {
-			l, ok := startListener(t, "", nil, "", tc.network, tc.addr)
-			if !ok {
-				if strings.HasSuffix(tc.network, "6") {
-					t.Skip("no IPv6 loopback here")
-				}
-				t.Fatal("the listener did not start")
-			}
+			l := mustListen(t, tc.network, tc.addr)
 			o := portfor(t, newDB(t), "who", strconv.Itoa(l.port))
 			require.Equal(t, 0, o.code, o.stderr)
 			assert.Empty(t, o.stderr)
@@ -150,16 +186,24 @@ func TestWhoFreePortAndBadArguments(t *testing.T) {
 	}
 }
 
-func TestWhoRegisteredNameAndJSON(t *testing.T) {
-	skipUnlessLinux(t)
-	db := newDB(t)
+// webListener registers web in scope feat in db and starts a listener on
+// its port, which it returns too.
+func webListener(t *testing.T, db string) (listener, string) {
+	t.Helper()
 	o := portfor(t, db, "--scope", "feat", "web")
 	require.Equal(t, 0, o.code, o.stderr)
 	port := strings.TrimSpace(o.stdout)
 	l, ok := startListener(t, "", nil, "", "tcp4", "127.0.0.1:"+port)
 	require.True(t, ok)
+	return l, port
+}
 
-	o = portfor(t, db, "--scope", "feat", "who", "web")
+func TestWhoRegisteredNameAndJSON(t *testing.T) {
+	skipUnlessLinux(t)
+	db := newDB(t)
+	l, port := webListener(t, db)
+
+	o := portfor(t, db, "--scope", "feat", "who", "web")
 	require.Equal(t, 0, o.code, o.stderr)
 	want := fmt.Sprintf("tcp 127.0.0.1:%s pid %d %s %s %s (web, scope feat): ", port, l.pid, userOf(t, os.Geteuid()), program(), l.dir)
 	assert.True(t, strings.HasPrefix(o.stdout, want), "want %q\ngot  %q", want, o.stdout)
@@ -228,14 +272,33 @@ func nobodyArgv() ([]string, string) {
 	return pre, ""
 }
 
-func TestWhoOtherUsers(t *testing.T) {
-	skipUnlessLinux(t)
-	pre := asNobody(t)
-	exe, dir := worldCopy(t)
+// portforAs runs exe (a copy of the test binary) as the command under the
+// argv prefix pre (asNobody's), in dir, with a registry that does not
+// exist.
+func portforAs(t *testing.T, pre []string, exe, dir string, args ...string) outcome {
+	t.Helper()
+	cmd := exec.Command(pre[0], append(append(pre[1:len(pre):len(pre)], exe), args...)...)
+	cmd.Env = append(os.Environ(), "PORTFOR_TEST_AS_CLI=1", "PORTFOR_DB="+filepath.Join(dir, "none", "registry.db"), "GORACE=atexit_sleep_ms=0")
+	cmd.Dir = dir
+	return outcomeOf(t, cmd)
+}
 
-	// A listener of nobody's: root sees all of it.
+// nobodysListener starts a listener of user nobody's on 127.0.0.1 (or
+// skips the test where it cannot), from a copy of the test binary in dir;
+// pre and exe run that copy as nobody (portforAs).
+func nobodysListener(t *testing.T) (l listener, pre []string, exe, dir string) {
+	t.Helper()
+	skipUnlessLinux(t)
+	pre = asNobody(t)
+	exe, dir = worldCopy(t)
 	l, ok := startListener(t, exe, pre, dir, "tcp4", "127.0.0.1:0")
 	require.True(t, ok)
+	return l, pre, exe, dir
+}
+
+func TestWhoOtherUsers(t *testing.T) {
+	// A listener of nobody's: root sees all of it.
+	l, pre, exe, dir := nobodysListener(t)
 	o := portfor(t, newDB(t), "who", strconv.Itoa(l.port))
 	require.Equal(t, 0, o.code, o.stderr)
 	want := fmt.Sprintf("tcp 127.0.0.1:%d pid %d nobody portfor.test %s: %s", l.port, l.pid, dir, exe)
@@ -244,14 +307,9 @@ func TestWhoOtherUsers(t *testing.T) {
 	// A listener of root's, asked by nobody: the uid, no pid, and a note.
 	root, ok := startListener(t, "", nil, "", "tcp4", "127.0.0.1:0")
 	require.True(t, ok)
-	cmd := exec.Command(pre[0], append(pre[1:], exe, "who", strconv.Itoa(root.port))...)
-	cmd.Env = append(os.Environ(), "PORTFOR_TEST_AS_CLI=1", "PORTFOR_DB="+filepath.Join(dir, "none", "registry.db"), "GORACE=atexit_sleep_ms=0")
-	cmd.Dir = dir
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Run(), stderr.String())
-	assert.Equal(t, fmt.Sprintf("tcp 127.0.0.1:%d uid 0 root: process not visible\n", root.port), stdout.String())
-	assert.Equal(t, "portfor: the processes holding some sockets could not be seen (other users' need root)\n", stderr.String())
+	o = portforAs(t, pre, exe, dir, "who", strconv.Itoa(root.port))
+	assert.Equal(t, outcome{fmt.Sprintf("tcp 127.0.0.1:%d uid 0 root: process not visible\n", root.port),
+		"portfor: the processes holding some sockets could not be seen (other users' need root)\n", 0}, o)
 }
 
 var ssPID = regexp.MustCompile(`pid=(\d+)`)

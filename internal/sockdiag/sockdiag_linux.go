@@ -310,44 +310,83 @@ func Holders(inodes []uint64) (map[uint64][]int, error) {
 // want, the pids holding it.
 func scanFDs(names []string, want map[uint64]bool) map[uint64][]int {
 	res := map[uint64][]int{}
-	lb := make([]byte, 64)
-	db := make([]byte, 8<<10)
-	var fds []string
+	var fr fdReader
 	for _, name := range names {
 		pid, err := strconv.Atoi(name)
 		if err != nil || pid <= 0 {
 			continue
 		}
-		// Links are read relative to the fd directory's descriptor: a
-		// full /proc/PID/fd/N path walk per descriptor made Holders 1.8
-		// times slower (2.95 ms against 1.63 ms for 67 processes and 466
-		// descriptors).
-		dfd, err := unix.Open("/proc/"+name+"/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			continue // EACCES, ENOENT (exited): not ours to see
-		}
-		fds = fds[:0]
-		for {
-			n, err := unix.Getdents(dfd, db)
-			if err != nil || n <= 0 {
-				break
+		fr.sockets(name, func(ino uint64) bool {
+			if want[ino] {
+				if pids := res[ino]; len(pids) == 0 || pids[len(pids)-1] != pid {
+					res[ino] = append(pids, pid)
+				}
 			}
-			_, _, fds = unix.ParseDirent(db[:n], -1, fds)
-		}
-		for _, fdn := range fds {
-			n, err := unix.Readlinkat(dfd, fdn, lb)
-			if err != nil || n < len("socket:[1]") || string(lb[:8]) != "socket:[" || lb[n-1] != ']' {
-				continue
-			}
-			ino, err := strconv.ParseUint(string(lb[8:n-1]), 10, 64)
-			if err != nil || !want[ino] {
-				continue
-			}
-			if pids := res[ino]; len(pids) == 0 || pids[len(pids)-1] != pid {
-				res[ino] = append(pids, pid)
-			}
-		}
-		unix.Close(dfd)
+			return false
+		})
 	}
 	return res
+}
+
+// Holds reports whether process pid (as /proc numbers it) has a file
+// descriptor on any of the socket inodes: what a caller about to act on a
+// holder [Holders] found checks again just before. It is false when the
+// process's descriptors cannot be read (another user's without privilege,
+// or it exited). Linux only.
+func Holds(pid int, inodes []uint64) bool {
+	if pid <= 0 || len(inodes) == 0 {
+		return false
+	}
+	var fr fdReader
+	found := false
+	fr.sockets(strconv.Itoa(pid), func(ino uint64) bool {
+		found = slices.Contains(inodes, ino)
+		return found
+	})
+	return found
+}
+
+// fdReader reads the sockets processes hold from their /proc/PID/fd links,
+// reusing its buffers from one process to the next.
+type fdReader struct {
+	lb, db []byte
+	fds    []string
+}
+
+// sockets calls found with the inode of each socket process name (its
+// /proc directory's name) has a descriptor on, until found returns true.
+// A process whose descriptors cannot be read (EACCES: not ours to see;
+// ENOENT: it exited) has none.
+func (r *fdReader) sockets(name string, found func(ino uint64) bool) {
+	if r.lb == nil {
+		r.lb, r.db = make([]byte, 64), make([]byte, 8<<10)
+	}
+	// Links are read relative to the fd directory's descriptor: a full
+	// /proc/PID/fd/N path walk per descriptor made Holders 1.8 times
+	// slower (2.95 ms against 1.63 ms for 67 processes and 466
+	// descriptors).
+	dfd, err := unix.Open("/proc/"+name+"/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return
+	}
+	defer unix.Close(dfd)
+	r.fds = r.fds[:0]
+	for {
+		n, err := unix.Getdents(dfd, r.db)
+		if err != nil || n <= 0 {
+			break
+		}
+		_, _, r.fds = unix.ParseDirent(r.db[:n], -1, r.fds)
+	}
+	lb := r.lb
+	for _, fdn := range r.fds {
+		n, err := unix.Readlinkat(dfd, fdn, lb)
+		if err != nil || n < len("socket:[1]") || string(lb[:8]) != "socket:[" || lb[n-1] != ']' {
+			continue
+		}
+		ino, err := strconv.ParseUint(string(lb[8:n-1]), 10, 64)
+		if err == nil && found(ino) {
+			return
+		}
+	}
 }

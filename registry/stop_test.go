@@ -1,0 +1,321 @@
+//go:build unix
+
+package registry_test
+
+import (
+	"bufio"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/portfor/portfor/internal/procinfo"
+	"github.com/portfor/portfor/internal/sockdiag"
+	"github.com/portfor/portfor/registry"
+)
+
+// sockHolder is a child process holding sockets the test made: sleep, or a
+// shell that ignores SIGTERM and then becomes sleep.
+type sockHolder struct {
+	cmd  *exec.Cmd
+	pid  int
+	done chan struct{} // closed once it has exited and been reaped
+}
+
+// startSockHolder starts a child holding files as its descriptors 3, 4 …;
+// with ignoreTerm it ignores SIGTERM. The caller closes its own copies of
+// files when the child alone is to hold them.
+func startSockHolder(t *testing.T, ignoreTerm bool, files ...*os.File) *sockHolder {
+	t.Helper()
+	cmd := exec.Command("sleep", "600")
+	if ignoreTerm {
+		cmd = exec.Command("sh", "-c", "trap '' TERM; echo ready; exec sleep 600")
+	}
+	cmd.ExtraFiles = files
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	h := &sockHolder{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
+	if ignoreTerm {
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		require.NoError(t, err, "the shell did not start")
+		require.Equal(t, "ready\n", line)
+	}
+	go func() { _ = cmd.Wait(); close(h.done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-h.done })
+	return h
+}
+
+// exitSignal waits (a minute at most) until h has exited and returns the
+// signal that ended it.
+func (h *sockHolder) exitSignal(t *testing.T) syscall.Signal {
+	t.Helper()
+	select {
+	case <-h.done:
+	case <-time.After(time.Minute):
+		t.Fatalf("pid %d is still running", h.pid)
+	}
+	return h.cmd.ProcessState.Sys().(syscall.WaitStatus).Signal()
+}
+
+// kill ends h with SIGKILL and returns the signal that ended it: SIGKILL,
+// unless some signal had been sent to it before (a SIGTERM sent earlier
+// sets its exit status, whatever comes after).
+func (h *sockHolder) kill(t *testing.T) syscall.Signal {
+	t.Helper()
+	_ = h.cmd.Process.Kill()
+	return h.exitSignal(t)
+}
+
+// socketFile listens (TCP) or binds (UDP) on network's loopback and returns
+// the socket as a file, this process's only descriptor on it, and its
+// port; ok is false when the network is missing (no IPv6).
+func socketFile(t *testing.T, network string) (f *os.File, port int, ok bool) {
+	t.Helper()
+	addr := "127.0.0.1:0"
+	if network[len(network)-1] == '6' {
+		addr = "[::1]:0"
+	}
+	var err error
+	if network[0] == 'u' {
+		c, lerr := net.ListenPacket(network, addr)
+		if lerr != nil {
+			return nil, 0, false
+		}
+		defer c.Close()
+		port = c.LocalAddr().(*net.UDPAddr).Port
+		f, err = c.(*net.UDPConn).File()
+	} else {
+		l, lerr := net.Listen(network, addr)
+		if lerr != nil {
+			return nil, 0, false
+		}
+		defer l.Close()
+		port = l.Addr().(*net.TCPAddr).Port
+		f, err = l.(*net.TCPListener).File()
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	return f, port, true
+}
+
+// heldSocket starts a child holding a new socket on network alone and
+// returns it with the port.
+func heldSocket(t *testing.T, network string, ignoreTerm bool) (*sockHolder, int) {
+	t.Helper()
+	f, port, ok := socketFile(t, network)
+	if !ok {
+		t.Skipf("no %s here", network)
+	}
+	h := startSockHolder(t, ignoreTerm, f)
+	require.NoError(t, f.Close())
+	return h, port
+}
+
+func skipUnlessStops(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("Stop finds the holders of a port through Linux's sock_diag")
+	}
+}
+
+func pids(ps []registry.Process) []int {
+	out := []int{}
+	for _, p := range ps {
+		out = append(out, p.PID)
+	}
+	return out
+}
+
+func TestStopSendsSIGTERMToTheHolder(t *testing.T) {
+	skipUnlessStops(t)
+	reg := mustOpen(t)
+	for _, network := range []string{"tcp4", "tcp6", "udp4", "udp6"} {
+		t.Run(network, func(t *testing.T) {
+			h, port := heldSocket(t, network, false)
+			res, err := reg.Stop(ctx, port, registry.StopOptions{Wait: time.Minute})
+			require.NoError(t, err)
+			assert.Equal(t, port, res.Port)
+			assert.Equal(t, []int{h.pid}, pids(res.Terminated))
+			assert.Equal(t, "sleep", res.Terminated[0].Program)
+			assert.Empty(t, res.Killed)
+			assert.Empty(t, res.LeftAlone)
+			assert.Empty(t, res.Held)
+			assert.Equal(t, syscall.SIGTERM, h.exitSignal(t))
+		})
+	}
+}
+
+func TestStopKillsWhatIgnoresSIGTERMOnlyWhenAsked(t *testing.T) {
+	skipUnlessStops(t)
+	reg := mustOpen(t)
+	h, port := heldSocket(t, "tcp4", true)
+
+	res, err := reg.Stop(ctx, port, registry.StopOptions{Wait: 50 * time.Millisecond})
+	require.ErrorIs(t, err, registry.ErrStillHeld)
+	assert.Equal(t, []int{h.pid}, pids(res.Terminated))
+	assert.Empty(t, res.Killed)
+	require.Len(t, res.Held, 1)
+	assert.Equal(t, []int{h.pid}, pids(res.Held[0].Procs))
+
+	res, err = reg.Stop(ctx, port, registry.StopOptions{Wait: 50 * time.Millisecond, Kill: true})
+	require.NoError(t, err)
+	assert.Equal(t, []int{h.pid}, pids(res.Terminated))
+	assert.Equal(t, []int{h.pid}, pids(res.Killed))
+	assert.Empty(t, res.Held)
+	assert.Equal(t, syscall.SIGKILL, h.exitSignal(t))
+}
+
+func TestStopSignalsEveryProcessSharingTheSocket(t *testing.T) {
+	skipUnlessStops(t)
+	reg := mustOpen(t)
+	f, port, ok := socketFile(t, "tcp4")
+	require.True(t, ok)
+	a := startSockHolder(t, false, f)
+	b := startSockHolder(t, false, f)
+	require.NoError(t, f.Close())
+	res, err := reg.Stop(ctx, port, registry.StopOptions{Wait: time.Minute})
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []int{a.pid, b.pid}, pids(res.Terminated))
+	assert.Equal(t, syscall.SIGTERM, a.exitSignal(t))
+	assert.Equal(t, syscall.SIGTERM, b.exitSignal(t))
+}
+
+func TestStopLeavesItsCallerAlone(t *testing.T) {
+	skipUnlessStops(t)
+	reg := mustOpen(t)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	f, err := l.(*net.TCPListener).File()
+	require.NoError(t, err)
+	h := startSockHolder(t, false, f)
+	require.NoError(t, f.Close())
+
+	res, err := reg.Stop(ctx, port, registry.StopOptions{Wait: time.Minute})
+	require.ErrorIs(t, err, registry.ErrStillHeld)
+	assert.Equal(t, []int{h.pid}, pids(res.Terminated))
+	require.Len(t, res.LeftAlone, 1)
+	assert.Equal(t, registry.ReasonCaller, res.LeftAlone[0].Reason)
+	assert.Equal(t, os.Getpid(), res.LeftAlone[0].Process.PID)
+	assert.Equal(t, uint32(os.Geteuid()), res.LeftAlone[0].UID)
+	require.Len(t, res.Held, 1)
+	assert.Equal(t, []int{os.Getpid()}, pids(res.Held[0].Procs))
+	assert.Equal(t, syscall.SIGTERM, h.exitSignal(t))
+}
+
+func TestStopWithNothingOnThePort(t *testing.T) {
+	skipUnlessStops(t)
+	port := freePort(t)
+	res, err := mustOpen(t).Stop(ctx, port, registry.StopOptions{Wait: time.Minute, Kill: true})
+	require.NoError(t, err)
+	assert.Equal(t, registry.StopResult{Port: port, Held: []registry.Holder{}}, res)
+	for _, bad := range []int{0, -1, 65536} {
+		_, err := mustOpen(t).Stop(ctx, bad, registry.StopOptions{})
+		assert.ErrorIs(t, err, registry.ErrInvalidPort, "%d", bad)
+	}
+}
+
+// startOnPid starts a holder of files that gets pid, as a reused pid would
+// be, where it can: root has the kernel hand pid out next (ns_last_pid),
+// trying again while other processes and threads take it first. reused is
+// false when the child got another pid.
+func startOnPid(t *testing.T, pid int, files ...*os.File) (h *sockHolder, reused bool) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0) != nil {
+			break
+		}
+		h := startSockHolder(t, false, files...)
+		if h.pid == pid {
+			return h, true
+		}
+		h.kill(t)
+	}
+	return startSockHolder(t, false, files...), false
+}
+
+// TestStopSignalsOnlyTheProcessItFound gives the check before each signal
+// real processes that are not the holder found: the holder with another
+// start time recorded, the holder with a socket it does not hold, a pid
+// whose process is gone, and a new process on that pid (when this test runs
+// as root), holding no socket or, with pidfds, the very same socket. None
+// may get a signal; the holder as found does.
+func TestStopSignalsOnlyTheProcessItFound(t *testing.T) {
+	skipUnlessStops(t)
+	for _, path := range []string{"pidfd", "kill"} {
+		t.Run(path, func(t *testing.T) {
+			if path == "kill" {
+				registry.WithoutPidfd(t)
+			}
+			// f stays open here, to hand the same socket to a later process.
+			f, port, ok := socketFile(t, "tcp4")
+			require.True(t, ok)
+			ino := inodeOn(t, port)
+			other, err := net.Listen("tcp4", "127.0.0.1:0")
+			require.NoError(t, err)
+			defer other.Close()
+			otherIno := inodeOn(t, other.Addr().(*net.TCPAddr).Port)
+
+			a := startSockHolder(t, false, f)
+			id, err := procinfo.Lookup(a.pid)
+			require.NoError(t, err)
+			assert.Equal(t, "gone", registry.PinHolder(t, a.pid, id.Start+1, port, []uint64{ino})(), "another start time")
+			assert.Equal(t, "gone", registry.PinHolder(t, a.pid, id.Start, port, []uint64{otherIno})(), "a socket it does not hold")
+			signalA := registry.PinHolder(t, a.pid, id.Start, port, []uint64{ino})
+			assert.Equal(t, syscall.SIGKILL, a.kill(t), "no signal reached it before SIGKILL")
+			assert.Equal(t, "gone", signalA(), "exited")
+			assert.Equal(t, "gone", registry.PinHolder(t, a.pid, id.Start, port, []uint64{ino})(), "exited, found after")
+
+			// A new process on a's pid, holding no socket: never signalled.
+			b, reused := startOnPid(t, a.pid)
+			t.Logf("pid %d reused: %v (it needs root and ns_last_pid)", a.pid, reused)
+			assert.Equal(t, "gone", signalA(), "a new process on the pid")
+			assert.Equal(t, "gone", registry.PinHolder(t, a.pid, id.Start, port, []uint64{ino})(), "a new process on the pid, found after")
+			assert.Equal(t, syscall.SIGKILL, b.kill(t), "no signal reached the new process before SIGKILL")
+
+			// A new process on the pid holding the very socket a held:
+			// with a pidfd taken when a was found, never signalled, even
+			// when it started within a's clock tick, with a's start time.
+			if path == "pidfd" {
+				c, reused := startOnPid(t, a.pid, f)
+				t.Logf("pid %d reused: %v", a.pid, reused)
+				assert.Equal(t, "gone", signalA(), "a new process on the pid, holding the socket")
+				assert.Equal(t, syscall.SIGKILL, c.kill(t), "no signal reached the new process before SIGKILL")
+			}
+
+			d := startSockHolder(t, false, f)
+			id, err = procinfo.Lookup(d.pid)
+			require.NoError(t, err)
+			assert.Equal(t, "sent", registry.PinHolder(t, d.pid, id.Start, port, []uint64{otherIno, ino})())
+			assert.Equal(t, syscall.SIGTERM, d.exitSignal(t))
+		})
+	}
+}
+
+// inodeOn returns the inode of the one socket on port.
+func inodeOn(t *testing.T, port int) uint64 {
+	t.Helper()
+	socks, err := sockdiag.Lookup(port)
+	require.NoError(t, err)
+	require.Len(t, socks, 1)
+	return socks[0].Inode
+}
+
+func TestStopWithoutPidfds(t *testing.T) {
+	skipUnlessStops(t)
+	registry.WithoutPidfd(t)
+	h, port := heldSocket(t, "tcp4", false)
+	res, err := mustOpen(t).Stop(ctx, port, registry.StopOptions{Wait: time.Minute})
+	require.NoError(t, err)
+	assert.Equal(t, []int{h.pid}, pids(res.Terminated))
+	assert.Equal(t, syscall.SIGTERM, h.exitSignal(t))
+}
