@@ -68,7 +68,8 @@ then "still held: " and the line 'portfor who' prints for any other holder left
 --timeout (-t) takes seconds (5, 0.5) or a duration (5s, 500ms); default 5s.
 After SIGKILL stop waits up to 3s more.
 Exit status: 0 the port is free (nothing held it: a note on stderr), 1
-something still holds it, 2 for a bad PORT or an unknown NAME. Linux only.
+something still holds it, 2 for a bad PORT or an unknown NAME. Linux and macOS
+(through lsof, without pidfds: see docs/design.md).
 
 Examples:
    portfor stop 8080                # SIGTERM what holds 8080, wait until it lets go
