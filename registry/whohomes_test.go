@@ -93,3 +93,94 @@ func TestWhoSkipsAGitdirThatIsNotAFile(t *testing.T) {
 	require.Len(t, hs[0].Procs, 1)
 	assert.Equal(t, pid, hs[0].Procs[0].PID)
 }
+
+// realTempDir is t.TempDir with its links resolved, as /proc shows a
+// process's working directory.
+func realTempDir(t *testing.T) string {
+	t.Helper()
+	d, err := filepath.EvalSymlinks(t.TempDir())
+	require.NoError(t, err)
+	return d
+}
+
+// Git 2.48's worktree.useRelativePaths writes the admin directory's gitdir
+// file relative to that directory ("../../../.worktrees/feat/.git"). Such
+// a worktree nested in the main one's directory was taken for the main
+// one's: its own server on its own port was flagged as running in the
+// directory of the main worktree's names.
+func TestWhoReadsARelativeGitdir(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("sockets are looked up through Linux's sock_diag here")
+	}
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "registry.db")
+	app := filepath.Join(realTempDir(t), "app")
+	admin := filepath.Join(app, ".git", "worktrees", "feat")
+	wt := filepath.Join(app, ".worktrees", "feat")
+	require.NoError(t, os.MkdirAll(admin, 0o755))
+	require.NoError(t, os.MkdirAll(wt, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(admin, "gitdir"), []byte("../../../.worktrees/feat/.git\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(wt, ".git"), []byte("gitdir: ../../.git/worktrees/feat\n"), 0o644))
+
+	own, _ := heldIn(t, wt)
+	mains, _ := heldIn(t, wt)
+	main, err := registry.Open(db, registry.Options{ScopeDir: app})
+	require.NoError(t, err)
+	feat, err := registry.Open(db, registry.Options{Scope: "feat-0a1b2c3d", ScopeDir: admin})
+	require.NoError(t, err)
+	require.NoError(t, main.Bind(ctx, "web", mains))
+	require.NoError(t, feat.Bind(ctx, "web", own))
+
+	hs, err := main.Who(ctx, own, mains)
+	require.NoError(t, err)
+	require.Len(t, hs, 2)
+	for _, h := range hs {
+		require.Len(t, h.Procs, 1)
+		if int(h.Local.Port()) == own {
+			assert.Nil(t, h.Procs[0].Elsewhere, "the worktree's server on its own port")
+		} else {
+			assert.Equal(t, &registry.Home{Dir: wt, Scope: "feat-0a1b2c3d", Names: []string{"web"}}, h.Procs[0].Elsewhere,
+				"the worktree's server on the main worktree's port")
+		}
+	}
+}
+
+// A name's Dir is the directory it was asked from as os.Getwd gave it,
+// which may go through a symbolic link ($PWD); /proc gives a process's
+// working directory with links resolved. A server running in its own
+// name's directory, reached through a link, was flagged as running in the
+// directory of a name asked from the real path above it.
+func TestWhoResolvesLinksInHomes(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("sockets are looked up through Linux's sock_diag here")
+	}
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "registry.db")
+	base := realTempDir(t)
+	real := filepath.Join(base, "real")
+	require.NoError(t, os.MkdirAll(filepath.Join(real, "app"), 0o755))
+	link := filepath.Join(base, "link")
+	require.NoError(t, os.Symlink(real, link))
+
+	webPort, _ := heldIn(t, filepath.Join(real, "app"))
+	toolsPort, _ := heldIn(t, filepath.Join(real, "app"))
+	tools, err := registry.Open(db, registry.Options{ScopeDir: real})
+	require.NoError(t, err)
+	web, err := registry.Open(db, registry.Options{ScopeDir: filepath.Join(link, "app")})
+	require.NoError(t, err)
+	require.NoError(t, tools.Bind(ctx, "tools", toolsPort))
+	require.NoError(t, web.Bind(ctx, "web", webPort))
+
+	hs, err := web.Who(ctx, webPort, toolsPort)
+	require.NoError(t, err)
+	require.Len(t, hs, 2)
+	for _, h := range hs {
+		require.Len(t, h.Procs, 1)
+		if h.Name == "web" {
+			assert.Nil(t, h.Procs[0].Elsewhere, "web's server in web's directory")
+		} else {
+			require.NotNil(t, h.Procs[0].Elsewhere, "web's server on tools' port")
+			assert.Equal(t, []string{"web"}, h.Procs[0].Elsewhere.Names)
+		}
+	}
+}
