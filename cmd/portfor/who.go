@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -177,8 +178,32 @@ func whoEntries(holders []registry.Holder) []whoEntry {
 }
 
 func printWhoJSON(w io.Writer, holders []registry.Holder) error {
-	out := whoEntries(holders)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return writeJSON(w, whoEntries(holders))
+}
+
+// writeJSON writes v as indented JSON, as json.Encoder does, with DEL and
+// the C1 controls (U+0080-U+009F) escaped too: encoding/json escapes only
+// the C0 ones, and a terminal acts on U+009B as on ESC [. Program names,
+// command lines, directories and names are chosen by other processes and
+// users, and --json is read on terminals too. These characters only occur
+// inside JSON strings, where the escape means the same character.
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if bytes.IndexByte(b, 0x7f) >= 0 || bytes.IndexByte(b, 0xc2) >= 0 { // DEL; C1 is 0xc2 0x80-0x9f in UTF-8
+		var esc bytes.Buffer
+		for _, r := range string(b) {
+			if r == 0x7f || r >= 0x80 && r <= 0x9f {
+				fmt.Fprintf(&esc, `\u%04x`, r)
+			} else {
+				esc.WriteRune(r)
+			}
+		}
+		b = esc.Bytes()
+	}
+	_, err = w.Write(b)
+	return err
 }
