@@ -477,6 +477,9 @@ func noteElsewhere(rep *Report, named []Assignment, holders map[int][]int) {
 	hs := homesOf(named)
 	for _, a := range named {
 		for _, pid := range holders[a.Port] {
+			if !procinfo.SameMounts(pid) {
+				continue // its Dir is a path of another mount namespace
+			}
 			d := procinfo.Dir(pid)
 			h := hs.elsewhere(d, a)
 			if h == nil {

@@ -51,7 +51,8 @@ type Process struct {
 	// server started in one worktree holding the port of another's name,
 	// the one a person would stop by mistake. A name's directory is its
 	// scope's worktree, or else the directory it was asked from; the
-	// closest one containing Dir decides.
+	// closest one containing Dir decides. Never set for a process in
+	// another mount namespace, whose Dir is a path of that namespace.
 	Elsewhere *Home
 }
 
@@ -139,7 +140,7 @@ func (r *Registry) Who(ctx context.Context, ports ...int) ([]Holder, error) {
 				p = process(pid)
 				procs[pid] = p
 			}
-			if a != nil && a.Kind == Stable {
+			if a != nil && a.Kind == Stable && p.Dir != "" && procinfo.SameMounts(pid) {
 				p.Elsewhere = homes.elsewhere(p.Dir, *a)
 			}
 			h.Procs = append(h.Procs, p)

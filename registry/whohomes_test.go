@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -182,5 +183,69 @@ func TestWhoResolvesLinksInHomes(t *testing.T) {
 			require.NotNil(t, h.Procs[0].Elsewhere, "web's server on tools' port")
 			assert.Equal(t, []string{"web"}, h.Procs[0].Elsewhere.Names)
 		}
+	}
+}
+
+// A process in another mount namespace has a working directory of that
+// namespace, and /proc gives its path, which here may name another
+// directory: whoever may make a user namespace can mount over another
+// name's home in a namespace of their own and start a server there. It
+// was flagged as running in that name's directory, the one server of the
+// worktree a person would then stop.
+func TestWhoLeavesOtherMountNamespacesAlone(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("mount namespaces are Linux's")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("mounting in a new mount namespace needs root here")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("unshare (util-linux) is not installed")
+	}
+	ctx := context.Background()
+	db := filepath.Join(t.TempDir(), "registry.db")
+	home := realTempDir(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	f, err := ln.(*net.TCPListener).File()
+	require.NoError(t, err)
+	cmd := exec.Command(unshare, "--mount", "--propagation", "private", "sh", "-c",
+		`mount -t tmpfs portfor-test "$0" && cd "$0" && exec sleep 600`, home)
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	f.Close()
+	ln.Close()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	proc := "/proc/" + strconv.Itoa(cmd.Process.Pid)
+	mine, err := os.Readlink("/proc/self/ns/mnt")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		comm, _ := os.ReadFile(proc + "/comm")
+		cwd, _ := os.Readlink(proc + "/cwd")
+		ns, _ := os.Readlink(proc + "/ns/mnt")
+		return string(comm) == "sleep\n" && cwd == home && ns != "" && ns != mine
+	}, 10*time.Second, 5*time.Millisecond, "sleep running in its own tmpfs over %s", home)
+
+	web, err := registry.Open(db, registry.Options{ScopeDir: t.TempDir()})
+	require.NoError(t, err)
+	api, err := registry.Open(db, registry.Options{ScopeDir: home})
+	require.NoError(t, err)
+	require.NoError(t, web.Bind(ctx, "web", port))
+	require.NoError(t, api.Bind(ctx, "api", freePort(t)))
+	hs, err := web.Who(ctx, port)
+	require.NoError(t, err)
+	require.Len(t, hs, 1)
+	require.Len(t, hs[0].Procs, 1)
+	p := hs[0].Procs[0]
+	assert.Equal(t, cmd.Process.Pid, p.PID)
+	assert.Equal(t, home, p.Dir, "the directory, as /proc gives it")
+	assert.Nil(t, p.Elsewhere, "not api's directory: a tmpfs of another mount namespace")
+	rep, err := web.Doctor(ctx, registry.DoctorOptions{})
+	require.NoError(t, err)
+	for _, f := range rep.Findings {
+		assert.NotContains(t, f.Text, "is held by pid", "doctor's note on the same")
 	}
 }
