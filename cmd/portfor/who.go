@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -118,11 +119,24 @@ func reportWho(stdout, stderr io.Writer, holders []registry.Holder, port int, as
 	}
 	for _, h := range holders {
 		if h.Hidden {
-			fmt.Fprintln(stderr, "portfor: the processes holding some sockets could not be seen (other users' need root)")
+			fmt.Fprintln(stderr, hiddenNote())
 			break
 		}
 	}
 	return nil
+}
+
+// hiddenNote says why some sockets came without their processes. Without
+// root, they are most likely other users'. Root may inspect every process
+// its /proc shows (given CAP_SYS_PTRACE, which containers often drop):
+// there such a socket is held by no process (the kernel's own, such as a
+// VXLAN or WireGuard port, or one in flight over a Unix socket) or by
+// processes in another pid namespace.
+func hiddenNote() string {
+	if os.Geteuid() != 0 {
+		return "portfor: the processes holding some sockets could not be seen (other users' need root)"
+	}
+	return "portfor: no process in sight holds some sockets (the kernel's own or ones passed over a Unix socket, processes in another pid namespace, or other users' without CAP_SYS_PTRACE)"
 }
 
 func printWho(w io.Writer, holders []registry.Holder) error {
