@@ -120,7 +120,7 @@ func (r *Registry) Who(ctx context.Context, ports ...int) ([]Holder, error) {
 			byPort[a.Port] = &list[i]
 		}
 	}
-	homes := homesOf(list)
+	var hs homes // made once a process needs them: they read every name's directory
 	users := map[uint32]string{}
 	procs := map[int]Process{}
 	for _, s := range socks {
@@ -141,7 +141,10 @@ func (r *Registry) Who(ctx context.Context, ports ...int) ([]Holder, error) {
 				procs[pid] = p
 			}
 			if a != nil && a.Kind == Stable && p.Dir != "" && procinfo.SameMounts(pid) {
-				p.Elsewhere = homes.elsewhere(p.Dir, *a)
+				if hs == nil {
+					hs = homesOf(list)
+				}
+				p.Elsewhere = hs.elsewhere(p.Dir, *a)
 			}
 			h.Procs = append(h.Procs, p)
 		}
