@@ -474,9 +474,15 @@ func noteGoneScopes(rep *Report, snaps []storeSnapshot) {
 // the directory of other names (Process.Elsewhere): the server a person
 // would stop thinking it was another worktree's.
 func noteElsewhere(rep *Report, named []Assignment, holders map[int][]int) {
-	hs := homesOf(named)
+	var hs homes // made once a name's port is held: it reads every name's directory
 	for _, a := range named {
 		for _, pid := range holders[a.Port] {
+			if !procinfo.SameMounts(pid) {
+				continue // its Dir is a path of another mount namespace
+			}
+			if hs == nil {
+				hs = homesOf(named)
+			}
 			d := procinfo.Dir(pid)
 			h := hs.elsewhere(d, a)
 			if h == nil {

@@ -51,7 +51,8 @@ type Process struct {
 	// server started in one worktree holding the port of another's name,
 	// the one a person would stop by mistake. A name's directory is its
 	// scope's worktree, or else the directory it was asked from; the
-	// closest one containing Dir decides.
+	// closest one containing Dir decides. Never set for a process in
+	// another mount namespace, whose Dir is a path of that namespace.
 	Elsewhere *Home
 }
 
@@ -133,7 +134,7 @@ func (r *Registry) holders(ctx context.Context, socks []sockdiag.Socket) []Holde
 			byPort[a.Port] = &list[i]
 		}
 	}
-	homes := homesOf(list)
+	var hs homes // made once a process needs them: they read every name's directory
 	users := map[uint32]string{}
 	procs := map[int]Process{}
 	for _, s := range socks {
@@ -153,8 +154,11 @@ func (r *Registry) holders(ctx context.Context, socks []sockdiag.Socket) []Holde
 				p = process(pid)
 				procs[pid] = p
 			}
-			if a != nil && a.Kind == Stable {
-				p.Elsewhere = homes.elsewhere(p.Dir, *a)
+			if a != nil && a.Kind == Stable && p.Dir != "" && procinfo.SameMounts(pid) {
+				if hs == nil {
+					hs = homesOf(list)
+				}
+				p.Elsewhere = hs.elsewhere(p.Dir, *a)
 			}
 			h.Procs = append(h.Procs, p)
 		}
@@ -170,10 +174,13 @@ type homes map[string]*Home
 // homesOf groups the stable names of list by directory.
 func homesOf(list []Assignment) homes {
 	hs := homes{}
-	worktrees := map[string]string{}
+	dirs := map[string]string{}
 	for _, a := range list {
-		d := home(a, worktrees)
-		if a.Kind != Stable || d == "" {
+		if a.Kind != Stable {
+			continue
+		}
+		d := home(a, dirs)
+		if d == "" {
 			continue
 		}
 		key := a.Scope + "\x00" + d
@@ -190,25 +197,41 @@ func homesOf(list []Assignment) homes {
 	return hs
 }
 
-// home is the directory of a name: for a scope made for a worktree, whose
-// Dir is the worktree's administrative directory, the worktree itself (the
-// directory named by the admin dir's gitdir file); else Dir. worktrees
-// caches what the gitdir files said.
-func home(a Assignment, worktrees map[string]string) string {
-	if a.Dir == "" || a.Scope == "" {
-		return a.Dir
+// home is the directory of a name, with its links resolved as /proc and
+// lsof show a process's working directory (a name's Dir is the directory
+// as os.Getwd gave it, often through a link, $PWD): for a scope made for a
+// worktree, whose Dir is the worktree's administrative directory, the
+// worktree itself (the directory named by the admin dir's gitdir file,
+// an absolute path or, as git's worktree.useRelativePaths writes it, one
+// relative to the admin dir); else Dir. dirs caches the answers.
+func home(a Assignment, dirs map[string]string) string {
+	if a.Dir == "" {
+		return ""
 	}
-	if wt, ok := worktrees[a.Dir]; ok {
-		return wt
+	key := a.Dir
+	if a.Scope != "" {
+		key = "\x00" + a.Dir
 	}
-	wt := a.Dir
-	if b, err := readSmall(filepath.Join(a.Dir, "gitdir"), 4<<10); err == nil {
-		if g := strings.TrimSpace(string(b)); filepath.IsAbs(g) && filepath.Base(g) == ".git" {
-			wt = filepath.Dir(g)
+	if d, ok := dirs[key]; ok {
+		return d
+	}
+	d := a.Dir
+	if a.Scope != "" {
+		if b, err := readSmall(filepath.Join(a.Dir, "gitdir"), 4<<10); err == nil {
+			g := strings.TrimSpace(string(b))
+			if g != "" && !filepath.IsAbs(g) && filepath.IsAbs(a.Dir) {
+				g = filepath.Join(a.Dir, g)
+			}
+			if filepath.IsAbs(g) && filepath.Base(g) == ".git" {
+				d = filepath.Dir(g)
+			}
 		}
 	}
-	worktrees[a.Dir] = wt
-	return wt
+	if real, err := filepath.EvalSymlinks(d); err == nil {
+		d = real
+	}
+	dirs[key] = d
+	return d
 }
 
 // elsewhere returns the closest home containing dir, when it is not the

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/portfor/portfor/internal/safefile"
 )
 
 // Worktree is the git worktree a directory is in, as `--scope auto` sees
@@ -125,9 +127,12 @@ func scopeWord(name string) string {
 }
 
 // readSmall reads at most limit bytes of the file at path: git's small
-// files (.git, gitdir), which a hostile worktree could make endless.
+// files (.git, gitdir), which a hostile worktree could make endless. It
+// opens them as safefile does: a FIFO, or a link to one or to a terminal,
+// in their place would make a plain open wait for ever (a gitdir is named
+// by a name's Dir, which any member of a shared registry may write).
 func readSmall(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := safefile.Open(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -38,7 +38,10 @@ the exclusive lock only to repair, so other callers barely wait.`,
 				return err
 			}
 			for _, f := range rep.Findings {
-				fmt.Fprintf(c.App.Writer, "%s: %s\n", f.Severity, f.Text)
+				// printable: findings quote names, directories and the
+				// program names and command lines of processes, which
+				// others chose.
+				fmt.Fprintf(c.App.Writer, "%s: %s\n", f.Severity, printable(f.Text))
 			}
 			n := rep.Problems()
 			switch {

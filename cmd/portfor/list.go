@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -156,9 +155,7 @@ func printJSON(c *cli.Context, list []registry.Assignment, up map[int][]registry
 			out[i].Listeners = whoEntries(up[a.Port])
 		}
 	}
-	enc := json.NewEncoder(c.App.Writer)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return writeJSONTo(c.App.Writer, out)
 }
 
 func printTable(c *cli.Context, list []registry.Assignment, up map[int][]registry.Holder) error {

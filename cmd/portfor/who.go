@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 
@@ -101,11 +103,24 @@ func reportWho(stdout, stderr io.Writer, holders []registry.Holder, port int, as
 	}
 	for _, h := range holders {
 		if h.Hidden {
-			fmt.Fprintln(stderr, "portfor: the processes holding some sockets could not be seen (other users' need root)")
+			fmt.Fprintln(stderr, hiddenNote())
 			break
 		}
 	}
 	return nil
+}
+
+// hiddenNote says why some sockets came without their processes. Without
+// root, they are most likely other users'. Root may inspect every process
+// its /proc shows (given CAP_SYS_PTRACE, which containers often drop):
+// there such a socket is held by no process (the kernel's own, such as a
+// VXLAN or WireGuard port, or one in flight over a Unix socket) or by
+// processes in another pid namespace.
+func hiddenNote() string {
+	if os.Geteuid() != 0 {
+		return "portfor: the processes holding some sockets could not be seen (other users' need root)"
+	}
+	return "portfor: no process in sight holds some sockets (the kernel's own or ones passed over a Unix socket, processes in another pid namespace, or other users' without CAP_SYS_PTRACE)"
 }
 
 // portOrName opens the registry and reads the command's one argument,
@@ -200,9 +215,30 @@ func whoProcesses(ps []registry.Process) []whoProcess {
 // writeJSON writes v as indented JSON to the command's stdout.
 func writeJSON(c *cli.Context, v any) error { return writeJSONTo(c.App.Writer, v) }
 
-// writeJSONTo writes v as indented JSON to w.
+// writeJSONTo writes v to w as indented JSON, as json.Encoder does, with
+// DEL and the C1 controls (U+0080-U+009F) escaped too: encoding/json
+// escapes only the C0 ones, and a terminal acts on U+009B as on ESC [.
+// Program names, command lines, directories and names are chosen by other
+// processes and users, and --json is read on terminals too. These
+// characters only occur inside JSON strings, where the escape means the
+// same character.
 func writeJSONTo(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if bytes.IndexByte(b, 0x7f) >= 0 || bytes.IndexByte(b, 0xc2) >= 0 { // DEL; C1 is 0xc2 0x80-0x9f in UTF-8
+		var esc bytes.Buffer
+		for _, r := range string(b) {
+			if r == 0x7f || r >= 0x80 && r <= 0x9f {
+				fmt.Fprintf(&esc, `\u%04x`, r)
+			} else {
+				esc.WriteRune(r)
+			}
+		}
+		b = esc.Bytes()
+	}
+	_, err = w.Write(b)
+	return err
 }

@@ -396,3 +396,29 @@ func TestWhoAgreesWithSS(t *testing.T) {
 		}
 	}
 }
+
+// encoding/json escapes C0 controls but writes DEL and the C1 controls
+// (U+0080-U+009F) as they are, and a terminal acts on U+009B as on ESC [.
+// who --json and list --json print program names and command lines that
+// any process chooses: those come escaped too, and read back the same.
+func TestWhoJSONEscapesC1Controls(t *testing.T) {
+	skipUnlessLinux(t)
+	db := newDB(t)
+	name := "x\u009b2J\u0085\x7fy"
+	exe := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.Symlink(os.Args[0], exe))
+	l, ok := startListener(t, exe, nil, "", "tcp4", "127.0.0.1:0")
+	require.True(t, ok)
+	require.Equal(t, 0, portfor(t, db, "bind", "web", strconv.Itoa(l.port)).code)
+	for _, args := range [][]string{{"who", "--json", strconv.Itoa(l.port)}, {"list", "--json"}} {
+		o := portfor(t, db, args...)
+		require.Equal(t, 0, o.code, o.stderr)
+		for _, b := range []string{"\u009b", "\u0085", "\x7f"} {
+			assert.NotContains(t, o.stdout, b, "%v: %q", args, o.stdout)
+		}
+		assert.Contains(t, o.stdout, `x\u009b2J\u0085\u007fy`, "%v", args)
+		var v any
+		require.NoError(t, json.Unmarshal([]byte(o.stdout), &v), "%v", args)
+		assert.Contains(t, fmt.Sprint(v), name, "%v: read back the same", args)
+	}
+}

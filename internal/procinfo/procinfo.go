@@ -120,6 +120,14 @@ func Program(pid int) string { return program(pid) }
 // milliseconds, and is "" without lsof.
 func Dir(pid int) string { return dir(pid) }
 
+// SameMounts reports whether pid lives in this process's mount namespace,
+// where its working directory (Dir) names the same directory as here: for
+// a process in another one (a container, unshare -m, a service with a
+// private /tmp) Dir is a path of that namespace, which here may name
+// another directory. It is false where that cannot be read, and true
+// where the system has no mount namespaces.
+func SameMounts(pid int) bool { return sameMounts(pid) }
+
 // Namespace returns the inode of this process's pid namespace, as
 // recorded in Identity.NS, or 0 where the system has none.
 func Namespace() uint64 { return procNS() }

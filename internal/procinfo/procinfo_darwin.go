@@ -43,6 +43,9 @@ func program(pid int) string {
 // libproc (proc_pidinfo PROC_PIDVNODEPATHINFO), which needs cgo.
 func dir(pid int) string { return dirLsof(pid) }
 
+// sameMounts: macOS has no mount namespaces.
+func sameMounts(int) bool { return true }
+
 func bootID() string {
 	tv, err := unix.SysctlTimeval("kern.boottime")
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -82,6 +83,18 @@ func dir(pid int) string {
 		return ""
 	}
 	return d
+}
+
+// mountNS is this process's mount namespace, as its /proc link names it
+// ("mnt:[4026531841]"); "" if it cannot be read.
+var mountNS = sync.OnceValue(func() string {
+	link, _ := os.Readlink("/proc/self/ns/mnt")
+	return link
+})
+
+func sameMounts(pid int) bool {
+	link, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/ns/mnt")
+	return err == nil && link == mountNS()
 }
 
 func bootID() string {

@@ -28,6 +28,8 @@ func program(int) string { return "" }
 
 func dir(int) string { return "" }
 
+func sameMounts(int) bool { return true }
+
 func bootID() string { return "" }
 
 func owner(pid int) (int, error) {

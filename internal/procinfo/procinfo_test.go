@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -98,4 +99,18 @@ func FuzzParseStat(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = parseStat(b) // must not panic
 	})
+}
+
+func TestSameMounts(t *testing.T) {
+	assert.True(t, SameMounts(os.Getpid()))
+	assert.False(t, SameMounts(0), "no process 0 in /proc")
+	unshare, err := exec.LookPath("unshare")
+	if os.Geteuid() != 0 || err != nil {
+		t.Skip("a child in a mount namespace of its own needs root and unshare here")
+	}
+	cmd := exec.Command(unshare, "--mount", "sleep", "600")
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	require.Eventually(t, func() bool { return Program(cmd.Process.Pid) == "sleep" }, 10*time.Second, 5*time.Millisecond)
+	assert.False(t, SameMounts(cmd.Process.Pid))
 }
