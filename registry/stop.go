@@ -338,9 +338,12 @@ const (
 // returns the sockets on the port at the end. It returns ctx's error if ctx
 // ends first.
 //
-// A socket counts as let go once it is closed, or held by some process not
-// among ts: the socket of a process that has just exited can outlive its
-// descriptors for a moment, held by no process in sight.
+// A socket counts as let go once none of ts holds it: it is closed, or held
+// only by processes not among ts (one left alone, or one a process of ts
+// handed it to), whose presence must not cut short the wait of those that
+// were signalled. The socket of a process that has just exited can outlive
+// its descriptors for a moment, held by no process in sight: one of ts's
+// counts as still theirs.
 func released(ctx context.Context, port int, ts []*target, d time.Duration) ([]sockdiag.Socket, error) {
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -353,14 +356,10 @@ func released(ctx context.Context, port int, ts []*target, d time.Duration) ([]s
 		}
 	}
 	theirs := func(s sockdiag.Socket) bool {
-		mine := inodes[s.Inode]
-		for _, pid := range s.PIDs {
-			if !pids[pid] {
-				return false
-			}
-			mine = true
+		if len(s.PIDs) == 0 {
+			return inodes[s.Inode]
 		}
-		return mine
+		return slices.ContainsFunc(s.PIDs, func(pid int) bool { return pids[pid] })
 	}
 	pause := backoff.New(stopPollFirst, stopPollMax)
 	for {

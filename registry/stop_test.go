@@ -319,3 +319,41 @@ func TestStopWithoutPidfds(t *testing.T) {
 	assert.Equal(t, []int{h.pid}, pids(res.Terminated))
 	assert.Equal(t, syscall.SIGTERM, h.exitSignal(t))
 }
+
+// A holder sharing its socket with a process Stop leaves alone (here the
+// caller) gets the whole wait to let go of it after SIGTERM: the other
+// holder keeps the port held whatever happens, and must not make Stop take
+// the port for let go at once, nor send SIGKILL before the wait is over.
+func TestStopWaitsForTheHolderSharingASocketWithOneLeftAlone(t *testing.T) {
+	skipUnlessStops(t)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	f, err := l.(*net.TCPListener).File()
+	require.NoError(t, err)
+	// A server that takes a second to shut down on SIGTERM (its sleep
+	// does not hold the socket), and exits 0 then.
+	cmd := exec.Command("sh", "-c", `trap 'sleep 1 3>&-; exit 0' TERM; echo ready; while read y; do :; done`)
+	cmd.ExtraFiles = []*os.File{f}
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	defer stdin.Close()
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	require.NoError(t, f.Close())
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	require.NoError(t, err, "the shell did not start")
+	require.Equal(t, "ready\n", line)
+
+	res, err := mustOpen(t).Stop(ctx, port, registry.StopOptions{Wait: time.Minute, Kill: true})
+	require.ErrorIs(t, err, registry.ErrStillHeld, "the caller still holds the port")
+	assert.Equal(t, []int{cmd.Process.Pid}, pids(res.Terminated))
+	assert.Empty(t, res.Killed, "SIGKILL before the wait was over")
+	require.Len(t, res.Held, 1)
+	assert.Equal(t, []int{os.Getpid()}, pids(res.Held[0].Procs), "the holder let go of the port before Stop returned")
+	_ = cmd.Wait()
+	assert.Equal(t, 0, cmd.ProcessState.ExitCode(), "the holder shut down by itself: %v", cmd.ProcessState)
+}
