@@ -167,6 +167,11 @@ func (r *Registry) Stop(ctx context.Context, port int, opts StopOptions) (StopRe
 		if err != nil {
 			return res, err
 		}
+	} else if socks, err = sockdiag.Holding(port); err != nil {
+		// Nothing was signalled: the sockets as first found may have
+		// been let go of since (a holder that exited or closed its
+		// socket before its signal), so look again.
+		return res, fmt.Errorf("stop %d: %w", port, err)
 	}
 	res.Held = sortHolders(r.holders(ctx, socks))
 	if len(res.Held) > 0 {

@@ -4,11 +4,15 @@ package registry_test
 
 import (
 	"bufio"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -356,4 +360,80 @@ func TestStopWaitsForTheHolderSharingASocketWithOneLeftAlone(t *testing.T) {
 	assert.Equal(t, []int{os.Getpid()}, pids(res.Held[0].Procs), "the holder let go of the port before Stop returned")
 	_ = cmd.Wait()
 	assert.Equal(t, 0, cmd.ProcessState.ExitCode(), "the holder shut down by itself: %v", cmd.ProcessState)
+}
+
+// waitLockWaiter waits (a minute at most) until some process waits in the
+// kernel for the flock on path, as /proc/locks shows ("->" lines).
+func waitLockWaiter(t *testing.T, path string) {
+	t.Helper()
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Stat(path, &st))
+	file := fmt.Sprintf(":%d", st.Ino) // MAJ:MIN:INODE
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile("/proc/locks")
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 7 && f[1] == "->" && f[2] == "FLOCK" && strings.HasSuffix(f[6], file) {
+				return true
+			}
+		}
+		return false
+	}, time.Minute, time.Millisecond, "nothing waits for the lock on %s", path)
+}
+
+// A holder that lets go of the port between the moment Stop finds it and the
+// signal is not signalled, and the port it left is free: Stop must say so
+// from a fresh look, not from the sockets as it first found them. Stop reads
+// the port's name from the registry after finding the sockets; the test
+// holds the registry's lock to let the holder close its socket right then.
+func TestStopLooksAgainWhenNoOneWasSignalled(t *testing.T) {
+	skipUnlessStops(t)
+	reg, err := registry.Open(filepath.Join(t.TempDir(), "registry.db"), registry.Options{LockTimeout: time.Minute})
+	require.NoError(t, err)
+	_, err = reg.ForwardPort(ctx, "web", 0) // the registry file exists: names are read under the lock
+	require.NoError(t, err)
+
+	f, port, ok := socketFile(t, "tcp4")
+	require.True(t, ok)
+	cmd := exec.Command("sh", "-c", `echo ready; read x; exec 3>&-; echo closed; exec sleep 600`)
+	cmd.ExtraFiles = []*os.File{f}
+	stdin, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	h := &sockHolder{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(h.done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-h.done })
+	require.NoError(t, f.Close())
+	out := bufio.NewReader(stdout)
+	line, err := out.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "ready\n", line)
+
+	unlock := heldLock(t, reg.LockPath())
+	type stopped struct {
+		res registry.StopResult
+		err error
+	}
+	done := make(chan stopped, 1)
+	go func() {
+		res, err := reg.Stop(ctx, port, registry.StopOptions{Wait: time.Minute, Kill: true})
+		done <- stopped{res, err}
+	}()
+	waitLockWaiter(t, reg.LockPath()) // Stop found the holder and waits to read the names
+	_, err = io.WriteString(stdin, "close\n")
+	require.NoError(t, err)
+	line, err = out.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "closed\n", line)
+	unlock()
+
+	s := <-done
+	require.NoError(t, s.err, "the port is free")
+	assert.Empty(t, s.res.Terminated)
+	assert.Empty(t, s.res.LeftAlone)
+	assert.Empty(t, s.res.Held)
+	assert.Equal(t, syscall.SIGKILL, h.kill(t), "no signal reached the holder after it let go")
 }
