@@ -45,7 +45,8 @@ type StopResult struct {
 	// LeftAlone are the holders of the port sent no signal, and why.
 	LeftAlone []Spared
 	// Held are the sockets on the port when Stop returned, as [Registry.Who]
-	// gives them; empty when the port is free.
+	// gives them; empty when the port is free. When ctx ended during the
+	// wait, they are those of the last look at the port.
 	Held []Holder
 }
 
@@ -165,6 +166,9 @@ func (r *Registry) Stop(ctx context.Context, port int, opts StopOptions) (StopRe
 			}
 		}
 		if err != nil {
+			// Interrupted: what held the port when last seen, so
+			// that no process signalled is taken for stopped.
+			res.Held = sortHolders(r.holders(ctx, socks))
 			return res, err
 		}
 	} else if socks, err = sockdiag.Holding(port); err != nil {

@@ -4,6 +4,7 @@ package registry_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -56,6 +57,29 @@ func startSockHolder(t *testing.T, ignoreTerm bool, files ...*os.File) *sockHold
 	go func() { _ = cmd.Wait(); close(h.done) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-h.done })
 	return h
+}
+
+// startShellHolder starts sh -c script holding f as its descriptor 3, with
+// its stdin and stdout piped to the test, and waits for the script to print
+// "ready".
+func startShellHolder(t *testing.T, script string, f *os.File) (h *sockHolder, stdout *bufio.Reader, stdin io.Writer) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", script)
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	h = &sockHolder{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(h.done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-h.done; in.Close() })
+	stdout = bufio.NewReader(out)
+	line, err := stdout.ReadString('\n')
+	require.NoError(t, err, "the shell did not start")
+	require.Equal(t, "ready\n", line)
+	return h, stdout, in
 }
 
 // exitSignal waits (a minute at most) until h has exited and returns the
@@ -338,28 +362,17 @@ func TestStopWaitsForTheHolderSharingASocketWithOneLeftAlone(t *testing.T) {
 	require.NoError(t, err)
 	// A server that takes a second to shut down on SIGTERM (its sleep
 	// does not hold the socket), and exits 0 then.
-	cmd := exec.Command("sh", "-c", `trap 'sleep 1 3>&-; exit 0' TERM; echo ready; while read y; do :; done`)
-	cmd.ExtraFiles = []*os.File{f}
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	defer stdin.Close()
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	h, _, _ := startShellHolder(t, `trap 'sleep 1 3>&-; exit 0' TERM; echo ready; while :; do read y; done`, f)
 	require.NoError(t, f.Close())
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	require.NoError(t, err, "the shell did not start")
-	require.Equal(t, "ready\n", line)
 
 	res, err := mustOpen(t).Stop(ctx, port, registry.StopOptions{Wait: time.Minute, Kill: true})
 	require.ErrorIs(t, err, registry.ErrStillHeld, "the caller still holds the port")
-	assert.Equal(t, []int{cmd.Process.Pid}, pids(res.Terminated))
+	assert.Equal(t, []int{h.pid}, pids(res.Terminated))
 	assert.Empty(t, res.Killed, "SIGKILL before the wait was over")
 	require.Len(t, res.Held, 1)
 	assert.Equal(t, []int{os.Getpid()}, pids(res.Held[0].Procs), "the holder let go of the port before Stop returned")
-	_ = cmd.Wait()
-	assert.Equal(t, 0, cmd.ProcessState.ExitCode(), "the holder shut down by itself: %v", cmd.ProcessState)
+	<-h.done
+	assert.Equal(t, 0, h.cmd.ProcessState.ExitCode(), "the holder shut down by itself: %v", h.cmd.ProcessState)
 }
 
 // waitLockWaiter waits (a minute at most) until some process waits in the
@@ -396,21 +409,8 @@ func TestStopLooksAgainWhenNoOneWasSignalled(t *testing.T) {
 
 	f, port, ok := socketFile(t, "tcp4")
 	require.True(t, ok)
-	cmd := exec.Command("sh", "-c", `echo ready; read x; exec 3>&-; echo closed; exec sleep 600`)
-	cmd.ExtraFiles = []*os.File{f}
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	h := &sockHolder{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); close(h.done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-h.done })
+	h, out, stdin := startShellHolder(t, `echo ready; read x; exec 3>&-; echo closed; exec sleep 600`, f)
 	require.NoError(t, f.Close())
-	out := bufio.NewReader(stdout)
-	line, err := out.ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, "ready\n", line)
 
 	unlock := heldLock(t, reg.LockPath())
 	type stopped struct {
@@ -425,7 +425,7 @@ func TestStopLooksAgainWhenNoOneWasSignalled(t *testing.T) {
 	waitLockWaiter(t, reg.LockPath()) // Stop found the holder and waits to read the names
 	_, err = io.WriteString(stdin, "close\n")
 	require.NoError(t, err)
-	line, err = out.ReadString('\n')
+	line, err := out.ReadString('\n')
 	require.NoError(t, err)
 	require.Equal(t, "closed\n", line)
 	unlock()
@@ -436,4 +436,36 @@ func TestStopLooksAgainWhenNoOneWasSignalled(t *testing.T) {
 	assert.Empty(t, s.res.LeftAlone)
 	assert.Empty(t, s.res.Held)
 	assert.Equal(t, syscall.SIGKILL, h.kill(t), "no signal reached the holder after it let go")
+}
+
+// Stop interrupted during the wait still says what holds the port: a
+// holder signalled that has not let go is not reported stopped.
+func TestStopInterruptedSaysWhatStillHoldsThePort(t *testing.T) {
+	skipUnlessStops(t)
+	f, port, ok := socketFile(t, "tcp4")
+	require.True(t, ok)
+	h, out, _ := startShellHolder(t, `trap 'echo term' TERM; echo ready; while :; do read y; done`, f)
+	require.NoError(t, f.Close())
+
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type stopped struct {
+		res registry.StopResult
+		err error
+	}
+	done := make(chan stopped, 1)
+	go func() {
+		res, err := mustOpen(t).Stop(cctx, port, registry.StopOptions{Wait: time.Minute})
+		done <- stopped{res, err}
+	}()
+	line, err := out.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "term\n", line, "SIGTERM, ignored")
+	cancel()
+
+	s := <-done
+	require.ErrorIs(t, s.err, context.Canceled)
+	assert.Equal(t, []int{h.pid}, pids(s.res.Terminated))
+	require.Len(t, s.res.Held, 1, "the holder still holds the port")
+	assert.Equal(t, []int{h.pid}, pids(s.res.Held[0].Procs))
 }
