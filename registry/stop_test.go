@@ -252,15 +252,55 @@ func TestStopWithNothingOnThePort(t *testing.T) {
 	}
 }
 
+// stopPidnsEnv is set in the test binary that inPidNamespace runs in a pid
+// namespace of its own, where the test may steer the kernel's pid
+// allocation (startOnPid).
+const stopPidnsEnv = "PORTFOR_TEST_STOP_PIDNS"
+
+// inPidNamespace runs the tests matching run in the test binary, in a pid
+// namespace with a /proc of its own (unshare --pid --fork --mount-proc, in
+// a user namespace of its own without root), and fails the test if they
+// fail. There the tests may hand out pids through ns_last_pid without
+// touching the pid allocation of the processes of tests running alongside,
+// and its processes end with it. It reports false, having run nothing,
+// where such a namespace cannot be made.
+func inPidNamespace(t *testing.T, run string) bool {
+	t.Helper()
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Log("no unshare (util-linux) here: the test runs in this pid namespace, and reuses no pid")
+		return false
+	}
+	args := []string{"--pid", "--fork", "--mount-proc"}
+	if os.Geteuid() != 0 {
+		args = append([]string{"--user", "--map-root-user"}, args...)
+	}
+	if out, err := exec.Command(unshare, append(args, "true")...).CombinedOutput(); err != nil {
+		t.Logf("no pid namespace of its own here (%v: %s): the test runs in this one, and reuses no pid", err, out)
+		return false
+	}
+	cmd := exec.Command(unshare, append(args, os.Args[0], "-test.run="+run, "-test.count=1", "-test.v")...)
+	cmd.Env = append(os.Environ(), stopPidnsEnv+"=1", "GORACE=atexit_sleep_ms=0")
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a pid namespace of its own:\n%s", out)
+	require.NoError(t, err, "the test failed in its pid namespace")
+	return true
+}
+
 // startOnPid starts a holder of files that gets pid, as a reused pid would
-// be, where it can: root has the kernel hand pid out next (ns_last_pid),
-// trying again while other processes and threads take it first. reused is
-// false when the child got another pid.
+// be, where it can: in its own pid namespace (inPidNamespace), the test has
+// the kernel hand pid out next (ns_last_pid), trying again while its own
+// threads take it first. reused is false when the child got another pid.
 func startOnPid(t *testing.T, pid int, files ...*os.File) (h *sockHolder, reused bool) {
 	t.Helper()
+	if os.Getenv(stopPidnsEnv) == "" {
+		// The pid allocation of this namespace is not the test's to steer.
+		return startSockHolder(t, false, files...), false
+	}
 	for i := 0; i < 200; i++ {
-		if os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0) != nil {
-			break
+		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
+			t.Logf("ns_last_pid: %v", err)
+			return startSockHolder(t, false, files...), false
 		}
 		h := startSockHolder(t, false, files...)
 		if h.pid == pid {
@@ -268,17 +308,21 @@ func startOnPid(t *testing.T, pid int, files ...*os.File) (h *sockHolder, reused
 		}
 		h.kill(t)
 	}
+	t.Errorf("pid %d never came back in 200 tries, with only this test's threads to take it first", pid)
 	return startSockHolder(t, false, files...), false
 }
 
 // TestStopSignalsOnlyTheProcessItFound gives the check before each signal
 // real processes that are not the holder found: the holder with another
 // start time recorded, the holder with a socket it does not hold, a pid
-// whose process is gone, and a new process on that pid (when this test runs
-// as root), holding no socket or, with pidfds, the very same socket. None
-// may get a signal; the holder as found does.
+// whose process is gone, and a new process on that pid (in a pid namespace
+// of its own, see inPidNamespace), holding no socket or, with pidfds, the
+// very same socket. None may get a signal; the holder as found does.
 func TestStopSignalsOnlyTheProcessItFound(t *testing.T) {
 	skipUnlessStops(t)
+	if os.Getenv(stopPidnsEnv) == "" && inPidNamespace(t, "^TestStopSignalsOnlyTheProcessItFound$") {
+		return
+	}
 	for _, path := range []string{"pidfd", "kill"} {
 		t.Run(path, func(t *testing.T) {
 			if path == "kill" {
@@ -305,7 +349,7 @@ func TestStopSignalsOnlyTheProcessItFound(t *testing.T) {
 
 			// A new process on a's pid, holding no socket: never signalled.
 			b, reused := startOnPid(t, a.pid)
-			t.Logf("pid %d reused: %v (it needs root and ns_last_pid)", a.pid, reused)
+			t.Logf("pid %d reused: %v (it needs a pid namespace of its own)", a.pid, reused)
 			assert.Equal(t, "gone", signalA(), "a new process on the pid")
 			assert.Equal(t, "gone", registry.PinHolder(t, a.pid, id.Start, port, []uint64{ino})(), "a new process on the pid, found after")
 			assert.Equal(t, syscall.SIGKILL, b.kill(t), "no signal reached the new process before SIGKILL")
