@@ -142,6 +142,11 @@ func (r *Registry) Stop(ctx context.Context, port int, opts StopOptions) (StopRe
 			unpin(t)
 		}
 	}()
+	// Reading the port's name may have waited for the registry's lock:
+	// an interruption meanwhile comes before any signal.
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
 
 	// SIGTERM, then the wait.
 	var termed []*target

@@ -513,3 +513,35 @@ func TestStopInterruptedSaysWhatStillHoldsThePort(t *testing.T) {
 	require.Len(t, s.res.Held, 1, "the holder still holds the port")
 	assert.Equal(t, []int{h.pid}, pids(s.res.Held[0].Procs))
 }
+
+// Stop interrupted before its first signal (here while it waits for the
+// registry's lock to read the port's name) signals nothing.
+func TestStopInterruptedBeforeSignallingSignalsNothing(t *testing.T) {
+	skipUnlessStops(t)
+	reg, err := registry.Open(filepath.Join(t.TempDir(), "registry.db"), registry.Options{LockTimeout: time.Minute})
+	require.NoError(t, err)
+	_, err = reg.ForwardPort(ctx, "web", 0) // the registry file exists: names are read under the lock
+	require.NoError(t, err)
+	h, port := heldSocket(t, "tcp4", false)
+
+	unlock := heldLock(t, reg.LockPath())
+	defer unlock()
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type stopped struct {
+		res registry.StopResult
+		err error
+	}
+	done := make(chan stopped, 1)
+	go func() {
+		res, err := reg.Stop(cctx, port, registry.StopOptions{Wait: time.Minute, Kill: true})
+		done <- stopped{res, err}
+	}()
+	waitLockWaiter(t, reg.LockPath()) // Stop found the holder and waits to read the names
+	cancel()
+
+	s := <-done
+	require.ErrorIs(t, s.err, context.Canceled)
+	assert.Empty(t, s.res.Terminated)
+	assert.Equal(t, syscall.SIGKILL, h.kill(t), "no signal reached the holder after the interruption")
+}
