@@ -45,7 +45,8 @@ type StopResult struct {
 	// LeftAlone are the holders of the port sent no signal, and why.
 	LeftAlone []Spared
 	// Held are the sockets on the port when Stop returned, as [Registry.Who]
-	// gives them; empty when the port is free.
+	// gives them; empty when the port is free. When ctx ended during the
+	// wait, they are those of the last look at the port.
 	Held []Holder
 }
 
@@ -141,6 +142,11 @@ func (r *Registry) Stop(ctx context.Context, port int, opts StopOptions) (StopRe
 			unpin(t)
 		}
 	}()
+	// Reading the port's name may have waited for the registry's lock:
+	// an interruption meanwhile comes before any signal.
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
 
 	// SIGTERM, then the wait.
 	var termed []*target
@@ -165,8 +171,16 @@ func (r *Registry) Stop(ctx context.Context, port int, opts StopOptions) (StopRe
 			}
 		}
 		if err != nil {
+			// Interrupted: what held the port when last seen, so
+			// that no process signalled is taken for stopped.
+			res.Held = sortHolders(r.holders(ctx, socks))
 			return res, err
 		}
+	} else if socks, err = sockdiag.Holding(port); err != nil {
+		// Nothing was signalled: the sockets as first found may have
+		// been let go of since (a holder that exited or closed its
+		// socket before its signal), so look again.
+		return res, fmt.Errorf("stop %d: %w", port, err)
 	}
 	res.Held = sortHolders(r.holders(ctx, socks))
 	if len(res.Held) > 0 {
@@ -338,9 +352,12 @@ const (
 // returns the sockets on the port at the end. It returns ctx's error if ctx
 // ends first.
 //
-// A socket counts as let go once it is closed, or held by some process not
-// among ts: the socket of a process that has just exited can outlive its
-// descriptors for a moment, held by no process in sight.
+// A socket counts as let go once none of ts holds it: it is closed, or held
+// only by processes not among ts (one left alone, or one a process of ts
+// handed it to), whose presence must not cut short the wait of those that
+// were signalled. The socket of a process that has just exited can outlive
+// its descriptors for a moment, held by no process in sight: one of ts's
+// counts as still theirs.
 func released(ctx context.Context, port int, ts []*target, d time.Duration) ([]sockdiag.Socket, error) {
 	wctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
@@ -353,14 +370,10 @@ func released(ctx context.Context, port int, ts []*target, d time.Duration) ([]s
 		}
 	}
 	theirs := func(s sockdiag.Socket) bool {
-		mine := inodes[s.Inode]
-		for _, pid := range s.PIDs {
-			if !pids[pid] {
-				return false
-			}
-			mine = true
+		if len(s.PIDs) == 0 {
+			return inodes[s.Inode]
 		}
-		return mine
+		return slices.ContainsFunc(s.PIDs, func(pid int) bool { return pids[pid] })
 	}
 	pause := backoff.New(stopPollFirst, stopPollMax)
 	for {

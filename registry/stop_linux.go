@@ -2,9 +2,12 @@ package registry
 
 import (
 	"errors"
+	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/internal/sockdiag"
 )
 
@@ -23,12 +26,25 @@ func pin(t *target) sendResult {
 		t.pidfd = fd
 	case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM):
 	case errors.Is(err, unix.ESRCH):
+		// No process has the pid as this process numbers pids. When /proc
+		// numbers them otherwise (a pid namespace without a /proc of its
+		// own) and still shows the process, it is out of reach, not gone.
+		if _, err := procinfo.Owner(t.pid); err == nil && !procNumbersAsWeDo() {
+			return unidentified
+		}
 		return gone
 	default: // EINVAL: the pid names no process here (a thread, another namespace's numbering)
 		return unidentified
 	}
 	return sent
 }
+
+// procNumbersAsWeDo reports whether /proc numbers pids as this process
+// does: it shows this process under os.Getpid().
+var procNumbersAsWeDo = sync.OnceValue(func() bool {
+	id, err := procinfo.Lookup(os.Getpid())
+	return err == nil && id.PID == os.Getpid()
+})
 
 // unpin closes t's pidfd, if it has one.
 func unpin(t *target) {

@@ -4,11 +4,16 @@ package registry_test
 
 import (
 	"bufio"
+	"context"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -52,6 +57,29 @@ func startSockHolder(t *testing.T, ignoreTerm bool, files ...*os.File) *sockHold
 	go func() { _ = cmd.Wait(); close(h.done) }()
 	t.Cleanup(func() { _ = cmd.Process.Kill(); <-h.done })
 	return h
+}
+
+// startShellHolder starts sh -c script holding f as its descriptor 3, with
+// its stdin and stdout piped to the test, and waits for the script to print
+// "ready".
+func startShellHolder(t *testing.T, script string, f *os.File) (h *sockHolder, stdout *bufio.Reader, stdin io.Writer) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", script)
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	require.NoError(t, err)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	h = &sockHolder{cmd: cmd, pid: cmd.Process.Pid, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(h.done) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-h.done; in.Close() })
+	stdout = bufio.NewReader(out)
+	line, err := stdout.ReadString('\n')
+	require.NoError(t, err, "the shell did not start")
+	require.Equal(t, "ready\n", line)
+	return h, stdout, in
 }
 
 // exitSignal waits (a minute at most) until h has exited and returns the
@@ -224,15 +252,55 @@ func TestStopWithNothingOnThePort(t *testing.T) {
 	}
 }
 
+// stopPidnsEnv is set in the test binary that inPidNamespace runs in a pid
+// namespace of its own, where the test may steer the kernel's pid
+// allocation (startOnPid).
+const stopPidnsEnv = "PORTFOR_TEST_STOP_PIDNS"
+
+// inPidNamespace runs the tests matching run in the test binary, in a pid
+// namespace with a /proc of its own (unshare --pid --fork --mount-proc, in
+// a user namespace of its own without root), and fails the test if they
+// fail. There the tests may hand out pids through ns_last_pid without
+// touching the pid allocation of the processes of tests running alongside,
+// and its processes end with it. It reports false, having run nothing,
+// where such a namespace cannot be made.
+func inPidNamespace(t *testing.T, run string) bool {
+	t.Helper()
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Log("no unshare (util-linux) here: the test runs in this pid namespace, and reuses no pid")
+		return false
+	}
+	args := []string{"--pid", "--fork", "--mount-proc"}
+	if os.Geteuid() != 0 {
+		args = append([]string{"--user", "--map-root-user"}, args...)
+	}
+	if out, err := exec.Command(unshare, append(args, "true")...).CombinedOutput(); err != nil {
+		t.Logf("no pid namespace of its own here (%v: %s): the test runs in this one, and reuses no pid", err, out)
+		return false
+	}
+	cmd := exec.Command(unshare, append(args, os.Args[0], "-test.run="+run, "-test.count=1", "-test.v")...)
+	cmd.Env = append(os.Environ(), stopPidnsEnv+"=1", "GORACE=atexit_sleep_ms=0")
+	out, err := cmd.CombinedOutput()
+	t.Logf("in a pid namespace of its own:\n%s", out)
+	require.NoError(t, err, "the test failed in its pid namespace")
+	return true
+}
+
 // startOnPid starts a holder of files that gets pid, as a reused pid would
-// be, where it can: root has the kernel hand pid out next (ns_last_pid),
-// trying again while other processes and threads take it first. reused is
-// false when the child got another pid.
+// be, where it can: in its own pid namespace (inPidNamespace), the test has
+// the kernel hand pid out next (ns_last_pid), trying again while its own
+// threads take it first. reused is false when the child got another pid.
 func startOnPid(t *testing.T, pid int, files ...*os.File) (h *sockHolder, reused bool) {
 	t.Helper()
+	if os.Getenv(stopPidnsEnv) == "" {
+		// The pid allocation of this namespace is not the test's to steer.
+		return startSockHolder(t, false, files...), false
+	}
 	for i := 0; i < 200; i++ {
-		if os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0) != nil {
-			break
+		if err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0); err != nil {
+			t.Logf("ns_last_pid: %v", err)
+			return startSockHolder(t, false, files...), false
 		}
 		h := startSockHolder(t, false, files...)
 		if h.pid == pid {
@@ -240,17 +308,21 @@ func startOnPid(t *testing.T, pid int, files ...*os.File) (h *sockHolder, reused
 		}
 		h.kill(t)
 	}
+	t.Errorf("pid %d never came back in 200 tries, with only this test's threads to take it first", pid)
 	return startSockHolder(t, false, files...), false
 }
 
 // TestStopSignalsOnlyTheProcessItFound gives the check before each signal
 // real processes that are not the holder found: the holder with another
 // start time recorded, the holder with a socket it does not hold, a pid
-// whose process is gone, and a new process on that pid (when this test runs
-// as root), holding no socket or, with pidfds, the very same socket. None
-// may get a signal; the holder as found does.
+// whose process is gone, and a new process on that pid (in a pid namespace
+// of its own, see inPidNamespace), holding no socket or, with pidfds, the
+// very same socket. None may get a signal; the holder as found does.
 func TestStopSignalsOnlyTheProcessItFound(t *testing.T) {
 	skipUnlessStops(t)
+	if os.Getenv(stopPidnsEnv) == "" && inPidNamespace(t, "^TestStopSignalsOnlyTheProcessItFound$") {
+		return
+	}
 	for _, path := range []string{"pidfd", "kill"} {
 		t.Run(path, func(t *testing.T) {
 			if path == "kill" {
@@ -277,7 +349,7 @@ func TestStopSignalsOnlyTheProcessItFound(t *testing.T) {
 
 			// A new process on a's pid, holding no socket: never signalled.
 			b, reused := startOnPid(t, a.pid)
-			t.Logf("pid %d reused: %v (it needs root and ns_last_pid)", a.pid, reused)
+			t.Logf("pid %d reused: %v (it needs a pid namespace of its own)", a.pid, reused)
 			assert.Equal(t, "gone", signalA(), "a new process on the pid")
 			assert.Equal(t, "gone", registry.PinHolder(t, a.pid, id.Start, port, []uint64{ino})(), "a new process on the pid, found after")
 			assert.Equal(t, syscall.SIGKILL, b.kill(t), "no signal reached the new process before SIGKILL")
@@ -318,4 +390,158 @@ func TestStopWithoutPidfds(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []int{h.pid}, pids(res.Terminated))
 	assert.Equal(t, syscall.SIGTERM, h.exitSignal(t))
+}
+
+// A holder sharing its socket with a process Stop leaves alone (here the
+// caller) gets the whole wait to let go of it after SIGTERM: the other
+// holder keeps the port held whatever happens, and must not make Stop take
+// the port for let go at once, nor send SIGKILL before the wait is over.
+func TestStopWaitsForTheHolderSharingASocketWithOneLeftAlone(t *testing.T) {
+	skipUnlessStops(t)
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	f, err := l.(*net.TCPListener).File()
+	require.NoError(t, err)
+	// A server that takes a second to shut down on SIGTERM (its sleep
+	// does not hold the socket), and exits 0 then.
+	h, _, _ := startShellHolder(t, `trap 'sleep 1 3>&-; exit 0' TERM; echo ready; while :; do read y; done`, f)
+	require.NoError(t, f.Close())
+
+	res, err := mustOpen(t).Stop(ctx, port, registry.StopOptions{Wait: time.Minute, Kill: true})
+	require.ErrorIs(t, err, registry.ErrStillHeld, "the caller still holds the port")
+	assert.Equal(t, []int{h.pid}, pids(res.Terminated))
+	assert.Empty(t, res.Killed, "SIGKILL before the wait was over")
+	require.Len(t, res.Held, 1)
+	assert.Equal(t, []int{os.Getpid()}, pids(res.Held[0].Procs), "the holder let go of the port before Stop returned")
+	<-h.done
+	assert.Equal(t, 0, h.cmd.ProcessState.ExitCode(), "the holder shut down by itself: %v", h.cmd.ProcessState)
+}
+
+// waitLockWaiter waits (a minute at most) until some process waits in the
+// kernel for the flock on path, as /proc/locks shows ("->" lines).
+func waitLockWaiter(t *testing.T, path string) {
+	t.Helper()
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Stat(path, &st))
+	file := fmt.Sprintf(":%d", st.Ino) // MAJ:MIN:INODE
+	require.Eventually(t, func() bool {
+		b, err := os.ReadFile("/proc/locks")
+		require.NoError(t, err)
+		for _, line := range strings.Split(string(b), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 7 && f[1] == "->" && f[2] == "FLOCK" && strings.HasSuffix(f[6], file) {
+				return true
+			}
+		}
+		return false
+	}, time.Minute, time.Millisecond, "nothing waits for the lock on %s", path)
+}
+
+// A holder that lets go of the port between the moment Stop finds it and the
+// signal is not signalled, and the port it left is free: Stop must say so
+// from a fresh look, not from the sockets as it first found them. Stop reads
+// the port's name from the registry after finding the sockets; the test
+// holds the registry's lock to let the holder close its socket right then.
+func TestStopLooksAgainWhenNoOneWasSignalled(t *testing.T) {
+	skipUnlessStops(t)
+	reg, err := registry.Open(filepath.Join(t.TempDir(), "registry.db"), registry.Options{LockTimeout: time.Minute})
+	require.NoError(t, err)
+	_, err = reg.ForwardPort(ctx, "web", 0) // the registry file exists: names are read under the lock
+	require.NoError(t, err)
+
+	f, port, ok := socketFile(t, "tcp4")
+	require.True(t, ok)
+	h, out, stdin := startShellHolder(t, `echo ready; read x; exec 3>&-; echo closed; exec sleep 600`, f)
+	require.NoError(t, f.Close())
+
+	unlock := heldLock(t, reg.LockPath())
+	type stopped struct {
+		res registry.StopResult
+		err error
+	}
+	done := make(chan stopped, 1)
+	go func() {
+		res, err := reg.Stop(ctx, port, registry.StopOptions{Wait: time.Minute, Kill: true})
+		done <- stopped{res, err}
+	}()
+	waitLockWaiter(t, reg.LockPath()) // Stop found the holder and waits to read the names
+	_, err = io.WriteString(stdin, "close\n")
+	require.NoError(t, err)
+	line, err := out.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "closed\n", line)
+	unlock()
+
+	s := <-done
+	require.NoError(t, s.err, "the port is free")
+	assert.Empty(t, s.res.Terminated)
+	assert.Empty(t, s.res.LeftAlone)
+	assert.Empty(t, s.res.Held)
+	assert.Equal(t, syscall.SIGKILL, h.kill(t), "no signal reached the holder after it let go")
+}
+
+// Stop interrupted during the wait still says what holds the port: a
+// holder signalled that has not let go is not reported stopped.
+func TestStopInterruptedSaysWhatStillHoldsThePort(t *testing.T) {
+	skipUnlessStops(t)
+	f, port, ok := socketFile(t, "tcp4")
+	require.True(t, ok)
+	h, out, _ := startShellHolder(t, `trap 'echo term' TERM; echo ready; while :; do read y; done`, f)
+	require.NoError(t, f.Close())
+
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type stopped struct {
+		res registry.StopResult
+		err error
+	}
+	done := make(chan stopped, 1)
+	go func() {
+		res, err := mustOpen(t).Stop(cctx, port, registry.StopOptions{Wait: time.Minute})
+		done <- stopped{res, err}
+	}()
+	line, err := out.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "term\n", line, "SIGTERM, ignored")
+	cancel()
+
+	s := <-done
+	require.ErrorIs(t, s.err, context.Canceled)
+	assert.Equal(t, []int{h.pid}, pids(s.res.Terminated))
+	require.Len(t, s.res.Held, 1, "the holder still holds the port")
+	assert.Equal(t, []int{h.pid}, pids(s.res.Held[0].Procs))
+}
+
+// Stop interrupted before its first signal (here while it waits for the
+// registry's lock to read the port's name) signals nothing.
+func TestStopInterruptedBeforeSignallingSignalsNothing(t *testing.T) {
+	skipUnlessStops(t)
+	reg, err := registry.Open(filepath.Join(t.TempDir(), "registry.db"), registry.Options{LockTimeout: time.Minute})
+	require.NoError(t, err)
+	_, err = reg.ForwardPort(ctx, "web", 0) // the registry file exists: names are read under the lock
+	require.NoError(t, err)
+	h, port := heldSocket(t, "tcp4", false)
+
+	unlock := heldLock(t, reg.LockPath())
+	defer unlock()
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type stopped struct {
+		res registry.StopResult
+		err error
+	}
+	done := make(chan stopped, 1)
+	go func() {
+		res, err := reg.Stop(cctx, port, registry.StopOptions{Wait: time.Minute, Kill: true})
+		done <- stopped{res, err}
+	}()
+	waitLockWaiter(t, reg.LockPath()) // Stop found the holder and waits to read the names
+	cancel()
+
+	s := <-done
+	require.ErrorIs(t, s.err, context.Canceled)
+	assert.Empty(t, s.res.Terminated)
+	assert.Equal(t, syscall.SIGKILL, h.kill(t), "no signal reached the holder after the interruption")
 }

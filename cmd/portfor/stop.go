@@ -37,7 +37,7 @@ type stopSpared struct {
 // stopReasons explain why stop left a holder alone.
 var stopReasons = map[registry.StopReason]string{
 	registry.ReasonNotYours:     "another user's process (only root stops those)",
-	registry.ReasonHidden:       "no process holding it can be seen (other users' need root)",
+	registry.ReasonHidden:       "no process holding it can be seen (another user's without root, or in another pid namespace)",
 	registry.ReasonCaller:       "portfor's own process or one of its parents",
 	registry.ReasonInit:         "pid 1, init (a systemd socket unit stops with systemctl)",
 	registry.ReasonUnidentified: "the process cannot be identified for certain (another pid namespace)",

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -117,7 +118,7 @@ func TestStopLeavesOtherUsersAlone(t *testing.T) {
 	id = identity(t, root.pid)
 	port := strconv.Itoa(root.port)
 	o = portforAs(t, pre, exe, dir, "stop", port)
-	assert.Equal(t, outcome{"left alone: tcp 127.0.0.1:" + port + " of user root: no process holding it can be seen (other users' need root)\n",
+	assert.Equal(t, outcome{"left alone: tcp 127.0.0.1:" + port + " of user root: no process holding it can be seen (another user's without root, or in another pid namespace)\n",
 		"portfor: port " + port + " is still held\n", 1}, o)
 	requireAlive(t, id)
 
@@ -171,4 +172,29 @@ func TestStopNamesJSONAndBadArguments(t *testing.T) {
 		assert.Empty(t, o.stdout, "%v", args)
 		assert.Equal(t, 1, strings.Count(o.stderr, "\n"), "%v: %q", args, o.stderr)
 	}
+}
+
+// portfor in a pid namespace of its own whose /proc is still the parent
+// namespace's (unshare --pid without --mount-proc) finds a listener outside
+// through /proc but cannot reach it by that pid: it is left alone, and stop
+// says why. With a /proc of its own, it cannot see the listener at all.
+func TestStopFromAnotherPidNamespace(t *testing.T) {
+	skipUnlessLinux(t)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil || os.Geteuid() != 0 {
+		t.Skip("needs unshare (util-linux) and root")
+	}
+	l := mustListen(t, "tcp4", "127.0.0.1:0")
+	id := identity(t, l.pid)
+	port, dir, root := strconv.Itoa(l.port), t.TempDir(), userOf(t, os.Geteuid())
+
+	o := portforAs(t, []string{unshare, "--pid", "--fork"}, os.Args[0], dir, "stop", port)
+	assert.Equal(t, outcome{fmt.Sprintf("left alone: %s (pid %d) of user %s in %s: the process cannot be identified for certain (another pid namespace)\n", program(), l.pid, root, l.dir),
+		"portfor: port " + port + " is still held\n", 1}, o)
+	requireAlive(t, id)
+
+	o = portforAs(t, []string{unshare, "--pid", "--fork", "--mount-proc"}, os.Args[0], dir, "stop", port)
+	assert.Equal(t, outcome{"left alone: tcp 127.0.0.1:" + port + " of user " + root + ": no process holding it can be seen (another user's without root, or in another pid namespace)\n",
+		"portfor: port " + port + " is still held\n", 1}, o)
+	requireAlive(t, id)
 }
