@@ -37,8 +37,22 @@ func heldIn(t *testing.T, dir string) (port, pid int) {
 	return ln.Addr().(*net.TCPAddr).Port, cmd.Process.Pid
 }
 
+// tcpOnly keeps the TCP sockets of hs: the tests' servers listen on TCP
+// ports the kernel chose, and another program may hold the UDP port of
+// the same number meanwhile.
+func tcpOnly(hs []registry.Holder) []registry.Holder {
+	var out []registry.Holder
+	for _, h := range hs {
+		if h.Proto == "tcp" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // whoWithin runs Who, failing the test if it has not answered within the
-// deadline (the call is then left blocked; the test binary's exit ends it).
+// deadline (the call is then left blocked; the test binary's exit ends it),
+// and returns its TCP sockets.
 func whoWithin(t *testing.T, reg *registry.Registry, ports ...int) []registry.Holder {
 	t.Helper()
 	type answer struct {
@@ -53,7 +67,7 @@ func whoWithin(t *testing.T, reg *registry.Registry, ports ...int) []registry.Ho
 	select {
 	case a := <-done:
 		require.NoError(t, a.err)
-		return a.hs
+		return tcpOnly(a.hs)
 	case <-time.After(10 * time.Second):
 		t.Fatal("Who did not answer within 10 s")
 		return nil
@@ -134,6 +148,7 @@ func TestWhoReadsARelativeGitdir(t *testing.T) {
 
 	hs, err := main.Who(ctx, own, mains)
 	require.NoError(t, err)
+	hs = tcpOnly(hs)
 	require.Len(t, hs, 2)
 	for _, h := range hs {
 		require.Len(t, h.Procs, 1)
@@ -174,6 +189,7 @@ func TestWhoResolvesLinksInHomes(t *testing.T) {
 
 	hs, err := web.Who(ctx, webPort, toolsPort)
 	require.NoError(t, err)
+	hs = tcpOnly(hs)
 	require.Len(t, hs, 2)
 	for _, h := range hs {
 		require.Len(t, h.Procs, 1)
@@ -237,6 +253,7 @@ func TestWhoLeavesOtherMountNamespacesAlone(t *testing.T) {
 	require.NoError(t, api.Bind(ctx, "api", freePort(t)))
 	hs, err := web.Who(ctx, port)
 	require.NoError(t, err)
+	hs = tcpOnly(hs)
 	require.Len(t, hs, 1)
 	require.Len(t, hs[0].Procs, 1)
 	p := hs[0].Procs[0]
