@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/portfor/portfor/internal/nstest"
 	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/internal/sockdiag"
 	"github.com/portfor/portfor/registry"
@@ -164,6 +165,9 @@ func pids(ps []registry.Process) []int {
 
 func TestStopSendsSIGTERMToTheHolder(t *testing.T) {
 	skipUnlessStops(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	reg := mustOpen(t)
 	for _, network := range []string{"tcp4", "tcp6", "udp4", "udp6"} {
 		t.Run(network, func(t *testing.T) {
@@ -183,6 +187,9 @@ func TestStopSendsSIGTERMToTheHolder(t *testing.T) {
 
 func TestStopKillsWhatIgnoresSIGTERMOnlyWhenAsked(t *testing.T) {
 	skipUnlessStops(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	reg := mustOpen(t)
 	h, port := heldSocket(t, "tcp4", true)
 
@@ -203,6 +210,9 @@ func TestStopKillsWhatIgnoresSIGTERMOnlyWhenAsked(t *testing.T) {
 
 func TestStopSignalsEveryProcessSharingTheSocket(t *testing.T) {
 	skipUnlessStops(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	reg := mustOpen(t)
 	f, port, ok := socketFile(t, "tcp4")
 	require.True(t, ok)
@@ -218,6 +228,9 @@ func TestStopSignalsEveryProcessSharingTheSocket(t *testing.T) {
 
 func TestStopLeavesItsCallerAlone(t *testing.T) {
 	skipUnlessStops(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	reg := mustOpen(t)
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	require.NoError(t, err)
@@ -242,6 +255,9 @@ func TestStopLeavesItsCallerAlone(t *testing.T) {
 
 func TestStopWithNothingOnThePort(t *testing.T) {
 	skipUnlessStops(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	port := freePort(t)
 	res, err := mustOpen(t).Stop(ctx, port, registry.StopOptions{Wait: time.Minute, Kill: true})
 	require.NoError(t, err)
@@ -252,48 +268,13 @@ func TestStopWithNothingOnThePort(t *testing.T) {
 	}
 }
 
-// stopPidnsEnv is set in the test binary that inPidNamespace runs in a pid
-// namespace of its own, where the test may steer the kernel's pid
-// allocation (startOnPid).
-const stopPidnsEnv = "PORTFOR_TEST_STOP_PIDNS"
-
-// inPidNamespace runs the tests matching run in the test binary, in a pid
-// namespace with a /proc of its own (unshare --pid --fork --mount-proc, in
-// a user namespace of its own without root), and fails the test if they
-// fail. There the tests may hand out pids through ns_last_pid without
-// touching the pid allocation of the processes of tests running alongside,
-// and its processes end with it. It reports false, having run nothing,
-// where such a namespace cannot be made.
-func inPidNamespace(t *testing.T, run string) bool {
-	t.Helper()
-	unshare, err := exec.LookPath("unshare")
-	if err != nil {
-		t.Log("no unshare (util-linux) here: the test runs in this pid namespace, and reuses no pid")
-		return false
-	}
-	args := []string{"--pid", "--fork", "--mount-proc"}
-	if os.Geteuid() != 0 {
-		args = append([]string{"--user", "--map-root-user"}, args...)
-	}
-	if out, err := exec.Command(unshare, append(args, "true")...).CombinedOutput(); err != nil {
-		t.Logf("no pid namespace of its own here (%v: %s): the test runs in this one, and reuses no pid", err, out)
-		return false
-	}
-	cmd := exec.Command(unshare, append(args, os.Args[0], "-test.run="+run, "-test.count=1", "-test.v")...)
-	cmd.Env = append(os.Environ(), stopPidnsEnv+"=1", "GORACE=atexit_sleep_ms=0")
-	out, err := cmd.CombinedOutput()
-	t.Logf("in a pid namespace of its own:\n%s", out)
-	require.NoError(t, err, "the test failed in its pid namespace")
-	return true
-}
-
 // startOnPid starts a holder of files that gets pid, as a reused pid would
-// be, where it can: in its own pid namespace (inPidNamespace), the test has
-// the kernel hand pid out next (ns_last_pid), trying again while its own
+// be, where it can: in a pid namespace of the test's own (nstest), the test
+// has the kernel hand pid out next (ns_last_pid), trying again while its own
 // threads take it first. reused is false when the child got another pid.
 func startOnPid(t *testing.T, pid int, files ...*os.File) (h *sockHolder, reused bool) {
 	t.Helper()
-	if os.Getenv(stopPidnsEnv) == "" {
+	if !nstest.PID() {
 		// The pid allocation of this namespace is not the test's to steer.
 		return startSockHolder(t, false, files...), false
 	}
@@ -316,11 +297,11 @@ func startOnPid(t *testing.T, pid int, files ...*os.File) (h *sockHolder, reused
 // real processes that are not the holder found: the holder with another
 // start time recorded, the holder with a socket it does not hold, a pid
 // whose process is gone, and a new process on that pid (in a pid namespace
-// of its own, see inPidNamespace), holding no socket or, with pidfds, the
+// of its own, see nstest), holding no socket or, with pidfds, the
 // very same socket. None may get a signal; the holder as found does.
 func TestStopSignalsOnlyTheProcessItFound(t *testing.T) {
 	skipUnlessStops(t)
-	if os.Getenv(stopPidnsEnv) == "" && inPidNamespace(t, "^TestStopSignalsOnlyTheProcessItFound$") {
+	if nstest.Run(t, nstest.Options{PID: true}) {
 		return
 	}
 	for _, path := range []string{"pidfd", "kill"} {
@@ -384,6 +365,9 @@ func inodeOn(t *testing.T, port int) uint64 {
 
 func TestStopWithoutPidfds(t *testing.T) {
 	skipUnlessStops(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	registry.WithoutPidfd(t)
 	h, port := heldSocket(t, "tcp4", false)
 	res, err := mustOpen(t).Stop(ctx, port, registry.StopOptions{Wait: time.Minute})
@@ -398,6 +382,9 @@ func TestStopWithoutPidfds(t *testing.T) {
 // the port for let go at once, nor send SIGKILL before the wait is over.
 func TestStopWaitsForTheHolderSharingASocketWithOneLeftAlone(t *testing.T) {
 	skipUnlessStops(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()
@@ -446,6 +433,9 @@ func waitLockWaiter(t *testing.T, path string) {
 // holds the registry's lock to let the holder close its socket right then.
 func TestStopLooksAgainWhenNoOneWasSignalled(t *testing.T) {
 	skipUnlessStops(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	reg, err := registry.Open(filepath.Join(t.TempDir(), "registry.db"), registry.Options{LockTimeout: time.Minute})
 	require.NoError(t, err)
 	_, err = reg.ForwardPort(ctx, "web", 0) // the registry file exists: names are read under the lock
@@ -486,6 +476,9 @@ func TestStopLooksAgainWhenNoOneWasSignalled(t *testing.T) {
 // holder signalled that has not let go is not reported stopped.
 func TestStopInterruptedSaysWhatStillHoldsThePort(t *testing.T) {
 	skipUnlessStops(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	f, port, ok := socketFile(t, "tcp4")
 	require.True(t, ok)
 	h, out, _ := startShellHolder(t, `trap 'echo term' TERM; echo ready; while :; do read y; done`, f)
@@ -518,6 +511,9 @@ func TestStopInterruptedSaysWhatStillHoldsThePort(t *testing.T) {
 // registry's lock to read the port's name) signals nothing.
 func TestStopInterruptedBeforeSignallingSignalsNothing(t *testing.T) {
 	skipUnlessStops(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	reg, err := registry.Open(filepath.Join(t.TempDir(), "registry.db"), registry.Options{LockTimeout: time.Minute})
 	require.NoError(t, err)
 	_, err = reg.ForwardPort(ctx, "web", 0) // the registry file exists: names are read under the lock

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/portfor/portfor/internal/nstest"
 	"github.com/portfor/portfor/internal/procinfo"
 )
 
@@ -45,6 +46,9 @@ func requireAlive(t *testing.T, id procinfo.Identity) {
 
 func TestStopListenersOfEveryKind(t *testing.T) {
 	skipUnlessLinux(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	for _, tc := range []struct{ network, addr string }{
 		{"tcp4", "127.0.0.1:0"}, {"udp4", "127.0.0.1:0"}, {"tcp6", "[::1]:0"}, {"udp6", "[::1]:0"},
 	} {
@@ -62,6 +66,9 @@ func TestStopListenersOfEveryKind(t *testing.T) {
 
 func TestStopKillsWhatIgnoresSIGTERMOnlyWithKill(t *testing.T) {
 	skipUnlessLinux(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	l, ok := startListener(t, "", nil, "", "tcp4", "127.0.0.1:0", "PORTFOR_TEST_LISTEN_MODE=ignore-term")
 	require.True(t, ok)
 	id := identity(t, l.pid)
@@ -79,6 +86,9 @@ func TestStopKillsWhatIgnoresSIGTERMOnlyWithKill(t *testing.T) {
 
 func TestStopEveryProcessSharingTheSocket(t *testing.T) {
 	skipUnlessLinux(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	l, ok := startListener(t, "", nil, "", "tcp4", "127.0.0.1:0", "PORTFOR_TEST_LISTEN_MODE=share")
 	require.True(t, ok)
 	db, port := newDB(t), strconv.Itoa(l.port)
@@ -105,6 +115,10 @@ func TestStopEveryProcessSharingTheSocket(t *testing.T) {
 }
 
 func TestStopLeavesOtherUsersAlone(t *testing.T) {
+	skipUnlessLinux(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	// Root stops nobody's listener.
 	l, pre, exe, dir := nobodysListener(t)
 	id := identity(t, l.pid)
@@ -136,6 +150,9 @@ func TestStopLeavesOtherUsersAlone(t *testing.T) {
 
 func TestStopNamesJSONAndBadArguments(t *testing.T) {
 	skipUnlessLinux(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	db := newDB(t)
 	l, port := webListener(t, db)
 	id := identity(t, l.pid)
@@ -180,6 +197,9 @@ func TestStopNamesJSONAndBadArguments(t *testing.T) {
 // says why. With a /proc of its own, it cannot see the listener at all.
 func TestStopFromAnotherPidNamespace(t *testing.T) {
 	skipUnlessLinux(t)
+	if nstest.Run(t, nstest.Options{}) {
+		return
+	}
 	unshare, err := exec.LookPath("unshare")
 	if err != nil || os.Geteuid() != 0 {
 		t.Skip("needs unshare (util-linux) and root")
