@@ -4,7 +4,8 @@
 # `ss -ltnp`, `ss -ltnp sport = :PORT` and `lsof -i :PORT` on the same
 # sockets, and a Go program that does nothing (the floor of any Go
 # process here). One Python process listens on the 100 ports on 127.0.0.1.
-# portfor is the release build, as the README installs it.
+# portfor is the release build, as the README installs it. Medians, and
+# ratios to ss -ltnp and lsof, are printed at the end.
 # Needs: go, hyperfine, ss (iproute2), lsof, python3.
 # Usage: docs/bench/who-vs-ss-lsof.sh [runs]   (from the repository root)
 set -euo pipefail
@@ -40,7 +41,7 @@ port=$(sed -n 42p "$work/ports")
 up=$("$work/portfor" list --up | tail -n +2 | wc -l)
 [ "$up" = 100 ] || { echo "list --up shows $up names, want 100" >&2; exit 1; }
 echo "$(ls /proc | grep -c '^[0-9]') processes; port $port"
-hyperfine -N -w 20 -r "$runs" \
+hyperfine -N -w 20 -r "$runs" --export-json "$work/times.json" \
   -n "portfor who $port" "$work/portfor who $port" \
   -n "ss -ltnp" "ss -ltnp" \
   -n "ss -ltnp sport = :$port" "ss -ltnp sport = :$port" \
@@ -48,3 +49,12 @@ hyperfine -N -w 20 -r "$runs" \
   -n "portfor list (100 names, all up)" "$work/portfor list" \
   -n "portfor svc-042 (the hit)" "$work/portfor svc-042" \
   -n "Go program doing nothing" "$work/nop"
+/usr/bin/python3 - "$work/times.json" <<'PY'
+import json, sys
+rs = json.load(open(sys.argv[1]))["results"]
+ss = next(r["median"] for r in rs if r["command"] == "ss -ltnp")
+lsof = next(r["median"] for r in rs if r["command"].startswith("lsof"))
+for r in rs:
+    m = r["median"]
+    print(f"{r['command']:36s} median {m * 1000:6.2f} ms   /ss -ltnp {m / ss:5.2f}   lsof/this {lsof / m:5.2f}")
+PY
