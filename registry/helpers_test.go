@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +39,9 @@ func TestMain(m *testing.M) {
 	}
 	if n := os.Getenv("PORTFOR_TEST_LEASER"); n != "" {
 		os.Exit(leaserMain(n))
+	}
+	if mode := os.Getenv("PORTFOR_TEST_LISTEN"); mode != "" {
+		os.Exit(listenMain(mode))
 	}
 	os.Exit(m.Run())
 }
@@ -78,15 +82,28 @@ func helperMain() int {
 		}
 		ids = nil
 	}
+	var listeners []net.Listener // kept, not collected (and closed) before the helper exits
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
 	for _, id := range ids {
 		start := time.Now()
 		var port int
 		var err error
-		if lease {
+		switch {
+		case lease:
 			var a registry.Assignment
 			a, err = reg.Lease(context.Background(), registry.LeaseOptions{})
 			port = a.Port
-		} else {
+		case os.Getenv("PORTFOR_TEST_MODE") == "listen":
+			var l net.Listener
+			if l, err = reg.Listen(context.Background(), id, registry.ListenOptions{}); err == nil {
+				port = l.Addr().(*net.TCPAddr).Port
+				listeners = append(listeners, l)
+			}
+		default:
 			port, err = reg.ForwardPort(context.Background(), id, suggested)
 		}
 		if err != nil {
@@ -111,7 +128,8 @@ type helper struct {
 
 // startHelpers starts one helper per job list and returns once all are ready.
 // Each job is an id to forward (or, with PORTFOR_TEST_MODE=lease in extra
-// env, one lease to take).
+// env, one lease to take; with PORTFOR_TEST_MODE=listen, an id to Listen
+// on, the listener kept open).
 func startHelpers(tb testing.TB, db string, suggested int, jobs [][]string, extraEnv ...string) []*helper {
 	tb.Helper()
 	hs := make([]*helper, len(jobs))
