@@ -138,7 +138,9 @@ func accepts(t *testing.T, l net.Listener) {
 		}
 		done <- err
 	}()
-	c, err := net.DialTimeout("tcp", l.Addr().String(), 10*time.Second)
+	a := l.Addr().(*net.TCPAddr)
+	addr := net.JoinHostPort(registry.ClientHost(a.IP.String()), strconv.Itoa(a.Port)) // 0.0.0.0 and :: are no destinations
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	require.NoError(t, err)
 	defer c.Close()
 	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
