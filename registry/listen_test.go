@@ -175,6 +175,32 @@ func TestListenNewNameKeepsItsPort(t *testing.T) {
 	assert.Equal(t, port, fp)
 }
 
+// TestListenFollowsTheRegistry: a handle that has bound a name's port
+// binds the new one after another handle (or process) moved or released
+// the name.
+func TestListenFollowsTheRegistry(t *testing.T) {
+	reg := mustOpen(t)
+	other, err := registry.Open(reg.Path(), registry.Options{})
+	require.NoError(t, err)
+	l, err := reg.Listen(ctx, "web", registry.ListenOptions{})
+	require.NoError(t, err)
+	require.NoError(t, l.Close())
+	to, err := registry.FindAvailableLocal()
+	require.NoError(t, err)
+	_, err = other.Move(ctx, "web", to)
+	require.NoError(t, err)
+	l, err = reg.Listen(ctx, "web", registry.ListenOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, to, tcpPort(l), "moved")
+	require.NoError(t, l.Close())
+	_, err = other.Release(ctx, "web")
+	require.NoError(t, err)
+	l, err = reg.Listen(ctx, "web", registry.ListenOptions{})
+	require.NoError(t, err)
+	defer l.Close()
+	assert.Equal(t, portOf(t, reg, "web"), tcpPort(l), "released, then assigned anew")
+}
+
 func TestListenSuggested(t *testing.T) {
 	reg := mustOpen(t)
 	want, err := registry.FindAvailableLocal()
