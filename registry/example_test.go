@@ -36,7 +36,7 @@ func ExampleRegistry_Lease() {
 
 // Listen binds a name's port, assigning one the first time: a server
 // started twice gets the same port. In a process that `portfor run
-// --listen web -- CMD` started, the same call returns the socket portfor
+// --listen my-service -- CMD` started, the same call returns the socket portfor
 // bound for it.
 func ExampleRegistry_Listen() {
 	reg, done, err := exampleRegistry()
@@ -46,20 +46,20 @@ func ExampleRegistry_Listen() {
 	}
 	defer done()
 	ctx := context.Background()
-	l, err := reg.Listen(ctx, "web", registry.ListenOptions{}) // 127.0.0.1; Address sets another
+	l, err := reg.Listen(ctx, "my-service", registry.ListenOptions{}) // 127.0.0.1; Address sets another
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer l.Close() // or: http.Serve(l, handler)
-	port, err := reg.ForwardPort(ctx, "web", 0)
+	port, err := reg.ForwardPort(ctx, "my-service", 0)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println(l.Addr().(*net.TCPAddr).Port == port)
 	// Another listener on the port fails while this one is open, and says who holds it.
-	_, err = reg.Listen(ctx, "web", registry.ListenOptions{})
+	_, err = reg.Listen(ctx, "my-service", registry.ListenOptions{})
 	fmt.Println(errors.Is(err, registry.ErrPortInUse))
 	// Output:
 	// true

@@ -33,7 +33,7 @@ import (
 //   - stranger: binds PORTFOR_TEST_PORT on 127.0.0.1, TCP and UDP, with
 //     plain net calls, prints "ready" and holds it until stdin closes;
 //   - lease: ListenLease, prints the port and holds it until stdin closes;
-//   - handed: run by `portfor run --listen web api`, see handedMain.
+//   - handed: run by `portfor run --listen listen-web listen-api`, see handedMain.
 func listenMain(mode string) int {
 	reg, err := registry.Open(os.Getenv("PORTFOR_TEST_DB"), registry.Options{LockTimeout: time.Minute})
 	if err != nil {
@@ -152,10 +152,10 @@ func accepts(t *testing.T, l net.Listener) {
 
 func TestListenNewNameKeepsItsPort(t *testing.T) {
 	reg := mustOpen(t)
-	l, err := reg.Listen(ctx, "web", registry.ListenOptions{})
+	l, err := reg.Listen(ctx, "listen-web", registry.ListenOptions{})
 	require.NoError(t, err)
 	port := tcpPort(l)
-	assert.Equal(t, portOf(t, reg, "web"), port, "the listener is on the port the name now holds")
+	assert.Equal(t, portOf(t, reg, "listen-web"), port, "the listener is on the port the name now holds")
 	assert.Equal(t, "127.0.0.1", l.Addr().(*net.TCPAddr).IP.String())
 	accepts(t, l)
 	require.NoError(t, l.Close())
@@ -164,13 +164,13 @@ func TestListenNewNameKeepsItsPort(t *testing.T) {
 	other, err := registry.Open(reg.Path(), registry.Options{})
 	require.NoError(t, err)
 	for _, h := range []*registry.Registry{reg, other} {
-		l, err := h.Listen(ctx, "web", registry.ListenOptions{Suggested: port%60000 + 1025})
+		l, err := h.Listen(ctx, "listen-web", registry.ListenOptions{Suggested: port%60000 + 1025})
 		require.NoError(t, err)
 		assert.Equal(t, port, tcpPort(l), "a known name keeps its port whatever Suggested says")
 		accepts(t, l)
 		require.NoError(t, l.Close())
 	}
-	fp, err := reg.ForwardPort(ctx, "web", 0)
+	fp, err := reg.ForwardPort(ctx, "listen-web", 0)
 	require.NoError(t, err)
 	assert.Equal(t, port, fp)
 }
@@ -182,55 +182,55 @@ func TestListenFollowsTheRegistry(t *testing.T) {
 	reg := mustOpen(t)
 	other, err := registry.Open(reg.Path(), registry.Options{})
 	require.NoError(t, err)
-	l, err := reg.Listen(ctx, "web", registry.ListenOptions{})
+	l, err := reg.Listen(ctx, "listen-web", registry.ListenOptions{})
 	require.NoError(t, err)
 	require.NoError(t, l.Close())
 	to, err := registry.FindAvailableLocal()
 	require.NoError(t, err)
-	_, err = other.Move(ctx, "web", to)
+	_, err = other.Move(ctx, "listen-web", to)
 	require.NoError(t, err)
-	l, err = reg.Listen(ctx, "web", registry.ListenOptions{})
+	l, err = reg.Listen(ctx, "listen-web", registry.ListenOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, to, tcpPort(l), "moved")
 	require.NoError(t, l.Close())
-	_, err = other.Release(ctx, "web")
+	_, err = other.Release(ctx, "listen-web")
 	require.NoError(t, err)
-	l, err = reg.Listen(ctx, "web", registry.ListenOptions{})
+	l, err = reg.Listen(ctx, "listen-web", registry.ListenOptions{})
 	require.NoError(t, err)
 	defer l.Close()
-	assert.Equal(t, portOf(t, reg, "web"), tcpPort(l), "released, then assigned anew")
+	assert.Equal(t, portOf(t, reg, "listen-web"), tcpPort(l), "released, then assigned anew")
 }
 
 func TestListenSuggested(t *testing.T) {
 	reg := mustOpen(t)
 	want, err := registry.FindAvailableLocal()
 	require.NoError(t, err)
-	l, err := reg.Listen(ctx, "api", registry.ListenOptions{Suggested: want})
+	l, err := reg.Listen(ctx, "listen-api", registry.ListenOptions{Suggested: want})
 	if err == nil && tcpPort(l) != want {
 		t.Skipf("port %d was taken by someone else meanwhile", want) // FindAvailableLocal records nothing
 	}
 	require.NoError(t, err)
 	defer l.Close()
-	assert.Equal(t, want, portOf(t, reg, "api"))
+	assert.Equal(t, want, portOf(t, reg, "listen-api"))
 
-	_, err = reg.Listen(ctx, "bad", registry.ListenOptions{Suggested: 70000})
+	_, err = reg.Listen(ctx, "listen-bad", registry.ListenOptions{Suggested: 70000})
 	assert.ErrorIs(t, err, registry.ErrInvalidPort)
-	assert.ErrorContains(t, err, `listen "bad": `)
-	_, err = reg.Listen(ctx, "bad", registry.ListenOptions{Ports: registry.PortList{{First: 15000, Last: 15010}}})
-	assert.ErrorContains(t, err, `listen "bad": ListenOptions.Ports is for ListenLease`)
+	assert.ErrorContains(t, err, `listen "listen-bad": `)
+	_, err = reg.Listen(ctx, "listen-bad", registry.ListenOptions{Ports: registry.PortList{{First: 15000, Last: 15010}}})
+	assert.ErrorContains(t, err, `listen "listen-bad": ListenOptions.Ports is for ListenLease`)
 	_, err = reg.Listen(ctx, "bad name", registry.ListenOptions{})
 	assert.ErrorIs(t, err, registry.ErrInvalidID)
-	_, err = reg.Lookup(ctx, "bad")
+	_, err = reg.Lookup(ctx, "listen-bad")
 	assert.ErrorIs(t, err, registry.ErrNotFound, "a refused Listen assigns nothing")
 }
 
 func TestListenPacket(t *testing.T) {
 	reg := mustOpen(t)
-	c, err := reg.ListenPacket(ctx, "dns", registry.ListenOptions{})
+	c, err := reg.ListenPacket(ctx, "listen-dns", registry.ListenOptions{})
 	require.NoError(t, err)
 	defer c.Close()
 	port := udpPort(c)
-	assert.Equal(t, portOf(t, reg, "dns"), port)
+	assert.Equal(t, portOf(t, reg, "listen-dns"), port)
 
 	// A datagram comes through, and the TCP port of the name is free to
 	// Listen on too: one name, one port, both protocols.
@@ -244,21 +244,21 @@ func TestListenPacket(t *testing.T) {
 	n, _, err := c.ReadFrom(buf)
 	require.NoError(t, err)
 	assert.Equal(t, "ping", string(buf[:n]))
-	l, err := reg.Listen(ctx, "dns", registry.ListenOptions{})
+	l, err := reg.Listen(ctx, "listen-dns", registry.ListenOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, port, tcpPort(l))
 	require.NoError(t, l.Close())
 
 	// Known now: the fast path binds UDP the same way.
 	require.NoError(t, c.Close())
-	c, err = reg.ListenPacket(ctx, "dns", registry.ListenOptions{})
+	c, err = reg.ListenPacket(ctx, "listen-dns", registry.ListenOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, port, udpPort(c))
 }
 
 func TestListenAddress(t *testing.T) {
 	reg := mustOpen(t)
-	l, err := reg.Listen(ctx, "web", registry.ListenOptions{})
+	l, err := reg.Listen(ctx, "listen-web", registry.ListenOptions{})
 	require.NoError(t, err)
 	port := tcpPort(l)
 	require.NoError(t, l.Close())
@@ -279,7 +279,7 @@ func TestListenAddress(t *testing.T) {
 			t.Logf("%q: no IPv6 loopback here, skipped", tt.address)
 			continue
 		}
-		l, err := reg.Listen(ctx, "web", registry.ListenOptions{Address: tt.address})
+		l, err := reg.Listen(ctx, "listen-web", registry.ListenOptions{Address: tt.address})
 		require.NoError(t, err, "%q", tt.address)
 		a := l.Addr().(*net.TCPAddr)
 		assert.Equal(t, port, a.Port, "%q", tt.address)
@@ -288,18 +288,18 @@ func TestListenAddress(t *testing.T) {
 		require.NoError(t, l.Close())
 	}
 	for _, bad := range []string{"example.com", "127.0.0.1:80", "1.2.3", "[127.0.0.1]", "[::1", "::1]", "[[::1]]", " 127.0.0.1"} {
-		_, err := reg.Listen(ctx, "new", registry.ListenOptions{Address: bad})
+		_, err := reg.Listen(ctx, "listen-new", registry.ListenOptions{Address: bad})
 		require.ErrorIs(t, err, registry.ErrInvalidAddress, "%q", bad)
-		assert.ErrorContains(t, err, fmt.Sprintf(`listen "new": invalid address %q: want an IP address`, bad))
+		assert.ErrorContains(t, err, fmt.Sprintf(`listen "listen-new": invalid address %q: want an IP address`, bad))
 		_, err = reg.ListenLease(ctx, registry.ListenOptions{Address: bad})
 		assert.ErrorIs(t, err, registry.ErrInvalidAddress, "%q", bad)
 	}
 	// An address that is not this host's: the bind fails, and a new name
 	// is not assigned (TEST-NET-1, never a local address; nothing is sent).
-	_, err = reg.Listen(ctx, "new", registry.ListenOptions{Address: "192.0.2.1"})
+	_, err = reg.Listen(ctx, "listen-new", registry.ListenOptions{Address: "192.0.2.1"})
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, registry.ErrPortInUse)
-	_, err = reg.Lookup(ctx, "new")
+	_, err = reg.Lookup(ctx, "listen-new")
 	assert.ErrorIs(t, err, registry.ErrNotFound)
 }
 
@@ -308,19 +308,19 @@ func TestListenAddress(t *testing.T) {
 // needs the exclusive one.
 func TestListenKnownNameTakesNoWriteLock(t *testing.T) {
 	reg := mustOpen(t)
-	port, err := reg.ForwardPort(ctx, "web", 0)
+	port, err := reg.ForwardPort(ctx, "listen-web", 0)
 	require.NoError(t, err)
 	shared, err := lock.Acquire(ctx, reg.LockPath(), lock.Shared)
 	require.NoError(t, err)
 	defer shared.Unlock()
-	l, err := reg.Listen(ctx, "web", registry.ListenOptions{})
+	l, err := reg.Listen(ctx, "listen-web", registry.ListenOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, port, tcpPort(l))
 	require.NoError(t, l.Close())
 
 	impatient, err := registry.Open(reg.Path(), registry.Options{LockTimeout: 50 * time.Millisecond})
 	require.NoError(t, err)
-	_, err = impatient.Listen(ctx, "new", registry.ListenOptions{})
+	_, err = impatient.Listen(ctx, "listen-new", registry.ListenOptions{})
 	assert.ErrorIs(t, err, registry.ErrLocked, "a new name waits for the exclusive lock")
 }
 
@@ -411,42 +411,42 @@ func runHelpersConcurrently(t *testing.T, hs []*helper, also func()) [][]result 
 // another.
 func TestListenStranger(t *testing.T) {
 	reg := mustOpen(t)
-	port, err := reg.ForwardPort(ctx, "web", 0)
+	port, err := reg.ForwardPort(ctx, "listen-web", 0)
 	require.NoError(t, err)
 	s := startChild(t, nil, "PORTFOR_TEST_LISTEN=stranger", "PORTFOR_TEST_DB="+reg.Path(), "PORTFOR_TEST_PORT="+strconv.Itoa(port))
 	require.Equal(t, "ready", s.first)
 	pid := s.cmd.Process.Pid
 
-	_, err = reg.Listen(ctx, "web", registry.ListenOptions{})
+	_, err = reg.Listen(ctx, "listen-web", registry.ListenOptions{})
 	require.ErrorIs(t, err, registry.ErrPortInUse)
 	var pe *registry.PortInUseError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, port, pe.Addr.Port)
 	assert.Equal(t, "tcp", pe.Proto)
 	assert.NotContains(t, err.Error(), "\n")
-	_, perr := reg.ListenPacket(ctx, "web", registry.ListenOptions{})
+	_, perr := reg.ListenPacket(ctx, "listen-web", registry.ListenOptions{})
 	require.ErrorIs(t, perr, registry.ErrPortInUse)
 	if whoWorks(t, reg) {
-		assert.Contains(t, err.Error(), fmt.Sprintf(`listen "web": port %d: in use by `, port))
+		assert.Contains(t, err.Error(), fmt.Sprintf(`listen "listen-web": port %d: in use by `, port))
 		assert.Contains(t, err.Error(), fmt.Sprintf("(pid %d) in ", pid))
 		require.NotEmpty(t, pe.Holders)
 		assert.Equal(t, pid, pe.Holders[0].Procs[0].PID)
-		assert.Contains(t, perr.Error(), fmt.Sprintf(`listen "web": udp port %d: in use by `, port))
+		assert.Contains(t, perr.Error(), fmt.Sprintf(`listen "listen-web": udp port %d: in use by `, port))
 		assert.Contains(t, perr.Error(), fmt.Sprintf("(pid %d)", pid))
 	}
-	assert.Equal(t, port, portOf(t, reg, "web"), "a known name keeps its port when a stranger holds it")
+	assert.Equal(t, port, portOf(t, reg, "listen-web"), "a known name keeps its port when a stranger holds it")
 
 	// A new name that asks for the stranger's port gets another.
-	l, err := reg.Listen(ctx, "api", registry.ListenOptions{Suggested: port})
+	l, err := reg.Listen(ctx, "listen-api", registry.ListenOptions{Suggested: port})
 	require.NoError(t, err)
 	defer l.Close()
 	assert.NotEqual(t, port, tcpPort(l))
-	assert.Equal(t, portOf(t, reg, "api"), tcpPort(l))
+	assert.Equal(t, portOf(t, reg, "listen-api"), tcpPort(l))
 
 	// Gone, the port is ours again.
 	require.NoError(t, s.stdin.Close())
 	require.NoError(t, s.cmd.Wait())
-	l2, err := reg.Listen(ctx, "web", registry.ListenOptions{})
+	l2, err := reg.Listen(ctx, "listen-web", registry.ListenOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, port, tcpPort(l2))
 	require.NoError(t, l2.Close())
@@ -467,10 +467,10 @@ func whoWorks(t *testing.T, reg *registry.Registry) bool {
 // listener is open fails, naming this process.
 func TestListenSecondListenerOfAName(t *testing.T) {
 	reg := mustOpen(t)
-	l, err := reg.Listen(ctx, "web", registry.ListenOptions{})
+	l, err := reg.Listen(ctx, "listen-web", registry.ListenOptions{})
 	require.NoError(t, err)
 	defer l.Close()
-	_, err = reg.Listen(ctx, "web", registry.ListenOptions{})
+	_, err = reg.Listen(ctx, "listen-web", registry.ListenOptions{})
 	require.ErrorIs(t, err, registry.ErrPortInUse)
 	if whoWorks(t, reg) {
 		assert.Contains(t, err.Error(), fmt.Sprintf("(pid %d)", os.Getpid()))
@@ -552,7 +552,7 @@ func portforBinary(t *testing.T) string {
 	return bin
 }
 
-// handedMain is the command of `portfor run --listen web api -- TEST`:
+// handedMain is the command of `portfor run --listen listen-web listen-api -- TEST`:
 // it says "ready", waits for "go" (the parent has connected to web's
 // port by then), takes the sockets with Listen and reports what it got on
 // one line, then answers the connection queued on web's socket.
@@ -566,26 +566,26 @@ func handedMain(reg *registry.Registry) int {
 	fail := func(err error) int { fmt.Println("error:", err); return 1 }
 	var report []string
 	links := map[int]string{3: fdLink(3), 4: fdLink(4)}
-	web, err := reg.Listen(ctx, "web", registry.ListenOptions{Address: "0.0.0.0"}) // the socket wins
+	web, err := reg.Listen(ctx, "listen-web", registry.ListenOptions{Address: "0.0.0.0"}) // the socket wins
 	if err != nil {
 		return fail(err)
 	}
 	report = append(report, fmt.Sprintf("web %d same-socket=%t", tcpPort(web), listenerLink(web) == links[3]))
-	_, err = reg.Listen(ctx, "web", registry.ListenOptions{})
+	_, err = reg.Listen(ctx, "listen-web", registry.ListenOptions{})
 	report = append(report, fmt.Sprintf("again in-use=%t", errors.Is(err, registry.ErrPortInUse)))
-	udp, err := reg.ListenPacket(ctx, "web", registry.ListenOptions{}) // not handed over: bound here
+	udp, err := reg.ListenPacket(ctx, "listen-web", registry.ListenOptions{}) // not handed over: bound here
 	if err != nil {
 		return fail(err)
 	}
 	defer udp.Close()
 	report = append(report, fmt.Sprintf("udp %d", udpPort(udp)))
-	api, err := reg.Listen(ctx, "api", registry.ListenOptions{})
+	api, err := reg.Listen(ctx, "listen-api", registry.ListenOptions{})
 	if err != nil {
 		return fail(err)
 	}
 	defer api.Close()
 	report = append(report, fmt.Sprintf("api %d same-socket=%t", tcpPort(api), listenerLink(api) == links[4]))
-	db, err := reg.Listen(ctx, "db", registry.ListenOptions{}) // not handed over: a new name
+	db, err := reg.Listen(ctx, "listen-db", registry.ListenOptions{}) // not handed over: a new name
 	if err != nil {
 		return fail(err)
 	}
@@ -621,8 +621,8 @@ func listenerLink(l net.Listener) string {
 	return link
 }
 
-// TestListenTakesHandedOverSocket runs the real `portfor run --listen web
-// api -- TEST`: Listen in TEST takes the sockets portfor bound (the same
+// TestListenTakesHandedOverSocket runs the real `portfor run --listen listen-web
+// listen-api -- TEST`: Listen in TEST takes the sockets portfor bound (the same
 // socket, by /proc, where there is one) on the names' ports, and binds
 // anything else as usual.
 func TestListenTakesHandedOverSocket(t *testing.T) {
@@ -631,10 +631,10 @@ func TestListenTakesHandedOverSocket(t *testing.T) {
 	}
 	reg := mustOpen(t)
 	bin := portforBinary(t)
-	c := startChild(t, []string{bin, "--db", reg.Path(), "run", "--listen", "web", "api", "--", os.Args[0], "-test.run=^$"},
+	c := startChild(t, []string{bin, "--db", reg.Path(), "run", "--listen", "listen-web", "listen-api", "--", os.Args[0], "-test.run=^$"},
 		"PORTFOR_TEST_LISTEN=handed", "PORTFOR_TEST_DB="+reg.Path())
 	require.Equal(t, "ready", c.first)
-	web, api := portOf(t, reg, "web"), portOf(t, reg, "api")
+	web, api := portOf(t, reg, "listen-web"), portOf(t, reg, "listen-api")
 	// Queued on the socket portfor bound, before TEST calls Listen.
 	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", web), 10*time.Second)
 	require.NoError(t, err)
@@ -643,8 +643,8 @@ func TestListenTakesHandedOverSocket(t *testing.T) {
 	require.NoError(t, err)
 	report := c.line(t)
 	require.NotContains(t, report, "error:")
-	db := portOf(t, reg, "db")
-	assert.Equal(t, fmt.Sprintf("web %d same-socket=true; again in-use=true; udp %d; api %d same-socket=true; db %d; env 2 web:api", web, web, api, db), report)
+	db := portOf(t, reg, "listen-db")
+	assert.Equal(t, fmt.Sprintf("web %d same-socket=true; again in-use=true; udp %d; api %d same-socket=true; db %d; env 2 listen-web:listen-api", web, web, api, db), report)
 	require.NoError(t, conn.SetDeadline(time.Now().Add(10*time.Second)))
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	require.NoError(t, err)
