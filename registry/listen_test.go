@@ -75,32 +75,18 @@ func listenMain(mode string) int {
 	return 0
 }
 
-// child is a running listenMain.
+// child is a running listenMain: a helper that has said its first line.
 type child struct {
-	cmd   *exec.Cmd
-	stdin io.WriteCloser
-	out   *bufio.Reader
-	first string // its first line
+	helper
+	first string
 }
 
 // startChild starts argv (nil: the test binary) with the given
 // environment added and reads its first line.
 func startChild(t *testing.T, argv []string, env ...string) *child {
 	t.Helper()
-	if argv == nil {
-		argv = []string{os.Args[0], "-test.run=^$"}
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
-	cmd.Env = append(cmd.Env, env...)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewReader(stdout)}
+	cmd, stdin, stdout := startTestProc(t, argv, env...)
+	c := &child{helper: helper{cmd: cmd, stdin: stdin, stdout: stdout}}
 	c.first = c.line(t)
 	require.NotContains(t, c.first, "error:")
 	return c
@@ -109,7 +95,7 @@ func startChild(t *testing.T, argv []string, env ...string) *child {
 // line reads the child's next line.
 func (c *child) line(t *testing.T) string {
 	t.Helper()
-	s, err := c.out.ReadString('\n')
+	s, err := c.stdout.ReadString('\n')
 	require.NoError(t, err, "child said %q", s)
 	return strings.TrimSuffix(s, "\n")
 }
