@@ -58,6 +58,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 
 	"github.com/portfor/portfor/registry"
@@ -85,7 +86,7 @@ func Ports(tb testing.TB, n int) []int {
 		k := min(n-len(out), registry.MaxLeaseN)
 		var leases []registry.Assignment
 		reg := withRegistry(tb, func(reg *registry.Registry) (err error) {
-			leases, err = reg.LeaseN(tb.Context(), k, registry.LeaseOptions{})
+			leases, err = leaseBatched(reg, k)
 			return err
 		})
 		tb.Cleanup(func() {
@@ -100,11 +101,18 @@ func Ports(tb testing.TB, n int) []int {
 	return out
 }
 
+// releasing makes the releases of parallel tests, which end together, wait
+// for the registry one at a time: one waiter for the lock per process
+// rather than one per test, each polling it.
+var releasing sync.Mutex
+
 // release ends lease a. One that is already gone (someone released the
 // port by hand) is no concern of the test's; any other failure leaves the
 // lease until the test binary exits, which is worth a line but no failure.
 func release(tb testing.TB, reg *registry.Registry, a registry.Assignment) {
+	releasing.Lock()
 	err := reg.ReleaseLease(context.Background(), a)
+	releasing.Unlock()
 	if err != nil && !errors.Is(err, registry.ErrNotFound) {
 		tb.Logf("registrytest: port %d stays leased until this test binary exits: %v", a.Port, err)
 	}
