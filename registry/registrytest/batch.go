@@ -14,6 +14,13 @@ import (
 // go out together: while one LeaseN is under way the others queue, and the
 // next LeaseN takes all of them at once (up to registry.MaxLeaseN ports),
 // one waiter and one transaction for many tests.
+//
+// Releases, which parallel tests make together as they end, take their
+// turn with the leases: one registry call at a time per process, so that
+// its goroutines never poll the lock against each other.
+
+// turn is held for each call on a registry of leases or releases.
+var turn sync.Mutex
 
 // batcher gathers the asks of one registry.
 type batcher struct {
@@ -65,7 +72,9 @@ func (b *batcher) lease(n int) ([]registry.Assignment, error) {
 		b.mu.Unlock()
 		// Not the asking test's context: the leases are for every test in
 		// the batch, and the lock wait has its own bound.
+		turn.Lock()
 		leases, err := b.reg.LeaseN(context.Background(), total, registry.LeaseOptions{})
+		turn.Unlock()
 		for _, x := range batch {
 			if err != nil {
 				x.err = err

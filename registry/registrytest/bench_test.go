@@ -42,3 +42,16 @@ func BenchmarkListener(b *testing.B) {
 		s.end()
 	}
 }
+
+// BenchmarkPortParallel is BenchmarkPort from parallel tests, as
+// t.Parallel runs them: their leases go out together (batch.go), their
+// releases one at a time.
+func BenchmarkPortParallel(b *testing.B) {
+	b.RunParallel(func(pb *testing.PB) {
+		s := &scope{TB: b}
+		for pb.Next() {
+			Port(s)
+			s.end()
+		}
+	})
+}

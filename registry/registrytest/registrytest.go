@@ -58,7 +58,6 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 
 	"github.com/portfor/portfor/registry"
@@ -101,18 +100,13 @@ func Ports(tb testing.TB, n int) []int {
 	return out
 }
 
-// releasing makes the releases of parallel tests, which end together, wait
-// for the registry one at a time: one waiter for the lock per process
-// rather than one per test, each polling it.
-var releasing sync.Mutex
-
 // release ends lease a. One that is already gone (someone released the
 // port by hand) is no concern of the test's; any other failure leaves the
 // lease until the test binary exits, which is worth a line but no failure.
 func release(tb testing.TB, reg *registry.Registry, a registry.Assignment) {
-	releasing.Lock()
+	turn.Lock()
 	err := reg.ReleaseLease(context.Background(), a)
-	releasing.Unlock()
+	turn.Unlock()
 	if err != nil && !errors.Is(err, registry.ErrNotFound) {
 		tb.Logf("registrytest: port %d stays leased until this test binary exits: %v", a.Port, err)
 	}
