@@ -129,7 +129,9 @@ func Listener(tb testing.TB) net.Listener {
 			l, err = listenLocal(port)
 		} else {
 			withRegistry(tb, func(reg *registry.Registry) error {
+				turn.Lock()
 				l, err = listenLeased(tb.Context(), reg)
+				turn.Unlock()
 				if errors.As(err, new(*net.OpError)) {
 					return nil // the bind failed, not the registry: try another port
 				}
