@@ -148,12 +148,10 @@ func runCollisionRound(t *testing.T, mode string) roundResult {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	env := append(os.Environ(),
-		childEnv+"=collide-"+mode,
-		registry.EnvDB+"="+filepath.Join(dir, "registry.db"), // shared by the binaries, as the user's registry is
-		"TMPDIR="+dir,
-		"PORTSERVER_ADDRESS=",
-	)
+	env := []string{
+		registry.EnvDB + "=" + filepath.Join(dir, "registry.db"), // shared by the binaries, as the user's registry is
+		"TMPDIR=" + dir,
+	}
 	type child struct {
 		cmd    *exec.Cmd
 		stdin  io.WriteCloser
@@ -164,11 +162,8 @@ func runCollisionRound(t *testing.T, mode string) roundResult {
 	children := make([]*child, collisionBinaries)
 	for i := range children {
 		c := &child{lines: make(chan string, 4)}
-		c.cmd = exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCollisionChild$",
-			"-test.parallel="+strconv.Itoa(collisionTests), "-test.count=1", "-test.timeout=2m")
-		c.cmd.Env = env
+		c.cmd = childTest(ctx, "TestCollisionChild", "collide-"+mode, env, "-test.parallel="+strconv.Itoa(collisionTests))
 		c.cmd.Stderr = &c.stderr
-		c.cmd.WaitDelay = 5 * time.Second
 		var err error
 		if c.stdin, err = c.cmd.StdinPipe(); err != nil {
 			t.Fatal(err)

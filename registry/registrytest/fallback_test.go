@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/portfor/portfor/registry"
 	"github.com/portfor/portfor/registry/registrytest"
@@ -113,10 +112,8 @@ func checkFellBack(t *testing.T, out, tmp string) {
 // HOME and tmp as TMPDIR, no PORTFOR_DB, XDG_STATE_HOME nor port server.
 func fallbackChild(t *testing.T, home, tmp string, adjust func(*exec.Cmd)) *exec.Cmd {
 	t.Helper()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestFallbackChild$", "-test.v", "-test.count=1", "-test.timeout=1m")
-	cmd.Env = append(os.Environ(), childEnv+"=fallback", "HOME="+home, "TMPDIR="+tmp,
-		registry.EnvDB+"=", "XDG_STATE_HOME=", "PORTSERVER_ADDRESS=")
-	cmd.WaitDelay = 5 * time.Second
+	cmd := childTest(t.Context(), "TestFallbackChild", "fallback",
+		[]string{"HOME=" + home, "TMPDIR=" + tmp, registry.EnvDB + "=", "XDG_STATE_HOME="}, "-test.v")
 	if adjust != nil {
 		adjust(cmd)
 	}

@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/portfor/portfor/registry"
 	"github.com/portfor/portfor/registry/registrytest"
@@ -17,9 +15,7 @@ import (
 // portfor, which takes them back as for any process that has exited.
 func TestLeasesOfAKilledTestBinaryAreReclaimed(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "registry.db")
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestKilledChild$", "-test.count=1", "-test.timeout=1m")
-	cmd.Env = append(os.Environ(), childEnv+"=killed", registry.EnvDB+"="+db, "PORTSERVER_ADDRESS=")
-	cmd.WaitDelay = 5 * time.Second
+	cmd := childTest(t.Context(), "TestKilledChild", "killed", []string{registry.EnvDB + "=" + db})
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/portfor/portfor/registry"
 	"github.com/portfor/portfor/registry/registrytest"
@@ -35,6 +37,17 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// childTest returns the command that runs this test binary's test as a
+// child in role, with no port server, env added to its environment and
+// args to its flags. The child is killed when ctx ends.
+func childTest(ctx context.Context, test, role string, env []string, args ...string) *exec.Cmd {
+	args = append([]string{"-test.run=^" + test + "$", "-test.count=1", "-test.timeout=2m"}, args...)
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), childEnv+"="+role, "PORTSERVER_ADDRESS="), env...)
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
 }
 
 // leases returns the live leases of the registry at $PORTFOR_DB, by port.
