@@ -2,45 +2,15 @@ package registrytest
 
 import (
 	"context"
-	"errors"
 	"net"
-	"sync"
 
 	"github.com/portfor/portfor/registry"
 )
 
-// listenLeased: replaced by reg.ListenLease when it lands
-//
-// listenLeased leases a port for this process and binds it on 127.0.0.1;
-// closing the listener ends the lease.
+// listenLeased leases a port for this process, bound on 127.0.0.1 while
+// the registry is locked (registry.ListenLease), so that no other portfor
+// user can take it between the choice and the bind; closing the listener
+// ends the lease. The lease outlives the test's context: it ends at Close.
 func listenLeased(ctx context.Context, reg *registry.Registry) (net.Listener, error) {
-	ctx = context.WithoutCancel(ctx) // the lease ends at Close, after the test's context
-	a, err := reg.Lease(ctx, registry.LeaseOptions{})
-	if err != nil {
-		return nil, err
-	}
-	l, err := listenLocal(a.Port)
-	if err != nil {
-		_ = reg.ReleaseLease(ctx, a)
-		return nil, err
-	}
-	ll := &leasedListener{Listener: l}
-	ll.release = sync.OnceValue(func() error {
-		if err := reg.ReleaseLease(ctx, a); !errors.Is(err, registry.ErrNotFound) {
-			return err
-		}
-		return nil
-	})
-	return ll, nil
-}
-
-// leasedListener ends its lease when it is closed.
-type leasedListener struct {
-	net.Listener
-	release func() error
-}
-
-func (l *leasedListener) Close() error {
-	err := l.Listener.Close()
-	return errors.Join(err, l.release())
+	return reg.ListenLease(context.WithoutCancel(ctx), registry.ListenOptions{})
 }
