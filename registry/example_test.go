@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/portfor/portfor/registry"
 )
@@ -150,4 +151,44 @@ func exampleRegistry() (reg *registry.Registry, done func(), err error) {
 		return nil, nil, err
 	}
 	return reg, func() { os.RemoveAll(dir) }, nil
+}
+
+// Lookup answers for a known name and never assigns: an unknown name is an
+// error wrapping ErrNotFound, which a caller can test with errors.Is.
+func ExampleRegistry_Lookup() {
+	reg, done, err := exampleRegistry()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer done()
+	ctx := context.Background()
+	if err := reg.Bind(ctx, "nginx", 18080); err != nil {
+		fmt.Println(err)
+		return
+	}
+	a, err := reg.Lookup(ctx, "nginx")
+	fmt.Println(a.ID, a.Port, a.Kind, err)
+	_, err = reg.Lookup(ctx, "redis")
+	fmt.Println(errors.Is(err, registry.ErrNotFound))
+	// Output:
+	// nginx 18080 stable <nil>
+	// true
+}
+
+// WaitOccupied returns once something accepts connections on the address;
+// the context holds the timeout.
+func ExampleWaitOccupied() {
+	l, err := net.Listen("tcp4", "127.0.0.1:0") // a server that is already up
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer l.Close()
+	addr := registry.HostPort{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fmt.Println(registry.WaitOccupied(ctx, addr))
+	// Output:
+	// <nil>
 }
