@@ -76,9 +76,14 @@ func (c *chooser) carryOut(q request) ([]int, error) {
 		if err != nil {
 			return nil, err
 		}
+		if q.bind != nil {
+			if err := q.bind.bindKnown(e.Port); err != nil {
+				return nil, err
+			}
+		}
 		return []int{e.Port}, nil
 	}
-	p, err := c.stable(q.ID, q.Suggested)
+	p, err := c.stable(q.ID, q.Suggested, q.bind)
 	if err != nil {
 		return nil, err
 	}
@@ -90,13 +95,14 @@ func (c *chooser) carryOut(q request) ([]int, error) {
 	return []int{p}, nil
 }
 
-// stable picks a port for a new stable id (see ForwardPort).
-func (c *chooser) stable(id string, suggested int) (int, error) {
+// stable picks a port for a new stable id (see ForwardPort). With b (a
+// Listen), a port is usable only once b has bound its socket there.
+func (c *chooser) stable(id string, suggested int, b *binder) (int, error) {
 	usable := func(port int) (bool, error) {
 		if taken, err := c.taken(port); err != nil || taken {
 			return false, err
 		}
-		return netprobe.CanBind(port, netprobe.TCP)
+		return b.probe(port, netprobe.TCP)
 	}
 	if suggested == 0 {
 		return c.r.scan(c.r.autoStart(id), c.r.goodForAuto, usable)
@@ -254,7 +260,7 @@ func (c *chooser) leasePort(q request) (int, error) {
 			}
 			continue
 		}
-		free, err := netprobe.CanBind(port, netprobe.TCP|netprobe.UDP)
+		free, err := q.bind.probe(port, netprobe.TCP|netprobe.UDP)
 		if err != nil {
 			return 0, err
 		}

@@ -1,5 +1,7 @@
 package registry
 
+import "github.com/portfor/portfor/store"
+
 // Direct turns the cross-process queue off for r (see Registry.direct): the
 // benchmarks compare the queue with plain lock waits in one run.
 func Direct(r *Registry) { r.direct = true }
@@ -26,4 +28,12 @@ func PinHolder(tb interface{ Cleanup(func()) }, pid int, start uint64, port int,
 func WithoutPidfd(tb interface{ Cleanup(func()) }) {
 	noPidfd = true
 	tb.Cleanup(func() { noPidfd = false })
+}
+
+// ForgetKnownPorts empties r's cache of the ports Listen looked up, so
+// that the next Listen of a known name reads the registry file.
+func ForgetKnownPorts(r *Registry) {
+	r.known.mu.Lock()
+	r.known.gen, r.known.ports = store.Generation{}, nil
+	r.known.mu.Unlock()
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +39,9 @@ func TestMain(m *testing.M) {
 	}
 	if n := os.Getenv("PORTFOR_TEST_LEASER"); n != "" {
 		os.Exit(leaserMain(n))
+	}
+	if mode := os.Getenv("PORTFOR_TEST_LISTEN"); mode != "" {
+		os.Exit(listenMain(mode))
 	}
 	os.Exit(m.Run())
 }
@@ -78,15 +82,28 @@ func helperMain() int {
 		}
 		ids = nil
 	}
+	var listeners []net.Listener // kept, not collected (and closed) before the helper exits
+	defer func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}()
 	for _, id := range ids {
 		start := time.Now()
 		var port int
 		var err error
-		if lease {
+		switch {
+		case lease:
 			var a registry.Assignment
 			a, err = reg.Lease(context.Background(), registry.LeaseOptions{})
 			port = a.Port
-		} else {
+		case os.Getenv("PORTFOR_TEST_MODE") == "listen":
+			var l net.Listener
+			if l, err = reg.Listen(context.Background(), id, registry.ListenOptions{}); err == nil {
+				port = l.Addr().(*net.TCPAddr).Port
+				listeners = append(listeners, l)
+			}
+		default:
 			port, err = reg.ForwardPort(context.Background(), id, suggested)
 		}
 		if err != nil {
@@ -111,24 +128,16 @@ type helper struct {
 
 // startHelpers starts one helper per job list and returns once all are ready.
 // Each job is an id to forward (or, with PORTFOR_TEST_MODE=lease in extra
-// env, one lease to take).
+// env, one lease to take; with PORTFOR_TEST_MODE=listen, an id to Listen
+// on, the listener kept open).
 func startHelpers(tb testing.TB, db string, suggested int, jobs [][]string, extraEnv ...string) []*helper {
 	tb.Helper()
 	hs := make([]*helper, len(jobs))
 	for i, ids := range jobs {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "PORTFOR_TEST_HELPER=1", "PORTFOR_TEST_DB="+db,
-			"PORTFOR_TEST_IDS="+strings.Join(ids, " "), "PORTFOR_TEST_SUGGESTED="+strconv.Itoa(suggested))
-		cmd.Env = append(cmd.Env, extraEnv...)
-		cmd.Stderr = os.Stderr
-		stdin, err := cmd.StdinPipe()
-		require.NoError(tb, err)
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(tb, err)
-		require.NoError(tb, cmd.Start())
-		h := &helper{cmd: cmd, stdin: stdin, stdout: bufio.NewReader(stdout)}
-		tb.Cleanup(func() { _ = h.cmd.Process.Kill(); _ = h.cmd.Wait() })
-		hs[i] = h
+		env := append([]string{"PORTFOR_TEST_HELPER=1", "PORTFOR_TEST_DB=" + db,
+			"PORTFOR_TEST_IDS=" + strings.Join(ids, " "), "PORTFOR_TEST_SUGGESTED=" + strconv.Itoa(suggested)}, extraEnv...)
+		cmd, stdin, stdout := startTestProc(tb, nil, env...)
+		hs[i] = &helper{cmd: cmd, stdin: stdin, stdout: stdout}
 	}
 	for _, h := range hs {
 		line, err := h.stdout.ReadString('\n')
@@ -219,17 +228,9 @@ type holder struct {
 // startHolder starts a child that leases n ports for itself.
 func startHolder(tb testing.TB, db string, n int) *holder {
 	tb.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0", "PORTFOR_TEST_HOLD="+strconv.Itoa(n), "PORTFOR_TEST_DB="+db)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	require.NoError(tb, err)
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(tb, err)
-	require.NoError(tb, cmd.Start())
+	cmd, stdin, stdout := startTestProc(tb, nil, "PORTFOR_TEST_HOLD="+strconv.Itoa(n), "PORTFOR_TEST_DB="+db)
 	h := &holder{cmd: cmd, stdin: stdin}
-	tb.Cleanup(func() { _ = h.cmd.Process.Kill(); _ = h.cmd.Wait() })
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	line, err := stdout.ReadString('\n')
 	require.NoError(tb, err)
 	for _, f := range strings.Fields(line) {
 		p, err := strconv.Atoi(f)
@@ -245,4 +246,24 @@ func (h *holder) exit(tb testing.TB) {
 	tb.Helper()
 	require.NoError(tb, h.stdin.Close())
 	require.NoError(tb, h.cmd.Wait())
+}
+
+// startTestProc starts argv (nil: this test binary, running no test) with
+// env added to the environment and its stderr on ours, and kills it at the
+// end of the test if it still runs. It returns its stdin and stdout.
+func startTestProc(tb testing.TB, argv []string, env ...string) (*exec.Cmd, io.WriteCloser, *bufio.Reader) {
+	tb.Helper()
+	if argv == nil {
+		argv = []string{os.Args[0], "-test.run=^$"}
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(append(os.Environ(), "GORACE=atexit_sleep_ms=0"), env...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	require.NoError(tb, err)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(tb, err)
+	require.NoError(tb, cmd.Start())
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, stdin, bufio.NewReader(stdout)
 }

@@ -228,7 +228,7 @@ func (r *Registry) ReleaseLease(ctx context.Context, a Assignment) error {
 	if _, err := os.Lstat(r.LeasePath()); errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("release lease %s: %w", a.ID, ErrNotFound)
 	}
-	err := r.withSession(ctx, nil, plan{leases: true}, func(s *session) error {
+	err := r.withSession(ctx, nil, plan{main: mainSkip, leases: true}, func(s *session) error {
 		return s.leases.Update(func(tx *store.Tx) error {
 			e, ok, err := tx.Get(leaseID(a.Port))
 			if err != nil {

@@ -64,18 +64,38 @@ func (l PortList) Without(cut PortRange) PortList { return PortList(portrange.Li
 func (l PortList) String() string { return portrange.List(l).String() }
 
 // ErrPortInUse is returned (in a [*PortInUseError]) by [AssertFree] when
-// something accepts connections on the address.
+// something accepts connections on the address, and by [Registry.Listen]
+// and its kin when a bind is refused because something holds the port.
 var ErrPortInUse = errors.New("port in use")
 
-// PortInUseError says which address accepted a connection.
+// PortInUseError says which address accepted a connection ([AssertFree]),
+// or which bind was refused and who holds the port ([Registry.Listen]).
 type PortInUseError struct {
 	Addr HostPort   // the address asked about
-	IP   netip.Addr // the address that accepted
+	IP   netip.Addr // the address that accepted, or that the bind was refused on
+	// Proto is "tcp" or "udp" for a refused bind, "" from AssertFree.
+	Proto string
+	// Holders are the sockets of Proto on the port, with their processes,
+	// where the system shows them (see [Registry.Who]): set for a refused
+	// bind, and empty when nothing visible holds the port.
+	Holders []Holder
 }
 
-// Error returns e.g. "Port 8080 is in use on localhost (::1)".
+// Error returns e.g. "Port 8080 is in use on localhost (::1)" (AssertFree)
+// or "port 8000: in use by node (pid 4242) in /home/u/app" (a refused
+// bind): one line, whatever the processes' names hold.
 func (e *PortInUseError) Error() string {
-	return fmt.Sprintf("Port %d is in use on %s (%s)", e.Addr.Port, e.Addr.Host, e.IP)
+	if e.Proto == "" {
+		return fmt.Sprintf("Port %d is in use on %s (%s)", e.Addr.Port, e.Addr.Host, e.IP)
+	}
+	port := fmt.Sprintf("port %d", e.Addr.Port)
+	if e.Proto != "tcp" {
+		port = e.Proto + " " + port
+	}
+	if who := holdersPhrase(e.Holders); who != "" {
+		return port + ": in use by " + who
+	}
+	return port + ": in use on " + e.IP.String()
 }
 
 // Unwrap returns ErrPortInUse.

@@ -108,6 +108,7 @@ type Registry struct {
 	leaseNoSync bool
 
 	cache stablePortsCache
+	known knownPorts // see Registry.listenKnown
 	queue *queue.Queue
 
 	shared bool // the directory is group-writable: files 0660, directories 0770

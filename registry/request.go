@@ -23,6 +23,10 @@ type request struct {
 	Dir       string            // working directory of the asking process
 	Command   string            // Lease: the owner's command line
 	Token     string            // Lease, queued: the queue's name for it, recorded with the lease
+	// bind, for a caller's own request only (it never travels through the
+	// queue), makes the socket of Listen on the port as it is chosen or
+	// found, under the exclusive lock (see listen.go).
+	bind *binder
 }
 
 // Requests travel through the cross-process queue (docs/design.md, "Group

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/portfor/portfor/internal/oneline"
 	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/internal/sockdiag"
 )
@@ -284,4 +285,40 @@ func userName(uid uint32) string {
 // process reads what the system tells of pid, best effort.
 func process(pid int) Process {
 	return Process{PID: pid, Program: procinfo.Program(pid), Command: procinfo.Command(pid), Dir: procinfo.Dir(pid)}
+}
+
+// holdersPhrase says in a few words who holds the sockets hs, for an error
+// message: "node (pid 4242) in /home/u/app", "a process of user postgres
+// (not visible)"; two at most, then "and N more"; "" for none. What the
+// processes chose (names, directories) is made one line, its control
+// characters escaped (internal/oneline).
+func holdersPhrase(hs []Holder) string {
+	var parts []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		if !seen[s] {
+			seen[s] = true
+			parts = append(parts, s)
+		}
+	}
+	for _, h := range hs {
+		if h.Hidden {
+			who := "uid " + strconv.FormatUint(uint64(h.UID), 10)
+			if h.User != "" {
+				who = "user " + oneline.Clean(h.User)
+			}
+			add("a process of " + who + " (not visible)")
+		}
+		for _, p := range h.Procs {
+			s := fmt.Sprintf("%s (pid %d)", cmp.Or(oneline.Clean(p.Program), "a process"), p.PID)
+			if p.Dir != "" {
+				s += " in " + oneline.Clean(p.Dir)
+			}
+			add(s) // a process holding the port on IPv4 and IPv6 once
+		}
+	}
+	if len(parts) > 2 {
+		return fmt.Sprintf("%s, %s and %d more", parts[0], parts[1], len(parts)-2)
+	}
+	return strings.Join(parts, " and ")
 }

@@ -9,7 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/portfor/portfor/cmd/portfor/internal/portserver"
+	"github.com/portfor/portfor/internal/portserverclient"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -61,10 +61,10 @@ as your user or root, and only if it is a port from 1024 up.`,
 					return usagef(hint, "--ports: %v", err)
 				}
 			}
-			if addr := os.Getenv("PORTSERVER_ADDRESS"); addr != "" && ports == nil {
+			if addr := os.Getenv(portserverclient.EnvAddress); addr != "" && ports == nil {
 				got := make([]int, n)
 				for i := range got {
-					port, err := portserver.Ask(c.Context, addr, pid)
+					port, err := portserverclient.Ask(c.Context, addr, pid)
 					if err != nil {
 						return err
 					}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/portfor/portfor/cmd/portfor/internal/portserver"
+	"github.com/portfor/portfor/internal/portserverclient"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -45,7 +46,7 @@ func BenchmarkServerRoundTrip(b *testing.B) {
 		if n++; n > 30000 {
 			b.Skip("ports used up: run with -benchtime 30000x or less")
 		}
-		p, err := portserver.Ask(ctx, addr, os.Getpid())
+		p, err := portserverclient.Ask(ctx, addr, os.Getpid())
 		if err != nil || !pool.Contains(p) {
 			b.Fatalf("Ask = %d, %v", p, err)
 		}
@@ -72,7 +73,7 @@ func BenchmarkServerRoundTrip16(b *testing.B) {
 	for c := 0; c < 16; c++ {
 		wg.Go(func() {
 			for range work {
-				p, err := portserver.Ask(ctx, addr, os.Getpid())
+				p, err := portserverclient.Ask(ctx, addr, os.Getpid())
 				mu.Lock()
 				dup := seen[p]
 				seen[p] = true

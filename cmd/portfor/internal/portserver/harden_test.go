@@ -24,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portfor/portfor/cmd/portfor/internal/portserver"
+	"github.com/portfor/portfor/internal/portserverclient"
 	"github.com/portfor/portfor/registry"
 )
 
@@ -82,7 +83,7 @@ print(s.recv(64).decode().strip() or "refused")
 	_, err = strconv.Atoi(got)
 	assert.NoError(t, err, "nobody may hold a port for itself, got %q", got)
 	// Root may ask for anyone.
-	p, err := portserver.Ask(context.Background(), addr, os.Getpid())
+	p, err := portserverclient.Ask(context.Background(), addr, os.Getpid())
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, p, registry.MinPort)
 }
@@ -193,7 +194,7 @@ func TestServerUnderHostileLoad(t *testing.T) {
 	_, peakKB := rss()
 
 	// Still serving, and everything good was answered.
-	p, err := portserver.Ask(context.Background(), addr, os.Getpid())
+	p, err := portserverclient.Ask(context.Background(), addr, os.Getpid())
 	require.NoError(t, err)
 	assert.NotZero(t, p)
 	assert.Equal(t, good.Load(), answered.Load(), "every good request answered")

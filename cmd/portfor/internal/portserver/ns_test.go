@@ -20,7 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
-	"github.com/portfor/portfor/cmd/portfor/internal/portserver"
+	"github.com/portfor/portfor/internal/portserverclient"
 )
 
 // A client in a pid namespace of its own is run as the test binary:
@@ -59,7 +59,7 @@ func nsClient() int {
 	for _, s := range pids {
 		pid, _ := strconv.Atoi(s)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		port, err := portserver.Ask(ctx, os.Getenv(nsAddrEnv), pid)
+		port, err := portserverclient.Ask(ctx, os.Getenv(nsAddrEnv), pid)
 		cancel()
 		if err != nil {
 			fmt.Printf("pid %d: error\n", pid)

@@ -19,7 +19,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/user"
 	"runtime"
 	"strconv"
 	"strings"
@@ -27,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/portfor/portfor/internal/peercred"
 	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/internal/safefile"
 	"github.com/portfor/portfor/registry"
@@ -287,7 +287,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 
 // clientOf reads who a connected client is; tests replace it to play a
 // platform where the kernel cannot tell.
-var clientOf = peerOf
+var clientOf = peercred.Of
 
 // handle answers one connection.
 func (s *serving) handle(ctx context.Context, c net.Conn) {
@@ -362,7 +362,7 @@ func resolve(c net.Conn, pid int) (procinfo.Identity, error) {
 	if !known {
 		return procinfo.Lookup(pid)
 	}
-	return procinfo.LookupIn(p.pid, pid)
+	return procinfo.LookupIn(p.PID, pid)
 }
 
 // mayAskFor returns "" when the client on c may hold a port for process
@@ -378,7 +378,7 @@ func resolve(c net.Conn, pid int) (procinfo.Identity, error) {
 // root) as clients, so it serves that user's processes and no others.
 func (s *serving) mayAskFor(c net.Conn, id procinfo.Identity) string {
 	p, known := clientOf(c)
-	if known && p.uid == 0 {
+	if known && p.UID == 0 {
 		return ""
 	}
 	owner, err := procinfo.Owner(id.PID)
@@ -389,10 +389,10 @@ func (s *serving) mayAskFor(c net.Conn, id procinfo.Identity) string {
 		return "the process changed while it was checked"
 	}
 	if known {
-		if p.uid == owner {
+		if p.UID == owner {
 			return ""
 		}
-		return fmt.Sprintf("owned by uid %d, asked by uid %d (pid %d)", owner, p.uid, p.pid)
+		return fmt.Sprintf("owned by uid %d, asked by uid %d (pid %d)", owner, p.UID, p.PID)
 	}
 	const unknown = "cannot tell who the client is"
 	me := os.Geteuid()
@@ -485,8 +485,8 @@ func Listen(address string, mode os.FileMode) (l net.Listener, closeFn func() er
 		}
 		if c, err := net.DialTimeout("unix", address, time.Second); err == nil {
 			who := "a server"
-			if p, ok := peerOf(c); ok {
-				who = "a server of " + describe(p)
+			if p, ok := peercred.Of(c); ok {
+				who = "a server of " + p.String()
 			}
 			c.Close()
 			return nil, nil, fmt.Errorf("listen %s: %s is already answering there", address, who)
@@ -515,73 +515,12 @@ func holder(address string) string {
 		return "its holder accepts no connections, so who it is cannot be told"
 	}
 	defer c.Close()
-	p, ok := peerOf(c)
+	p, ok := peercred.Of(c)
 	if !ok {
 		return "a server whose user cannot be told is answering there"
 	}
-	if p.uid != os.Geteuid() {
-		return describe(p) + " holds it: give --address a socket path in a directory only your users can write"
+	if p.UID != os.Geteuid() {
+		return p.String() + " holds it: give --address a socket path in a directory only your users can write"
 	}
-	return describe(p) + " holds it: a port server of yours is already running"
-}
-
-// describe names the user and process at the other end of a socket.
-func describe(p peer) string {
-	s := fmt.Sprintf("uid %d", p.uid)
-	if u, err := user.LookupId(strconv.Itoa(p.uid)); err == nil {
-		s += " (" + u.Username + ")"
-	}
-	if p.pid > 0 {
-		s += fmt.Sprintf(", pid %d", p.pid)
-	}
-	return s
-}
-
-// MinAnswer is the lowest port Ask accepts: ports below it are privileged
-// (a service such as ssh), which no port server of ours hands out.
-const MinAnswer = 1024
-
-// Ask requests a port from the server at address for pid, as portpicker's
-// client does: it returns the port, or an error when the server answers
-// nothing usable.
-//
-// Anyone may bind a socket name first, so Ask trusts only a server run by
-// the caller's own user or by root, as the kernel reports it (where it
-// cannot tell, Ask refuses), and only answers from MinAnswer to 65535: a
-// squatter cannot hand out port 22.
-func Ask(ctx context.Context, address string, pid int) (int, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", address)
-	if err != nil {
-		return 0, fmt.Errorf("port server %s: %w", address, err)
-	}
-	defer c.Close()
-	p, ok := peerOf(c)
-	if !ok {
-		return 0, fmt.Errorf("port server %s: cannot tell which user runs it on this system, so its answers are not trusted", address)
-	}
-	if me := os.Geteuid(); p.uid != 0 && p.uid != me {
-		return 0, fmt.Errorf("port server %s: run by %s, neither you (uid %d) nor root: not trusting its answers", address, describe(p), me)
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
-	if _, err := fmt.Fprintf(c, "%d\n", pid); err != nil {
-		return 0, fmt.Errorf("port server %s: %w", address, err)
-	}
-	line, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
-	if err != nil {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
-		}
-		return 0, fmt.Errorf("port server %s: no port for pid %d", address, pid)
-	}
-	port, err := strconv.Atoi(strings.TrimSpace(line))
-	if err != nil || port < 1 || port > 65535 {
-		return 0, fmt.Errorf("port server %s: answered %q", address, strings.TrimSpace(line))
-	}
-	if port < MinAnswer {
-		return 0, fmt.Errorf("port server %s: answered port %d, below %d: not a port it may hand out", address, port, MinAnswer)
-	}
-	return port, nil
+	return p.String() + " holds it: a port server of yours is already running"
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/portfor/portfor/cmd/portfor/internal/portserver"
+	"github.com/portfor/portfor/internal/portserverclient"
 	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/registry"
 )
@@ -85,7 +86,7 @@ func ask(t *testing.T, addr string, pid int) (int, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return portserver.Ask(ctx, addr, pid)
+	return portserverclient.Ask(ctx, addr, pid)
 }
 
 // raw sends b and returns everything the server answers before closing.
@@ -295,7 +296,7 @@ func TestOthersGetThroughWhileTheServerIsBusy(t *testing.T) {
 				return
 			default:
 			}
-			p, err := portserver.Ask(context.Background(), s.addr, os.Getpid())
+			p, err := portserverclient.Ask(context.Background(), s.addr, os.Getpid())
 			if err != nil {
 				return
 			}

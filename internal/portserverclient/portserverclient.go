@@ -1,0 +1,73 @@
+// Package portserverclient asks a port server for a port, as portpicker's
+// client does: it connects to the Unix socket named by PORTSERVER_ADDRESS,
+// sends its pid in ASCII and a newline, and reads back a port and a
+// newline. `portfor pick` and registry/registrytest use it; `portfor
+// serve` is the server (cmd/portfor/internal/portserver).
+package portserverclient
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/portfor/portfor/internal/peercred"
+)
+
+// EnvAddress names the environment variable that gives a port server's
+// address, as portpicker reads it: "@name" for a Linux abstract socket,
+// else a socket file's path.
+const EnvAddress = "PORTSERVER_ADDRESS"
+
+// MinAnswer is the lowest port Ask accepts: ports below it are privileged
+// (a service such as ssh), which no port server of ours hands out.
+const MinAnswer = 1024
+
+// Ask requests a port from the server at address for pid, as portpicker's
+// client does: it returns the port, or an error when the server answers
+// nothing usable.
+//
+// Anyone may bind a socket name first, so Ask trusts only a server run by
+// the caller's own user or by root, as the kernel reports it (where it
+// cannot tell, Ask refuses), and only answers from MinAnswer to 65535: a
+// squatter cannot hand out port 22.
+func Ask(ctx context.Context, address string, pid int) (int, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", address)
+	if err != nil {
+		return 0, fmt.Errorf("port server %s: %w", address, err)
+	}
+	defer c.Close()
+	p, ok := peercred.Of(c)
+	if !ok {
+		return 0, fmt.Errorf("port server %s: cannot tell which user runs it on this system, so its answers are not trusted", address)
+	}
+	if me := os.Geteuid(); p.UID != 0 && p.UID != me {
+		return 0, fmt.Errorf("port server %s: run by %s, neither you (uid %d) nor root: not trusting its answers", address, p, me)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	if _, err := fmt.Fprintf(c, "%d\n", pid); err != nil {
+		return 0, fmt.Errorf("port server %s: %w", address, err)
+	}
+	line, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		return 0, fmt.Errorf("port server %s: no port for pid %d", address, pid)
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || port < 1 || port > 65535 {
+		return 0, fmt.Errorf("port server %s: answered %q", address, strings.TrimSpace(line))
+	}
+	if port < MinAnswer {
+		return 0, fmt.Errorf("port server %s: answered port %d, below %d: not a port it may hand out", address, port, MinAnswer)
+	}
+	return port, nil
+}

@@ -1,0 +1,115 @@
+//go:build unix
+
+package registry
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/portfor/portfor/internal/activation"
+)
+
+// inherited are the sockets this process was handed by systemd's
+// socket-activation protocol (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES),
+// read at the first Listen. Each is given out once; the environment is
+// left as it is.
+var inherited inheritedSockets
+
+type inheritedSockets struct {
+	once  sync.Once
+	err   error    // a LISTEN_* environment that breaks the protocol
+	names []string // from activation.FirstFD on
+	ino   []uint64 // each socket's inode when first read, 0 for a descriptor that was no socket
+	mu    sync.Mutex
+	taken []bool
+}
+
+// readInherited reads what was handed over and makes each descriptor
+// close-on-exec, as sd_listen_fds(3) does: a child started later gets
+// none of them unless handed them.
+func readInherited() {
+	in := &inherited
+	in.names, in.err = activation.Parse(os.Getenv(activation.EnvListenPID), os.Getenv(activation.EnvListenFDs),
+		os.Getenv(activation.EnvListenFDNames), os.Getpid())
+	in.ino = make([]uint64, len(in.names))
+	in.taken = make([]bool, len(in.names))
+	for i := range in.names {
+		fd := activation.FirstFD + i
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFSOCK {
+			in.ino[i] = st.Ino
+			unix.CloseOnExec(fd)
+		}
+	}
+}
+
+// inheritedSocket returns the socket named name that was handed to this
+// process, of the kind proto asks for (a listening stream socket for TCP,
+// a datagram socket for UDP), as a net.Listener or net.PacketConn; nil
+// when there is none, or none left. Its descriptor is closed (the
+// listener has a copy), so each is returned once.
+func inheritedSocket(name string, proto Protocol) (io.Closer, error) {
+	in := &inherited
+	in.once.Do(readInherited)
+	if in.err != nil || len(in.names) == 0 {
+		return nil, in.err
+	}
+	f := in.take(name, proto)
+	if f == nil {
+		return nil, nil
+	}
+	defer f.Close()
+	var s io.Closer
+	var err error
+	if proto == UDP {
+		s, err = net.FilePacketConn(f)
+	} else {
+		s, err = net.FileListener(f)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("socket handed over as %s (fd %d): %w", name, f.Fd(), err)
+	}
+	return s, nil
+}
+
+// take marks the first socket named name of proto's kind that is still
+// there and not yet taken as taken, and returns it.
+func (in *inheritedSockets) take(name string, proto Protocol) *os.File {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for i, n := range in.names {
+		fd := activation.FirstFD + i
+		if n == name && !in.taken[i] && in.ino[i] != 0 && socketOfKind(fd, in.ino[i], proto) {
+			in.taken[i] = true
+			return os.NewFile(uintptr(fd), name)
+		}
+	}
+	return nil
+}
+
+// socketOfKind reports whether fd is still the socket of inode ino (not
+// closed and replaced since) and of the kind proto asks for.
+func socketOfKind(fd int, ino uint64, proto Protocol) bool {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFSOCK || st.Ino != ino {
+		return false
+	}
+	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
+	if err != nil {
+		return false
+	}
+	if proto == UDP {
+		return typ == unix.SOCK_DGRAM
+	}
+	listening, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+	return typ == unix.SOCK_STREAM && err == nil && listening != 0
+}
+
+// addrInUse reports whether a bind failed because the address is in use.
+func addrInUse(err error) bool { return errors.Is(err, unix.EADDRINUSE) }
