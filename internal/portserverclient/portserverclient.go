@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/portfor/portfor/internal/peercred"
 )
@@ -52,6 +53,10 @@ func Ask(ctx context.Context, address string, pid int) (int, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetDeadline(dl)
 	}
+	// A context ended without a deadline (cancelled: `portfor pick` on
+	// SIGTERM) must end the wait too: unblock the read by expiring it.
+	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
 	if _, err := fmt.Fprintf(c, "%d\n", pid); err != nil {
 		return 0, fmt.Errorf("port server %s: %w", address, err)
 	}

@@ -1,0 +1,61 @@
+package portserverclient_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/portfor/portfor/internal/portserverclient"
+)
+
+// A server that reads the pid and never answers must not hold Ask past its
+// context's end, deadline or not: `portfor pick` passes a context that
+// SIGTERM cancels and that has no deadline, and hung on such a server
+// until killed a second time.
+func TestAskEndsWhenItsContextIsCancelled(t *testing.T) {
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		t.Skip("Ask trusts a server only where the kernel tells who runs it")
+	}
+	addr := filepath.Join(t.TempDir(), "silent.sock")
+	l, err := net.Listen("unix", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	asked := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = bufio.NewReader(c).ReadString('\n') // the pid; then silence
+		asked <- c
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := portserverclient.Ask(ctx, addr, 4242)
+		done <- err
+	}()
+	select {
+	case c := <-asked:
+		defer c.Close()
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server was never asked")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Ask = %v, want context.Canceled", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Ask still waits for a silent server after its context was cancelled")
+	}
+}
