@@ -67,6 +67,27 @@ func listenMain(mode string) int {
 		fmt.Println(tcpPort(l))
 	case "handed":
 		return handedMain(reg)
+	case "own":
+		// Started with LISTEN_PID set to its own pid and LISTEN_FDS
+		// promising 4 sockets that were never passed: its own socket,
+		// opened now at one of those numbers, is not a handed-over one.
+		own, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		defer own.Close()
+		c, err := reg.ListenPacket(ctx, "listen-own", registry.ListenOptions{})
+		if err != nil {
+			fmt.Println("error:", err)
+			return 1
+		}
+		defer c.Close()
+		if _, err := own.WriteTo([]byte("x"), own.LocalAddr()); err != nil {
+			fmt.Println("error: its own socket was closed:", err)
+			return 1
+		}
+		fmt.Println(udpPort(c) == udpPort(own), udpPort(c))
 	default:
 		fmt.Println("error: unknown mode", mode)
 		return 1
@@ -536,6 +557,17 @@ func portforBinary(t *testing.T) string {
 	out, err := exec.Command(goTool, "build", "-o", bin, "github.com/portfor/portfor/cmd/portfor").CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	return bin
+}
+
+// TestListenTakesOnlySocketsHandedOverAtStart starts a process whose
+// LISTEN_PID is its own and whose LISTEN_FDS promises sockets that were
+// never passed: a socket it opens itself before calling ListenPacket must
+// not be taken for a handed-over one (and closed behind its back).
+func TestListenTakesOnlySocketsHandedOverAtStart(t *testing.T) {
+	reg := mustOpen(t)
+	sh := `LISTEN_PID=$$ LISTEN_FDS=4 LISTEN_FDNAMES=listen-own:listen-own:listen-own:listen-own exec "$0" -test.run='^$'`
+	c := startChild(t, []string{"sh", "-c", sh, os.Args[0]}, "PORTFOR_TEST_LISTEN=own", "PORTFOR_TEST_DB="+reg.Path())
+	assert.Equal(t, fmt.Sprintf("false %d", portOf(t, reg, "listen-own")), c.first)
 }
 
 // handedMain is the command of `portfor run --listen listen-web listen-api -- TEST`:

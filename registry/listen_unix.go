@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -17,9 +18,20 @@ import (
 
 // inherited are the sockets this process was handed by systemd's
 // socket-activation protocol (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES),
-// read at the first Listen. Each is given out once; the environment is
-// left as it is.
+// read when the package is initialised. Each is given out once; the
+// environment is left as it is.
 var inherited inheritedSockets
+
+// The descriptors handed over are recorded (their inodes) before the
+// program's own code runs: read at the first Listen instead, a descriptor
+// the program had opened meanwhile at one of those numbers (its own
+// socket, after LISTEN_FDS promised more than was passed) would be taken
+// for a handed-over socket and closed behind the program's back.
+func init() {
+	if os.Getenv(activation.EnvListenPID) == strconv.Itoa(os.Getpid()) {
+		inherited.once.Do(readInherited)
+	}
+}
 
 type inheritedSockets struct {
 	once  sync.Once
