@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -405,6 +406,87 @@ func BenchmarkHolders(b *testing.B) {
 		h, err := Holders([]uint64{ino})
 		if err != nil || len(h[ino]) != 1 {
 			b.Fatalf("Holders = %v, %v", h, err)
+		}
+	}
+}
+
+// TestDirents reads a directory with getdents and dirents and checks it
+// finds the names os.ReadDir finds, long ones included.
+func TestDirents(t *testing.T) {
+	dir := t.TempDir()
+	want := []string{"0", "12", strings.Repeat("n", 255), "socket", "a.b"}
+	for _, n := range want {
+		if err := os.WriteFile(dir+"/"+n, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	var got []string
+	buf := make([]byte, 300) // small, so that one read cannot hold them all
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		dirents(buf[:n], func(name []byte, cname *byte) bool {
+			if *cname != name[0] {
+				t.Errorf("cname does not point at %q", name)
+			}
+			got = append(got, string(name))
+			return true
+		})
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("dirents found %q, want %q", got, want)
+	}
+}
+
+// FuzzDirents feeds dirents what a broken getdents could return: it must
+// not panic, and each name it gives is non-empty, NUL-free and NUL-ended
+// in the buffer.
+func FuzzDirents(f *testing.F) {
+	rec := func(name string) []byte {
+		n := (19 + len(name) + 1 + 7) &^ 7
+		b := make([]byte, n)
+		b[16], b[17] = byte(n), byte(n>>8)
+		copy(b[19:], name)
+		return b
+	}
+	f.Add(slices.Concat(rec("."), rec(".."), rec("3"), rec("42")))
+	f.Add(rec("x")[:10])
+	f.Add([]byte{0: 0, 16: 0xff, 17: 0xff, 30: 0})
+	f.Add(make([]byte, 19))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dirents(b, func(name []byte, cname *byte) bool {
+			if len(name) == 0 || slices.Contains(name, 0) || *cname != name[0] {
+				t.Fatalf("bad name %q", name)
+			}
+			if end := unsafe.Add(unsafe.Pointer(cname), len(name)); *(*byte)(end) != 0 {
+				t.Fatalf("name %q is not NUL-ended", name)
+			}
+			return true
+		})
+	})
+}
+
+func TestAtou(t *testing.T) {
+	for s, want := range map[string]uint64{"0": 0, "42": 42, "9999999999999999999": 9999999999999999999} {
+		if got, ok := atou([]byte(s)); !ok || got != want {
+			t.Errorf("atou(%q) = %d, %v", s, got, ok)
+		}
+	}
+	for _, s := range []string{"", "-1", "1a", "+1", "18446744073709551616", "99999999999999999999"} {
+		if got, ok := atou([]byte(s)); ok {
+			t.Errorf("atou(%q) = %d, want failure", s, got)
 		}
 	}
 }
