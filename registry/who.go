@@ -15,6 +15,7 @@ import (
 	"github.com/portfor/portfor/internal/oneline"
 	"github.com/portfor/portfor/internal/procinfo"
 	"github.com/portfor/portfor/internal/sockdiag"
+	"github.com/portfor/portfor/store"
 )
 
 // Holder is one socket listening (TCP) or bound (UDP) on a port, with the
@@ -119,22 +120,80 @@ func sortHolders(hs []Holder) []Holder {
 	return hs
 }
 
-// holders describes socks as Who does, one Holder per socket in the same
-// order.
-func (r *Registry) holders(ctx context.Context, socks []sockdiag.Socket) []Holder {
-	out := make([]Holder, 0, len(socks))
-	if len(socks) == 0 {
-		return out
+// WhoOf is [Registry.Who] for the ports of list, naming each socket from
+// list instead of reading the registry again: what `portfor list` shows.
+// list is what [Registry.List] returned; the Elsewhere of a process is
+// found among its stable names, so a list cut down to some of them (one
+// scope's, say) flags fewer processes. Names and ports not in list are
+// not looked up.
+func (r *Registry) WhoOf(ctx context.Context, list []Assignment) ([]Holder, error) {
+	ports := make([]int, 0, len(list))
+	for _, a := range list {
+		ports = append(ports, a.Port)
 	}
-	// Best effort: who holds a port is worth telling even when the
-	// registry cannot be read (another user's, or locked for too long).
-	list, _ := r.List(ctx)
-	byPort := make(map[int]*Assignment, len(list))
+	if len(ports) == 0 {
+		return []Holder{}, nil
+	}
+	socks, err := sockdiag.Holding(ports...)
+	if err != nil {
+		return nil, fmt.Errorf("who: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	byPort := map[int]*Assignment{}
+	var stable []Assignment
 	for i, a := range list {
-		if _, dup := byPort[a.Port]; !dup {
+		if a.Kind == Stable {
+			stable = append(stable, a)
+		}
+		if old := byPort[a.Port]; old == nil || a.ID < old.ID {
 			byPort[a.Port] = &list[i]
 		}
 	}
+	return sortHolders(describe(socks, byPort, stable)), nil
+}
+
+// holders describes socks as Who does, one Holder per socket in the same
+// order.
+func (r *Registry) holders(ctx context.Context, socks []sockdiag.Socket) []Holder {
+	if len(socks) == 0 {
+		return []Holder{}
+	}
+	// Best effort: who holds a port is worth telling even when the
+	// registry cannot be read (another user's, or locked for too long).
+	// Only the names of the sockets' ports are kept, and the stable
+	// names, whose directories tell where a holder runs: a fresh
+	// `portfor who` pays for every page it touches.
+	want := make(map[int]bool, len(socks))
+	for _, s := range socks {
+		want[int(s.Local.Port())] = true
+	}
+	byPort := map[int]*Assignment{}
+	var stable []Assignment
+	r.each(ctx, func(e store.Entry) error {
+		if e.Kind != store.Stable && !want[e.Port] {
+			return nil
+		}
+		a := fromEntry(e)
+		if e.Kind == store.Stable {
+			stable = append(stable, a)
+		}
+		// Of two names on one port (a stable name and a lease), the first
+		// in id order is shown, as List would order them.
+		if old := byPort[a.Port]; want[a.Port] && (old == nil || a.ID < old.ID) {
+			byPort[a.Port] = &a
+		}
+		return nil
+	})
+	return describe(socks, byPort, stable)
+}
+
+// describe makes a Holder of each socket, in the same order: its user, its
+// processes, and the name byPort gives its port. stable are the stable
+// names whose directories tell whether a process runs in another's.
+func describe(socks []sockdiag.Socket, byPort map[int]*Assignment, stable []Assignment) []Holder {
+	out := make([]Holder, 0, len(socks))
 	var hs homes // made once a process needs them: they read every name's directory
 	users := map[uint32]string{}
 	procs := map[int]Process{}
@@ -157,7 +216,7 @@ func (r *Registry) holders(ctx context.Context, socks []sockdiag.Socket) []Holde
 			}
 			if a != nil && a.Kind == Stable && p.Dir != "" && procinfo.SameMounts(pid) {
 				if hs == nil {
-					hs = homesOf(list)
+					hs = homesOf(stable)
 				}
 				p.Elsewhere = hs.elsewhere(p.Dir, *a)
 			}

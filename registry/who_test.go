@@ -132,6 +132,23 @@ func TestWhoSeveralPortsAndElsewhere(t *testing.T) {
 	hs, err = here.Who(ctx)
 	assert.NoError(t, err)
 	assert.Empty(t, hs)
+
+	// WhoOf answers for the ports of a list, named from it, as Who does.
+	list, err := here.List(ctx)
+	require.NoError(t, err)
+	want, err := here.Who(ctx, la, lt)
+	require.NoError(t, err)
+	got, err := here.WhoOf(ctx, list)
+	require.NoError(t, err)
+	assert.Equal(t, want, got)
+	// Names come from the list alone: a name left out is not shown.
+	got, err = here.WhoOf(ctx, list[:1])
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	assert.Equal(t, list[0].ID, got[0].Name)
+	got, err = here.WhoOf(ctx, nil)
+	assert.NoError(t, err)
+	assert.Empty(t, got)
 }
 
 func listenTCP(t *testing.T) int {

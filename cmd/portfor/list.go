@@ -71,6 +71,10 @@ Examples:
 			if err != nil {
 				return err
 			}
+			// What is up is asked for every name, before the list is cut
+			// down: a process running in the directory of a name the list
+			// leaves out is still flagged.
+			up, upErr := listeners(c, reg, list)
 			if root := rootContext(c); root.IsSet("scope") && !c.Bool("leases") {
 				scope, _, err := resolveScope(root.String("scope"))
 				if err != nil {
@@ -94,9 +98,8 @@ Examples:
 				list = leases
 				sort.Slice(list, func(i, j int) bool { return list[i].Port < list[j].Port })
 			}
-			up, err := listeners(c, reg, list)
-			if err != nil && c.Bool("up") {
-				return err // --up cannot be answered without the sockets
+			if upErr != nil && c.Bool("up") {
+				return upErr // --up cannot be answered without the sockets
 			}
 			if c.Bool("up") {
 				kept := list[:0]
@@ -119,16 +122,12 @@ Examples:
 }
 
 // listeners returns what holds each port of list, by port: one lookup for
-// all of them. It is nil, with the error, where the system cannot tell.
+// all of them, named from list. It is nil, with the error, where the system cannot tell.
 func listeners(c *cli.Context, reg *registry.Registry, list []registry.Assignment) (map[int][]registry.Holder, error) {
 	if len(list) == 0 {
 		return map[int][]registry.Holder{}, nil
 	}
-	ports := make([]int, len(list))
-	for i, a := range list {
-		ports[i] = a.Port
-	}
-	hs, err := reg.Who(c.Context, ports...)
+	hs, err := reg.WhoOf(c.Context, list)
 	if err != nil {
 		return nil, err
 	}
