@@ -195,23 +195,9 @@ func (r *Registry) view(ctx context.Context, fn func(*store.Tx) error) error {
 // viewMaybe is view; with tryOnly it does not wait for a busy lock and
 // reports ran == false instead.
 func (r *Registry) viewMaybe(ctx context.Context, tryOnly bool, fn func(*store.Tx) error) (ran bool, err error) {
-	if _, err := os.Lstat(r.path); errors.Is(err, fs.ErrNotExist) {
-		return true, errNoFile
-	}
-	var l *lock.Lock
-	if tryOnly {
-		var ok bool
-		if l, ok, err = r.tryLock(lock.Shared); err == nil && !ok {
-			return false, nil
-		}
-	} else {
-		l, err = r.lock(ctx, lock.Shared)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return true, errNoFile // the directory is gone too
-	}
-	if err != nil {
-		return true, err
+	l, ran, err := r.sharedLock(ctx, tryOnly)
+	if l == nil {
+		return ran, err
 	}
 	defer l.Unlock()
 	err = withStore(r.path, store.Options{ReadOnly: true}, func(db *store.DB) error { return db.View(fn) })
@@ -219,6 +205,46 @@ func (r *Registry) viewMaybe(ctx context.Context, tryOnly bool, fn func(*store.T
 		return true, errNoFile
 	}
 	return true, err
+}
+
+// peekMaybe is viewMaybe for a transaction that only gets id: it reads
+// the few pages on the way to id (store.Peek) instead of opening the
+// file, which maps it and unmaps it again, for more than the lookup costs.
+func (r *Registry) peekMaybe(ctx context.Context, tryOnly bool, id string) (e store.Entry, ok, ran bool, err error) {
+	l, ran, err := r.sharedLock(ctx, tryOnly)
+	if l == nil {
+		return store.Entry{}, false, ran, err
+	}
+	defer l.Unlock()
+	e, ok, _, err = store.Peek(r.path, id)
+	if errors.Is(err, fs.ErrNotExist) {
+		return store.Entry{}, false, true, errNoFile
+	}
+	return e, ok, true, err
+}
+
+// sharedLock takes the shared lock for viewMaybe and peekMaybe: nil with
+// ran == false when tryOnly and the lock is busy; nil with errNoFile when
+// there is no registry.
+func (r *Registry) sharedLock(ctx context.Context, tryOnly bool) (l *lock.Lock, ran bool, err error) {
+	if _, err := os.Lstat(r.path); errors.Is(err, fs.ErrNotExist) {
+		return nil, true, errNoFile
+	}
+	if tryOnly {
+		var ok bool
+		if l, ok, err = r.tryLock(lock.Shared); err == nil && !ok {
+			return nil, false, nil
+		}
+	} else {
+		l, err = r.lock(ctx, lock.Shared)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, true, errNoFile // the directory is gone too
+	}
+	if err != nil {
+		return nil, true, err
+	}
+	return l, true, nil
 }
 
 // update runs fn in a write transaction on the registry file (not the
@@ -263,13 +289,10 @@ func (r *Registry) ForwardPort(ctx context.Context, id string, suggested int) (i
 	// (once shared, then exclusive for a new id): go straight to the
 	// exclusive path, which looks the id up again anyway.
 	var port int
-	_, err := r.viewMaybe(ctx, true, func(tx *store.Tx) error {
-		e, ok, err := tx.Get(id)
-		if ok {
-			port = e.Port
-		}
-		return err
-	})
+	e, ok, _, err := r.peekMaybe(ctx, true, id)
+	if ok {
+		port = e.Port
+	}
 	if err != nil && !errors.Is(err, errNoFile) {
 		return 0, fmt.Errorf("forward %q: %w", id, err)
 	}
@@ -340,11 +363,8 @@ func (r *Registry) Lookup(ctx context.Context, id string) (Assignment, error) {
 		return Assignment{}, err
 	}
 	id = r.key(id)
-	var a Assignment
-	err := r.view(ctx, func(tx *store.Tx) (err error) {
-		a, err = found(tx.Get(id))
-		return err
-	})
+	e, ok, _, err := r.peekMaybe(ctx, false, id)
+	a, err := found(e, ok, err)
 	if errors.Is(err, errNoFile) {
 		err = ErrNotFound
 	}

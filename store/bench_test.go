@@ -47,6 +47,29 @@ func BenchmarkOpenViewClose(b *testing.B) {
 	}
 }
 
+// BenchmarkPeek is BenchmarkOpenViewClose's lookup through Peek: the
+// header and three pages read with pread, no mapping.
+func BenchmarkPeek(b *testing.B) {
+	path := regPath(b)
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	want := stable("svc", 20000)
+	if err := db.Update(func(tx *store.Tx) error { return tx.Put(want) }); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		e, ok, _, err := store.Peek(path, want.ID)
+		if err != nil || !ok || e.Port != want.Port {
+			b.Fatalf("Peek = %v, %v, %v", e, ok, err)
+		}
+	}
+}
+
 // BenchmarkOpenUpdateClose measures the floor of every registry write: a
 // read-write Open (which also rebuilds the freelist), one Put in an Update
 // committed with fdatasync, and Close. Each op moves one id between two

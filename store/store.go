@@ -161,6 +161,7 @@ const (
 
 type metaInfo struct {
 	pageSize uint32
+	root     uint64 // the root bucket's page
 	freelist uint64
 	pgid     uint64
 	txid     uint64
@@ -262,7 +263,7 @@ func readMeta(f *os.File, off int64, buf []byte) (metaInfo, bool) {
 	if h.Sum64() != le.Uint64(m[56:]) {
 		return metaInfo{}, false
 	}
-	return metaInfo{pageSize: le.Uint32(m[8:]), freelist: le.Uint64(m[32:]), pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:])}, true
+	return metaInfo{pageSize: le.Uint32(m[8:]), root: le.Uint64(m[16:]), freelist: le.Uint64(m[32:]), pgid: le.Uint64(m[40:]), txid: le.Uint64(m[48:])}, true
 }
 
 // checkSchema refuses bbolt files of other programs and newer schemas.

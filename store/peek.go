@@ -1,0 +1,326 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+)
+
+// Peek looks id up in the registry file at path by reading, with pread, the
+// few pages on the way to it: the header, the root bucket's page, and the
+// pages of the ids bucket down to id's leaf. It is what [DB.View] and
+// [Tx.Get] give, without what opening a DB costs: bbolt maps the whole
+// file, and unmapping it again (a TLB flush on every CPU the process ran
+// on) costs 100-250 µs on a virtual machine, more than all the rest of a
+// lookup.
+//
+// It takes bbolt's own lock on the file, shared, as a read-only Open does;
+// when that is busy it does what Open and a transaction do, waiting for
+// the lock as they do.
+//
+// It returns the file's generation too, read from the same header. Like a
+// transaction, it is only meaningful under the registry's lock (shared
+// at least): bbolt writes pages in place only for pages no committed
+// state refers to, and the lock keeps a writer from committing meanwhile.
+// The schema is checked as [Open] checks it. A file it cannot make sense
+// of gives an error wrapping [ErrNotRegistry] or [ErrDamaged]; a missing
+// one, an error wrapping fs.ErrNotExist.
+func Peek(path, id string) (e Entry, ok bool, gen Generation, err error) {
+	fail := func(err error) (Entry, bool, Generation, error) {
+		return Entry{}, false, Generation{}, fmt.Errorf("registry %s: %w", path, err)
+	}
+	f, err := openFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return fail(err)
+	}
+	defer f.Close()
+	if !lockShared(f) {
+		// Someone holds bbolt's own lock on the file: a program writing
+		// it directly, not through package lock. Open waits for it, as
+		// every reader of the file does.
+		f.Close()
+		return peekOpened(path, id)
+	}
+	m, fi, err := newestMeta(f)
+	if err != nil {
+		return fail(err)
+	}
+	r := pageReader{f: f, pageSize: int(m.pageSize), high: m.pgid}
+	v, err := r.schemaAndGet(m.root, []byte(id))
+	if err != nil {
+		return fail(err)
+	}
+	gen = Generation{file: fi, txid: m.txid}
+	if v == nil {
+		return Entry{}, false, gen, nil
+	}
+	if err := e.UnmarshalBinary(v); err != nil {
+		return fail(fmt.Errorf("entry %q: %w", id, err))
+	}
+	e.ID = id
+	return e, true, gen, nil
+}
+
+// peekOpened is Peek through Open and a transaction.
+func peekOpened(path, id string) (e Entry, ok bool, gen Generation, err error) {
+	db, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		return Entry{}, false, Generation{}, err
+	}
+	defer db.Close()
+	err = db.View(func(tx *Tx) error {
+		if gen, err = ReadGeneration(path); err != nil {
+			return err
+		}
+		e, ok, err = tx.Get(id)
+		return err
+	})
+	return e, ok, gen, err
+}
+
+// bbolt's page layout (go.etcd.io/bbolt/internal/common/page.go): a
+// 16-byte header (id u64, flags u16, count u16, overflow u32), then count
+// elements of 16 bytes, then their keys and values.
+const (
+	branchPageFlag = 0x01
+	leafPageFlag   = 0x02
+	bucketLeafFlag = 0x01 // a leaf element whose value is a bucket
+	elementSize    = 16
+	bucketHdrSize  = 16 // root pgid u64, sequence u64; an inline bucket's page follows
+	maxDepth       = 32 // far beyond any tree of 65,535 names
+)
+
+// errDamaged is what a page that breaks bbolt's layout gives.
+var errDamaged = fmt.Errorf("%w: a page does not hold what bbolt writes", ErrDamaged)
+
+// pageReader reads a bbolt file's pages with pread, checking each against
+// the file's high-water mark and its own bounds.
+type pageReader struct {
+	f        *os.File
+	pageSize int
+	high     uint64 // the meta page's pgid: pages at or past it are not in use
+	buf      []byte
+}
+
+// schemaAndGet checks the registry's schema as checkSchema does and
+// returns the value of key in the ids bucket, nil when there is none. The
+// value is valid until the next read.
+func (r *pageReader) schemaAndGet(root uint64, key []byte) ([]byte, error) {
+	if r.pageSize < 1024 || r.pageSize > 1<<20 {
+		return nil, errDamaged
+	}
+	// The three buckets are in the root bucket's tree, which for a
+	// registry is one leaf: its values are kept, as later reads reuse
+	// the buffer.
+	buckets := map[string][]byte{}
+	for _, name := range [][]byte{bucketMeta, bucketIDs, bucketPorts} {
+		v, isBucket, err := r.get(root, nil, name)
+		if err != nil {
+			return nil, err
+		}
+		if v == nil || !isBucket || len(v) < bucketHdrSize {
+			return nil, fmt.Errorf("%w: a bbolt database without portfor's buckets", ErrNotRegistry)
+		}
+		buckets[string(name)] = bytes.Clone(v)
+	}
+	app, schema, err := r.bucketGet(buckets[string(bucketMeta)], keyApp, keySchema)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(app, appName) {
+		return nil, fmt.Errorf("%w: a bbolt database without portfor's buckets", ErrNotRegistry)
+	}
+	if len(schema) != 4 {
+		return nil, fmt.Errorf("%w: no schema version", ErrNotRegistry)
+	}
+	if n := binary.BigEndian.Uint32(schema); n > SchemaVersion {
+		return nil, fmt.Errorf("%w: schema %d, this build reads up to %d", ErrNewerSchema, n, SchemaVersion)
+	}
+	v, _, err := r.bucketGetOne(buckets[string(bucketIDs)], key)
+	return v, err
+}
+
+// bucketGet returns the values of two keys of the bucket whose header
+// (and inline page) is b, copied.
+func (r *pageReader) bucketGet(b, k1, k2 []byte) ([]byte, []byte, error) {
+	v1, _, err := r.bucketGetOne(b, k1)
+	if err != nil {
+		return nil, nil, err
+	}
+	v1 = bytes.Clone(v1)
+	v2, _, err := r.bucketGetOne(b, k2)
+	return v1, bytes.Clone(v2), err
+}
+
+// bucketGetOne returns key's value in the bucket whose header is b; the
+// value is valid until the next read.
+func (r *pageReader) bucketGetOne(b, key []byte) ([]byte, bool, error) {
+	root := binary.LittleEndian.Uint64(b)
+	var inline []byte
+	if root == 0 {
+		inline = b[bucketHdrSize:]
+	}
+	return r.get(root, inline, key)
+}
+
+// get walks the tree whose root is page root (or the inline page, when
+// given) down to key's leaf and returns its value and whether it is a
+// bucket; nil when key is not there.
+func (r *pageReader) get(root uint64, inline, key []byte) ([]byte, bool, error) {
+	p := inline
+	for range maxDepth {
+		if p == nil {
+			var err error
+			if p, err = r.page(root); err != nil {
+				return nil, false, err
+			}
+		}
+		if len(p) < pageHeaderSize {
+			return nil, false, errDamaged
+		}
+		flags := binary.LittleEndian.Uint16(p[8:])
+		count := int(binary.LittleEndian.Uint16(p[10:]))
+		if pageHeaderSize+count*elementSize > len(p) {
+			return nil, false, errDamaged
+		}
+		switch {
+		case flags&branchPageFlag != 0:
+			if count == 0 {
+				return nil, false, errDamaged
+			}
+			// The last element whose key is at or before key (the first
+			// when key comes before them all), as bbolt's cursor seeks.
+			i, err := search(p, count, key, branchKey)
+			if err != nil {
+				return nil, false, err
+			}
+			if i == count || !bytes.Equal(mustKey(p, i, branchKey), key) {
+				i = max(i-1, 0)
+			}
+			root = binary.LittleEndian.Uint64(p[pageHeaderSize+i*elementSize+8:])
+			p = nil
+		case flags&leafPageFlag != 0:
+			i, err := search(p, count, key, leafKey)
+			if err != nil {
+				return nil, false, err
+			}
+			if i == count || !bytes.Equal(mustKey(p, i, leafKey), key) {
+				return nil, false, nil
+			}
+			el := p[pageHeaderSize+i*elementSize:]
+			fl, pos := binary.LittleEndian.Uint32(el), int(binary.LittleEndian.Uint32(el[4:]))
+			ks, vs := int(binary.LittleEndian.Uint32(el[8:])), int(binary.LittleEndian.Uint32(el[12:]))
+			start := pageHeaderSize + i*elementSize + pos + ks
+			if pos < 0 || vs < 0 || start < 0 || start+vs > len(p) || start+vs < start {
+				return nil, false, errDamaged
+			}
+			return p[start : start+vs], fl&bucketLeafFlag != 0, nil
+		default:
+			return nil, false, errDamaged
+		}
+	}
+	return nil, false, errDamaged
+}
+
+// keyFunc returns element i's key of page p, or false when it lies outside p.
+type keyFunc func(p []byte, i int) ([]byte, bool)
+
+// branchKey is a branch element's key: pos u32, ksize u32, pgid u64.
+func branchKey(p []byte, i int) ([]byte, bool) {
+	el := pageHeaderSize + i*elementSize
+	pos, ks := int(binary.LittleEndian.Uint32(p[el:])), int(binary.LittleEndian.Uint32(p[el+4:]))
+	return slice(p, el+pos, ks)
+}
+
+// leafKey is a leaf element's key: flags u32, pos u32, ksize u32, vsize u32.
+func leafKey(p []byte, i int) ([]byte, bool) {
+	el := pageHeaderSize + i*elementSize
+	pos, ks := int(binary.LittleEndian.Uint32(p[el+4:])), int(binary.LittleEndian.Uint32(p[el+8:]))
+	return slice(p, el+pos, ks)
+}
+
+// slice returns p[off:off+n], or false when that is not within p.
+func slice(p []byte, off, n int) ([]byte, bool) {
+	if off < 0 || n < 0 || off+n < off || off+n > len(p) {
+		return nil, false
+	}
+	return p[off : off+n], true
+}
+
+// mustKey is key(p, i) for an i search already read.
+func mustKey(p []byte, i int, key keyFunc) []byte {
+	k, _ := key(p, i)
+	return k
+}
+
+// search returns the first of p's count elements whose key is at or
+// after want (count when none is).
+func search(p []byte, count int, want []byte, key keyFunc) (int, error) {
+	lo, hi := 0, count
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		k, ok := key(p, mid)
+		if !ok {
+			return 0, errDamaged
+		}
+		if bytes.Compare(k, want) < 0 {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < count {
+		if _, ok := key(p, lo); !ok {
+			return 0, errDamaged
+		}
+	}
+	return lo, nil
+}
+
+// page reads page id and its overflow pages.
+func (r *pageReader) page(id uint64) ([]byte, error) {
+	// Pages 0 and 1 are the meta pages; the tree's pages lie after them,
+	// below the high-water mark.
+	if id < 2 || id >= r.high {
+		return nil, errDamaged
+	}
+	if cap(r.buf) < r.pageSize {
+		r.buf = make([]byte, r.pageSize)
+	}
+	p := r.buf[:r.pageSize]
+	if err := r.readAt(p, id); err != nil {
+		return nil, err
+	}
+	if binary.LittleEndian.Uint64(p) != id {
+		return nil, errDamaged
+	}
+	overflow := uint64(binary.LittleEndian.Uint32(p[12:]))
+	if overflow == 0 {
+		return p, nil
+	}
+	if overflow >= r.high-id || overflow > 1<<30/uint64(r.pageSize) {
+		return nil, errDamaged
+	}
+	n := int(overflow+1) * r.pageSize
+	big := make([]byte, n)
+	copy(big, p)
+	if err := r.readAt(big[r.pageSize:], id+1); err != nil {
+		return nil, err
+	}
+	r.buf = big
+	return big, nil
+}
+
+// readAt reads len(p) bytes from page id on.
+func (r *pageReader) readAt(p []byte, id uint64) error {
+	n, err := r.f.ReadAt(p, int64(id)*int64(r.pageSize))
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || errors.Is(err, os.ErrClosed) {
+		return errDamaged
+	}
+	return fmt.Errorf("%w: %w", errDamaged, err)
+}
