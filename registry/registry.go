@@ -417,17 +417,28 @@ func (r *Registry) List(ctx context.Context) ([]Assignment, error) {
 }
 
 // each calls fn for every entry of both files, under the shared lock.
+//
+// Both are read with store.PeekEach, not opened: see peekMaybe.
 func (r *Registry) each(ctx context.Context, fn func(store.Entry) error) error {
-	err := r.view(ctx, func(tx *store.Tx) error {
-		if err := tx.ForEach(fn); err != nil {
-			return err
+	l, _, err := r.sharedLock(ctx, false)
+	if l == nil {
+		if errors.Is(err, errNoFile) {
+			return nil
 		}
-		return r.viewLeases(func(tx *store.Tx) error { return tx.ForEach(fn) })
-	})
-	if errors.Is(err, errNoFile) {
-		return nil
+		return err
 	}
-	return err
+	defer l.Unlock()
+	if _, err := store.PeekEach(r.path, fn); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	path, _ := r.leaseFile()
+	if _, err := store.PeekEach(path, fn); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // tryLock takes the lock if it is free now (see lock.TryAcquire).

@@ -31,28 +31,18 @@ func Peek(path, id string) (e Entry, ok bool, gen Generation, err error) {
 	fail := func(err error) (Entry, bool, Generation, error) {
 		return Entry{}, false, Generation{}, fmt.Errorf("registry %s: %w", path, err)
 	}
-	f, err := openFile(path, os.O_RDONLY, 0)
-	if err != nil {
-		return fail(err)
-	}
-	defer f.Close()
-	if !lockShared(f) {
-		// Someone holds bbolt's own lock on the file: a program writing
-		// it directly, not through package lock. Open waits for it, as
-		// every reader of the file does.
-		f.Close()
+	r, ids, gen, err := openPeek(path)
+	if errors.Is(err, errBboltLocked) {
 		return peekOpened(path, id)
 	}
-	m, fi, err := newestMeta(f)
 	if err != nil {
 		return fail(err)
 	}
-	r := pageReader{f: f, pageSize: int(m.pageSize), high: m.pgid}
-	v, err := r.schemaAndGet(m.root, []byte(id))
+	defer r.f.Close()
+	v, _, err := r.bucketGetOne(ids, []byte(id))
 	if err != nil {
 		return fail(err)
 	}
-	gen = Generation{file: fi, txid: m.txid}
 	if v == nil {
 		return Entry{}, false, gen, nil
 	}
@@ -61,6 +51,82 @@ func Peek(path, id string) (e Entry, ok bool, gen Generation, err error) {
 	}
 	e.ID = id
 	return e, true, gen, nil
+}
+
+// PeekEach is [Tx.ForEach] as [Peek] reads: it calls fn for each entry
+// in id order, stopping at the first error, reading the pages with pread.
+// The same lock rules hold.
+func PeekEach(path string, fn func(Entry) error) (Generation, error) {
+	r, ids, gen, err := openPeek(path)
+	if errors.Is(err, errBboltLocked) {
+		return peekEachOpened(path, fn)
+	}
+	if err != nil {
+		return Generation{}, fmt.Errorf("registry %s: %w", path, err)
+	}
+	defer r.f.Close()
+	budget := r.high // no page is read twice in a sound tree
+	err = r.each(bucketRoot(ids), 0, &budget, func(k, v []byte) error {
+		var e Entry
+		if err := e.UnmarshalBinary(v); err != nil {
+			return fmt.Errorf("entry %q: %w", k, err)
+		}
+		e.ID = string(k)
+		return fn(e)
+	})
+	if err != nil {
+		return Generation{}, err
+	}
+	return gen, nil
+}
+
+// errBboltLocked says bbolt's own lock on the file is held exclusively.
+var errBboltLocked = errors.New("bbolt's lock is held")
+
+// openPeek opens the file at path, takes bbolt's lock shared, reads its
+// header and checks its schema: the reader, the ids bucket's header (and
+// inline page) and the file's generation. It returns errBboltLocked when
+// bbolt's lock is busy.
+func openPeek(path string) (*pageReader, []byte, Generation, error) {
+	f, err := openFile(path, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, nil, Generation{}, err
+	}
+	if !lockShared(f) {
+		// Someone holds bbolt's own lock on the file: a program writing
+		// it directly, not through package lock. The caller opens the
+		// file, which waits for it, as every reader of the file does.
+		f.Close()
+		return nil, nil, Generation{}, errBboltLocked
+	}
+	m, fi, err := newestMeta(f)
+	if err != nil {
+		f.Close()
+		return nil, nil, Generation{}, err
+	}
+	r := &pageReader{f: f, pageSize: int(m.pageSize), high: m.pgid}
+	ids, err := r.schema(m.root)
+	if err != nil {
+		f.Close()
+		return nil, nil, Generation{}, err
+	}
+	return r, ids, Generation{file: fi, txid: m.txid}, nil
+}
+
+// peekEachOpened is PeekEach through Open and a transaction.
+func peekEachOpened(path string, fn func(Entry) error) (gen Generation, err error) {
+	db, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		return Generation{}, err
+	}
+	defer db.Close()
+	err = db.View(func(tx *Tx) error {
+		if gen, err = ReadGeneration(path); err != nil {
+			return err
+		}
+		return tx.ForEach(fn)
+	})
+	return gen, err
 }
 
 // peekOpened is Peek through Open and a transaction.
@@ -104,16 +170,15 @@ type pageReader struct {
 	buf      []byte
 }
 
-// schemaAndGet checks the registry's schema as checkSchema does and
-// returns the value of key in the ids bucket, nil when there is none. The
-// value is valid until the next read.
-func (r *pageReader) schemaAndGet(root uint64, key []byte) ([]byte, error) {
+// schema checks the registry's schema as checkSchema does and returns
+// the ids bucket's header (and inline page), copied.
+func (r *pageReader) schema(root uint64) ([]byte, error) {
 	if r.pageSize < 1024 || r.pageSize > 1<<20 {
 		return nil, errDamaged
 	}
 	// The three buckets are in the root bucket's tree, which for a
-	// registry is one leaf: its values are kept, as later reads reuse
-	// the buffer.
+	// registry is one leaf: their headers are copied, as later reads
+	// reuse the buffer.
 	buckets := map[string][]byte{}
 	for _, name := range [][]byte{bucketMeta, bucketIDs, bucketPorts} {
 		v, isBucket, err := r.get(root, nil, name)
@@ -138,8 +203,80 @@ func (r *pageReader) schemaAndGet(root uint64, key []byte) ([]byte, error) {
 	if n := binary.BigEndian.Uint32(schema); n > SchemaVersion {
 		return nil, fmt.Errorf("%w: schema %d, this build reads up to %d", ErrNewerSchema, n, SchemaVersion)
 	}
-	v, _, err := r.bucketGetOne(buckets[string(bucketIDs)], key)
-	return v, err
+	return buckets[string(bucketIDs)], nil
+}
+
+// bucketRoot is the bucket whose header is b as each walks it: its root
+// page, or its inline page.
+func bucketRoot(b []byte) walkFrom {
+	if root := binary.LittleEndian.Uint64(b); root != 0 {
+		return walkFrom{page: root}
+	}
+	return walkFrom{inline: b[bucketHdrSize:]}
+}
+
+// walkFrom is where each starts: a page, or an inline bucket's page.
+type walkFrom struct {
+	page   uint64
+	inline []byte
+}
+
+// each calls fn with the key and value of every leaf element under from,
+// in key order. budget bounds the pages read, so a damaged tree whose
+// branches point back up cannot make the walk go on and on.
+func (r *pageReader) each(from walkFrom, depth int, budget *uint64, fn func(k, v []byte) error) error {
+	if depth >= maxDepth {
+		return errDamaged
+	}
+	p := from.inline
+	if p == nil {
+		if *budget == 0 {
+			return errDamaged
+		}
+		*budget--
+		q, err := r.page(from.page)
+		if err != nil {
+			return err
+		}
+		p = bytes.Clone(q) // the walk below reads other pages into r.buf
+	}
+	if len(p) < pageHeaderSize {
+		return errDamaged
+	}
+	flags := binary.LittleEndian.Uint16(p[8:])
+	count := int(binary.LittleEndian.Uint16(p[10:]))
+	if pageHeaderSize+count*elementSize > len(p) {
+		return errDamaged
+	}
+	for i := range count {
+		el := pageHeaderSize + i*elementSize
+		switch {
+		case flags&branchPageFlag != 0:
+			child := binary.LittleEndian.Uint64(p[el+8:])
+			if err := r.each(walkFrom{page: child}, depth+1, budget, fn); err != nil {
+				return err
+			}
+		case flags&leafPageFlag != 0:
+			k, ok := leafKey(p, i)
+			if !ok {
+				return errDamaged
+			}
+			vs := int(binary.LittleEndian.Uint32(p[el+12:]))
+			v, ok := slice(p, el+int(binary.LittleEndian.Uint32(p[el+4:]))+len(k), vs)
+			if !ok {
+				return errDamaged
+			}
+			if binary.LittleEndian.Uint32(p[el:])&bucketLeafFlag != 0 {
+				v = nil // a nested bucket, which the ids bucket never has: bbolt's cursor gives no value
+			}
+			if err := fn(k, v); err != nil {
+				return err
+			}
+		default:
+			return errDamaged
+		}
+	}
+	return nil
 }
 
 // bucketGet returns the values of two keys of the bucket whose header
