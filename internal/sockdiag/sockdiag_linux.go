@@ -282,6 +282,13 @@ func Holders(inodes []uint64) (map[uint64][]int, error) {
 	// the CPUs the program lets run at once: on two cores it takes about
 	// half the time. The CLI runs on one (see cmd/portfor/internal/startup).
 	workers := min(runtime.GOMAXPROCS(0), 4, max(len(pids)/32, 1))
+	if workers == 1 {
+		res = scanFDs(pids, want)
+		for _, pids := range res {
+			slices.Sort(pids)
+		}
+		return res, nil
+	}
 	parts := make([]map[uint64][]int, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
