@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/portfor/portfor/internal/portrange"
 	"github.com/portfor/portfor/internal/procinfo"
@@ -128,6 +129,37 @@ func (r *Registry) leaseEach(opts []LeaseOptions, run func([]request) ([]job, er
 	return out, errs
 }
 
+// ownerOf identifies process pid and reads its command line. This
+// process's are read once: its pid, start time and pid namespace do not
+// change while it runs, and a test binary leasing a port per test would
+// read them again each time (two files of /proc, six system calls).
+func ownerOf(pid int) (procinfo.Identity, string, error) {
+	if pid != os.Getpid() {
+		id, err := procinfo.Lookup(pid)
+		if err != nil {
+			return procinfo.Identity{}, "", err
+		}
+		return id, procinfo.Command(id.PID), nil
+	}
+	selfOwner.mu.Lock()
+	defer selfOwner.mu.Unlock()
+	if selfOwner.id.PID == 0 {
+		id, err := procinfo.Lookup(pid)
+		if err != nil {
+			return procinfo.Identity{}, "", err
+		}
+		selfOwner.id, selfOwner.command = id, procinfo.Command(id.PID)
+	}
+	return selfOwner.id, selfOwner.command, nil
+}
+
+// selfOwner is this process as ownerOf identified it.
+var selfOwner struct {
+	mu      sync.Mutex
+	id      procinfo.Identity
+	command string
+}
+
 // leaseRequest validates a lease and identifies its owner.
 func leaseRequest(n int, opts LeaseOptions) (request, error) {
 	if n < 1 || n > MaxLeaseN {
@@ -152,12 +184,12 @@ func leaseRequest(n int, opts LeaseOptions) (request, error) {
 	}
 	// The owner as /proc numbers it: in a pid namespace whose /proc is the
 	// parent's, pid (our numbering) and owner.PID differ.
-	owner, err := procinfo.Lookup(pid)
+	owner, command, err := ownerOf(pid)
 	if err != nil || (opts.OwnerStart != 0 && owner.Start != opts.OwnerStart) {
 		return request{}, fmt.Errorf("lease for pid %d: %w", pid, ErrNoOwner)
 	}
 	q := request{Kind: store.Lease, Count: n, Suggested: opts.Near, Ports: opts.Ports, Owner: owner,
-		Command: procinfo.Command(owner.PID)}
+		Command: command}
 	if pid == os.Getpid() {
 		q.Dir, _ = os.Getwd()
 	}
