@@ -172,29 +172,28 @@ func (r *Registry) listenKnown(id string, b *binder) (port int, ran bool, err er
 		return 0, err != nil, err
 	}
 	defer l.Unlock()
-	gen, err := store.ReadGeneration(r.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, true, errNoFile
+	// A name this handle looked up before is checked against the file's
+	// header; another is read with pread, not opened (see peekMaybe),
+	// and noted for the state Peek read it in.
+	if r.known.has(id) {
+		gen, err := store.ReadGeneration(r.path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return 0, true, errNoFile
+		}
+		if err != nil {
+			return 0, true, err
+		}
+		port = r.known.get(gen, id)
 	}
-	if err != nil {
-		return 0, true, err
-	}
-	if port = r.known.get(gen, id); port == 0 {
-		err = withStore(r.path, store.Options{ReadOnly: true}, func(db *store.DB) error {
-			return db.View(func(tx *store.Tx) error {
-				e, ok, err := tx.Get(id)
-				if ok {
-					port = e.Port
-				}
-				return err
-			})
-		})
+	if port == 0 {
+		e, ok, gen, err := store.Peek(r.path, id)
 		if errors.Is(err, fs.ErrNotExist) {
 			err = errNoFile
 		}
-		if err != nil || port == 0 {
+		if err != nil || !ok {
 			return 0, true, err
 		}
+		port = e.Port
 		r.known.put(gen, id, port)
 	}
 	return port, true, b.bindKnown(port)
@@ -206,6 +205,13 @@ type knownPorts struct {
 	mu    sync.Mutex
 	gen   store.Generation
 	ports map[string]int
+}
+
+// has reports whether id's port was noted, in whatever state.
+func (k *knownPorts) has(id string) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.ports[id] != 0
 }
 
 // get returns id's port if it was read in state gen, else 0.
