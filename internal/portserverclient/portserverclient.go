@@ -8,6 +8,7 @@ package portserverclient
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,7 +31,8 @@ const MinAnswer = 1024
 
 // Ask requests a port from the server at address for pid, as portpicker's
 // client does: it returns the port, or an error when the server answers
-// nothing usable.
+// nothing usable. A server that has not answered when ctx ends is an
+// error wrapping ctx's (context.DeadlineExceeded or context.Canceled).
 //
 // Anyone may bind a socket name first, so Ask trusts only a server run by
 // the caller's own user or by root, as the kernel reports it (where it
@@ -63,7 +65,12 @@ func Ask(ctx context.Context, address string, pid int) (int, error) {
 	line, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
 	if err != nil {
 		if ctx.Err() != nil {
-			return 0, ctx.Err()
+			return 0, fmt.Errorf("port server %s: no answer for pid %d: %w", address, pid, ctx.Err())
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			// The connection's deadline is the context's, seen a moment
+			// before the context's own timer ends it.
+			return 0, fmt.Errorf("port server %s: no answer for pid %d: %w", address, pid, context.DeadlineExceeded)
 		}
 		return 0, fmt.Errorf("port server %s: no port for pid %d", address, pid)
 	}
