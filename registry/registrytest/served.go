@@ -58,8 +58,9 @@ func servedPorts(tb testing.TB, n int) (ports []int, ok bool) {
 		if !ok {
 			var busy []int
 			var err error
+			// The ports in use are not kept for later calls: a server that
+			// hands one out twice would have it handed out twice here.
 			p, busy, err = askBindable(tb, addr)
-			giveBack(addr, busy) // the server holds them for this process: tried again once free
 			if err != nil {
 				giveBack(addr, ports)
 				tb.Logf("registrytest: %v: leasing from the registry instead", err)
@@ -78,10 +79,10 @@ func servedPorts(tb testing.TB, n int) (ports []int, ok bool) {
 	return ports, true
 }
 
-// askBindable asks the port server at addr for a port that can be bound now, on
-// TCP and UDP (registry.CanBind), up to asks times. It returns the port,
-// or 0 when every port the server answered was in use, and those ports;
-// err when the server did not answer.
+// askBindable asks the port server at addr for a port that can be bound
+// now, on TCP and UDP (registry.CanBind), up to asks times. It returns the
+// port, or 0 when every port the server answered was in use, and those
+// ports; err when the server did not answer.
 func askBindable(tb testing.TB, addr string) (port int, busy []int, err error) {
 	for range asks {
 		ctx, cancel := context.WithTimeout(tb.Context(), askTimeout)
