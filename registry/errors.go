@@ -34,10 +34,11 @@ var (
 	ErrNewerSchema = store.ErrNewerSchema
 	// ErrActivationEnv is wrapped by the error of [Registry.Listen] and
 	// [Registry.ListenPacket] for a name LISTEN_FDNAMES lists when the
-	// socket-activation environment meant for this process breaks the
-	// protocol (a LISTEN_FDS that is not a count, names that do not match
-	// it, a LISTEN_PID that is not a pid): which socket is the name's
-	// cannot be told, so none is taken and none is bound.
+	// socket-activation environment breaks the protocol (a LISTEN_PID that
+	// is not a pid; or this process's, with a LISTEN_FDS that is not a
+	// count or names that do not match it): which socket is the name's
+	// cannot be told, so none is taken and none is bound. (On Unix only:
+	// elsewhere sockets are not handed over, and LISTEN_* is not read.)
 	ErrActivationEnv = activation.ErrEnv
 )
 

@@ -75,9 +75,9 @@ type ListenOptions struct {
 // calls; all of them are made close-on-exec when the package is
 // initialised, so that children do not inherit them.
 //
-// A LISTEN_* environment meant for this process that breaks the protocol
-// (a LISTEN_FDS that is not a count, LISTEN_FDNAMES not matching it, a
-// LISTEN_PID that is not a pid: what sd_listen_fds(3) fails on) hands
+// A LISTEN_* environment that breaks the protocol (a LISTEN_PID that is
+// not a pid; or this process's, with a LISTEN_FDS that is not a count or
+// LISTEN_FDNAMES not matching it: what sd_listen_fds(3) fails on) hands
 // nothing over, and no descriptor is touched: Listen binds every name as
 // usual, except a name LISTEN_FDNAMES lists, whose socket cannot be told
 // apart from the others. That Listen fails with an error wrapping
