@@ -92,14 +92,16 @@ func TestAskEndsAtItsDeadline(t *testing.T) {
 		}
 	}()
 	for range 20 { // the two deadlines race: try it a few times
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		_, err := portserverclient.Ask(ctx, addr, 4242)
 		cancel()
+		// Most often "no answer"; on a loaded machine the deadline may
+		// come while connecting or writing the request instead.
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Ask = %v, want an error wrapping context.DeadlineExceeded", err)
 		}
-		if !strings.Contains(err.Error(), "port server "+addr+": no answer") {
-			t.Fatalf("Ask = %v, want it to say the server did not answer", err)
+		if !strings.HasPrefix(err.Error(), "port server "+addr+": ") {
+			t.Fatalf("Ask = %v, want it to name the server", err)
 		}
 	}
 }
