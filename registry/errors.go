@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/portfor/portfor/internal/activation"
 	"github.com/portfor/portfor/lock"
 	"github.com/portfor/portfor/store"
 )
@@ -31,6 +32,14 @@ var (
 	ErrTruncated = store.ErrTruncated
 	// ErrNewerSchema is returned when the registry was written by a newer portfor.
 	ErrNewerSchema = store.ErrNewerSchema
+	// ErrActivationEnv is wrapped by the error of [Registry.Listen] and
+	// [Registry.ListenPacket] for a name LISTEN_FDNAMES lists when the
+	// socket-activation environment breaks the protocol (a LISTEN_PID that
+	// is not a pid; or this process's, with a LISTEN_FDS that is not a
+	// count or names that do not match it): which socket is the name's
+	// cannot be told, so none is taken and none is bound. (On Unix only:
+	// elsewhere sockets are not handed over, and LISTEN_* is not read.)
+	ErrActivationEnv = activation.ErrEnv
 )
 
 // IDError describes an id that was rejected.

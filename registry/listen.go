@@ -72,8 +72,17 @@ type ListenOptions struct {
 // goroutine, binds as if none had been handed over, and so fails with
 // [ErrPortInUse] while the first listener is open. The LISTEN_*
 // variables stay set and the sockets not yet taken stay open for later
-// calls; all of them are made close-on-exec at the first call, so that
-// children do not inherit them.
+// calls; all of them are made close-on-exec when the package is
+// initialised, so that children do not inherit them.
+//
+// A LISTEN_* environment that breaks the protocol (a LISTEN_PID that is
+// not a pid; or this process's, with a LISTEN_FDS that is not a count or
+// LISTEN_FDNAMES not matching it: what sd_listen_fds(3) fails on) hands
+// nothing over, and no descriptor is touched: Listen binds every name as
+// usual, except a name LISTEN_FDNAMES lists, whose socket cannot be told
+// apart from the others. That Listen fails with an error wrapping
+// [ErrActivationEnv] that says what is wrong with the environment, rather
+// than bind a socket beside the one the parent meant to hand over.
 func (r *Registry) Listen(ctx context.Context, name string, opts ListenOptions) (net.Listener, error) {
 	s, err := r.listenName(ctx, name, opts, TCP)
 	if err != nil {

@@ -88,6 +88,8 @@ func listenMain(mode string) int {
 			return 1
 		}
 		fmt.Println(udpPort(c) == udpPort(own), udpPort(c))
+	case "malformed":
+		return malformedMain(reg)
 	default:
 		fmt.Println("error: unknown mode", mode)
 		return 1
@@ -568,6 +570,70 @@ func TestListenTakesOnlySocketsHandedOverAtStart(t *testing.T) {
 	sh := `LISTEN_PID=$$ LISTEN_FDS=4 LISTEN_FDNAMES=listen-own:listen-own:listen-own:listen-own exec "$0" -test.run='^$'`
 	c := startChild(t, []string{"sh", "-c", sh, os.Args[0]}, "PORTFOR_TEST_LISTEN=own", "PORTFOR_TEST_DB="+reg.Path())
 	assert.Equal(t, fmt.Sprintf("false %d", portOf(t, reg, "listen-own")), c.first)
+}
+
+// malformedMain is the test binary started with a LISTEN_* environment
+// that breaks the protocol and names listen-bad in LISTEN_FDNAMES: it
+// binds listen-free (TCP and UDP), tries listen-bad (TCP and UDP) and
+// reports on one line, then says listen-bad's error on a second.
+func malformedMain(reg *registry.Registry) int {
+	ctx := context.Background()
+	fail := func(err error) int { fmt.Println("error:", err); return 1 }
+	l, err := reg.Listen(ctx, "listen-free", registry.ListenOptions{})
+	if err != nil {
+		return fail(err)
+	}
+	defer l.Close()
+	p, err := reg.ListenPacket(ctx, "listen-free", registry.ListenOptions{})
+	if err != nil {
+		return fail(err)
+	}
+	defer p.Close()
+	bad, tcpErr := reg.Listen(ctx, "listen-bad", registry.ListenOptions{})
+	if tcpErr == nil {
+		bad.Close()
+	}
+	badp, udpErr := reg.ListenPacket(ctx, "listen-bad", registry.ListenOptions{})
+	if udpErr == nil {
+		badp.Close()
+	}
+	fmt.Printf("free %d %d; bad tcp=%t udp=%t\n", tcpPort(l), udpPort(p),
+		errors.Is(tcpErr, registry.ErrActivationEnv), errors.Is(udpErr, registry.ErrActivationEnv))
+	fmt.Println(tcpErr)
+	return 0
+}
+
+// TestListenMalformedHandOver starts processes whose LISTEN_* environment
+// breaks the protocol: nothing usable was handed over, so a name the
+// environment does not list binds as usual, and one it lists (whose
+// socket cannot be told apart) fails with ErrActivationEnv saying why,
+// rather than being bound behind the parent's back.
+func TestListenMalformedHandOver(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("sockets are handed over on Unix only")
+	}
+	tests := []struct{ name, env, says string }{
+		{"count not a number", `LISTEN_PID=$$ LISTEN_FDS=abc LISTEN_FDNAMES=listen-bad`, `LISTEN_FDS="abc"`},
+		{"names not the count", `LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=listen-bad:listen-other`, `LISTEN_FDNAMES="listen-bad:listen-other" names 2 descriptors, LISTEN_FDS=1`},
+		{"an empty name", `LISTEN_PID=$$ LISTEN_FDS=2 LISTEN_FDNAMES=listen-bad:`, `name 2 ("")`},
+		{"pid not a pid", `LISTEN_PID=x LISTEN_FDS=1 LISTEN_FDNAMES=listen-bad`, `LISTEN_PID="x"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			reg := mustOpen(t)
+			sh := tt.env + ` exec "$0" -test.run='^$'`
+			c := startChild(t, []string{"sh", "-c", sh, os.Args[0]}, "PORTFOR_TEST_LISTEN=malformed", "PORTFOR_TEST_DB="+reg.Path())
+			free := portOf(t, reg, "listen-free")
+			assert.Equal(t, fmt.Sprintf("free %d %d; bad tcp=true udp=true", free, free), c.first)
+			msg := c.line(t)
+			assert.Contains(t, msg, `listen "listen-bad": `)
+			assert.Contains(t, msg, "bad socket-activation environment")
+			assert.Contains(t, msg, tt.says)
+			_, err := reg.Lookup(ctx, "listen-bad")
+			assert.ErrorIs(t, err, registry.ErrNotFound, "listen-bad must not be assigned a port")
+		})
+	}
 }
 
 // handedMain is the command of `portfor run --listen listen-web listen-api -- TEST`:

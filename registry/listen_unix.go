@@ -8,7 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
+	"slices"
+	"strings"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -28,27 +29,40 @@ var inherited inheritedSockets
 // socket, after LISTEN_FDS promised more than was passed) would be taken
 // for a handed-over socket and closed behind the program's back.
 func init() {
-	if os.Getenv(activation.EnvListenPID) == strconv.Itoa(os.Getpid()) {
-		inherited.once.Do(readInherited)
-	}
+	inherited.once.Do(readInherited)
 }
 
 type inheritedSockets struct {
-	once  sync.Once
-	err   error    // a LISTEN_* environment that breaks the protocol
-	names []string // from activation.FirstFD on
-	ino   []uint64 // each socket's inode when first read, 0 for a descriptor that was no socket
-	mu    sync.Mutex
-	taken []bool
+	once sync.Once
+	// err is a LISTEN_* environment that breaks the protocol; then no
+	// descriptor is touched or taken, and listed are the names
+	// LISTEN_FDNAMES gives, whose Listen fails with err.
+	err    error
+	listed []string
+	names  []string // from activation.FirstFD on
+	ino    []uint64 // each socket's inode when first read, 0 for a descriptor that was no socket
+	mu     sync.Mutex
+	taken  []bool
 }
 
 // readInherited reads what was handed over and makes each descriptor
 // close-on-exec, as sd_listen_fds(3) does: a child started later gets
-// none of them unless handed them.
+// none of them unless handed them. An environment that breaks the
+// protocol hands nothing over: which descriptor is which, or whether any
+// is this process's, cannot be told, so none is touched.
 func readInherited() {
 	in := &inherited
+	fdNames := os.Getenv(activation.EnvListenFDNames)
 	in.names, in.err = activation.Parse(os.Getenv(activation.EnvListenPID), os.Getenv(activation.EnvListenFDs),
-		os.Getenv(activation.EnvListenFDNames), os.Getpid())
+		fdNames, os.Getpid())
+	if in.err != nil {
+		in.names = nil
+		in.listed = []string{activation.UnknownName} // every descriptor's name when none is given
+		if fdNames != "" {
+			in.listed = strings.Split(fdNames, ":")
+		}
+		return
+	}
 	in.ino = make([]uint64, len(in.names))
 	in.taken = make([]bool, len(in.names))
 	for i := range in.names {
@@ -65,12 +79,22 @@ func readInherited() {
 // process, of the kind proto asks for (a listening stream socket for TCP,
 // a datagram socket for UDP), as a net.Listener or net.PacketConn; nil
 // when there is none, or none left. Its descriptor is closed (the
-// listener has a copy), so each is returned once.
+// listener has a copy), so each is returned once. When the environment
+// breaks the protocol, nothing was handed over, but a name it lists is an
+// error wrapping ErrActivationEnv: the parent meant to hand a socket over
+// as name, and one bound here instead would be a socket no client of the
+// parent's is told of.
 func inheritedSocket(name string, proto Protocol) (io.Closer, error) {
 	in := &inherited
 	in.once.Do(readInherited)
-	if in.err != nil || len(in.names) == 0 {
-		return nil, in.err
+	if in.err != nil {
+		if slices.Contains(in.listed, name) {
+			return nil, fmt.Errorf("a socket named %q may have been handed over, but none is taken and none bound: %w", name, in.err)
+		}
+		return nil, nil
+	}
+	if len(in.names) == 0 {
+		return nil, nil
 	}
 	f := in.take(name, proto)
 	if f == nil {

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -32,10 +35,15 @@ In a script, pass $$ so the port is held for the script's whole run:
 With PORTSERVER_ADDRESS set (as portpicker uses it), the port server there is
 asked instead, one request per port (not with --ports: the protocol has no
 range, so the registry is used). Its answer is used only if the server runs
-as your user or root, and only if it is a port from 1024 up.`,
+as your user or root, and only if it is a port from 1024 up. pick waits up to
+--timeout (-t) for each answer, seconds (5, 0.5) or a duration (5s, 500ms),
+default 5s, then fails (exit 1): a server that accepts and never answers
+does not hang it.`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "n", Value: 1, Usage: "how many ports (1-64), printed in ascending order"},
 			&cli.StringFlag{Name: "ports", Usage: "lease inside these ports only, e.g. 8000-8100 or 8000-8100,9000"},
+			&cli.StringFlag{Name: "timeout", Aliases: []string{"t"}, Value: defaultPickTimeout.String(),
+				Usage: "with PORTSERVER_ADDRESS: wait up to `DURATION` for each of the server's answers: seconds (5, 0.5) or a duration (5s, 500ms)"},
 		},
 		Action: func(c *cli.Context) error {
 			const hint = "portfor pick"
@@ -61,14 +69,19 @@ as your user or root, and only if it is a port from 1024 up.`,
 					return usagef(hint, "--ports: %v", err)
 				}
 			}
+			wait, err := parseDuration(c.String("timeout"))
+			if err != nil {
+				return usagef(hint, "--timeout: %v", err)
+			}
+			if wait == 0 {
+				return usagef(hint, "--timeout %s: want more than 0", c.String("timeout"))
+			}
 			if addr := os.Getenv(portserverclient.EnvAddress); addr != "" && ports == nil {
 				got := make([]int, n)
 				for i := range got {
-					port, err := portserverclient.Ask(c.Context, addr, pid)
-					if err != nil {
+					if got[i], err = askServer(c.Context, addr, pid, wait); err != nil {
 						return err
 					}
-					got[i] = port
 				}
 				return printSorted(c, got)
 			}
@@ -87,6 +100,22 @@ as your user or root, and only if it is a port from 1024 up.`,
 			return printSorted(c, got)
 		},
 	}
+}
+
+// defaultPickTimeout bounds the wait for each answer of a port server when
+// --timeout is not given.
+const defaultPickTimeout = 5 * time.Second
+
+// askServer asks the port server at addr for a port for pid, waiting up to
+// wait for its answer.
+func askServer(ctx context.Context, addr string, pid int, wait time.Duration) (int, error) {
+	ctx2, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	port, err := portserverclient.Ask(ctx2, addr, pid)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		return 0, fmt.Errorf("port server %s: no answer within %s (-t/--timeout waits longer)", addr, wait)
+	}
+	return port, err
 }
 
 // printSorted prints ports in ascending order, one per line.

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -125,4 +127,62 @@ func result(t *testing.T, cmd *exec.Cmd) outcome {
 		require.NoError(t, err)
 	}
 	return outcome{stdout.String(), stderr.String(), code}
+}
+
+// silentServer listens on a Unix socket and takes every request without
+// ever answering (a port server that hangs), until the test ends.
+func silentServer(t *testing.T) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "silent.sock")
+	l, err := net.Listen("unix", sock)
+	require.NoError(t, err)
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		defer close(done)
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c) // held open, never answered
+			mu.Unlock()
+		}
+	}()
+	return sock
+}
+
+// `portfor pick` against a port server that accepts and never answers
+// gives up after --timeout, with one line on stderr, instead of hanging
+// until it is killed.
+func TestPickGivesUpOnASilentPortServer(t *testing.T) {
+	sock := silentServer(t)
+	for _, args := range [][]string{{"-t", "0.3"}, {"--timeout=300ms", "-n", "2"}} {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second) // a guard: pick must end long before
+		base := command(t, newDB(t), append(append([]string{"pick"}, args...), strconv.Itoa(os.Getpid()))...)
+		cmd := exec.CommandContext(ctx, base.Path, base.Args[1:]...)
+		cmd.Env, cmd.Dir = append(base.Env, "PORTSERVER_ADDRESS="+sock), base.Dir
+		start := time.Now()
+		o := result(t, cmd)
+		require.NotErrorIs(t, ctx.Err(), context.DeadlineExceeded, "pick %v still waited for the silent server after 30s", args)
+		cancel()
+		assert.Equal(t, 1, o.code, "pick %v", args)
+		assert.Equal(t, "", o.stdout)
+		assert.Equal(t, "portfor: port server "+sock+": no answer within 300ms (-t/--timeout waits longer)\n", o.stderr, "pick %v", args)
+		assert.Less(t, time.Since(start), 10*time.Second)
+	}
+	o := portfor(t, newDB(t), "pick", "-t", "0", strconv.Itoa(os.Getpid()))
+	assert.Equal(t, 2, o.code, o.stderr)
+	assert.Contains(t, o.stderr, "portfor: --timeout 0: want more than 0")
 }

@@ -8,6 +8,7 @@ package portserverclient
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,7 +31,8 @@ const MinAnswer = 1024
 
 // Ask requests a port from the server at address for pid, as portpicker's
 // client does: it returns the port, or an error when the server answers
-// nothing usable.
+// nothing usable. A server that has not answered when ctx ends is an
+// error wrapping ctx's (context.DeadlineExceeded or context.Canceled).
 //
 // Anyone may bind a socket name first, so Ask trusts only a server run by
 // the caller's own user or by root, as the kernel reports it (where it
@@ -57,13 +59,29 @@ func Ask(ctx context.Context, address string, pid int) (int, error) {
 	// SIGTERM) must end the wait too: unblock the read by expiring it.
 	stop := context.AfterFunc(ctx, func() { _ = c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	// A request or a wait for the answer cut short by ctx says so, and
+	// wraps ctx's error: the connection's deadline is ctx's, and may be
+	// seen a moment before ctx's own timer ends it.
+	ended := func(err error) error {
+		cause := ctx.Err()
+		if cause == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+			cause = context.DeadlineExceeded
+		}
+		if cause == nil {
+			return nil
+		}
+		return fmt.Errorf("port server %s: no answer for pid %d: %w", address, pid, cause)
+	}
 	if _, err := fmt.Fprintf(c, "%d\n", pid); err != nil {
+		if e := ended(err); e != nil {
+			return 0, e
+		}
 		return 0, fmt.Errorf("port server %s: %w", address, err)
 	}
 	line, err := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
 	if err != nil {
-		if ctx.Err() != nil {
-			return 0, ctx.Err()
+		if e := ended(err); e != nil {
+			return 0, e
 		}
 		return 0, fmt.Errorf("port server %s: no port for pid %d", address, pid)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +58,50 @@ func TestAskEndsWhenItsContextIsCancelled(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Ask still waits for a silent server after its context was cancelled")
+	}
+}
+
+// A silent server holds Ask until its context's deadline, and the error
+// says that the deadline ended the wait (errors.Is DeadlineExceeded), even
+// when the connection's own deadline, the same instant, is seen first:
+// `portfor pick` tells "no answer within --timeout" by it.
+func TestAskEndsAtItsDeadline(t *testing.T) {
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		t.Skip("Ask trusts a server only where the kernel tells who runs it")
+	}
+	addr := filepath.Join(t.TempDir(), "silent.sock")
+	l, err := net.Listen("unix", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 100)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(conns)
+				return
+			}
+			conns <- c // held open, never answered
+		}
+	}()
+	defer func() {
+		l.Close()
+		for c := range conns {
+			c.Close()
+		}
+	}()
+	for range 20 { // the two deadlines race: try it a few times
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		_, err := portserverclient.Ask(ctx, addr, 4242)
+		cancel()
+		// Most often "no answer"; on a loaded machine the deadline may
+		// come while connecting or writing the request instead.
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Ask = %v, want an error wrapping context.DeadlineExceeded", err)
+		}
+		if !strings.HasPrefix(err.Error(), "port server "+addr+": ") {
+			t.Fatalf("Ask = %v, want it to name the server", err)
+		}
 	}
 }

@@ -47,9 +47,13 @@
 // it back after (`portfor serve` when its pool comes round to the port, or
 // on `portfor gc`; portserver likewise). So a port handed back at cleanup
 // is kept for the later calls of the same test binary, as portpicker's
-// return_port does, and handed out again while nothing holds it. When the
-// server does not answer, the test says so with tb.Log and gets a lease
-// from the registry instead.
+// return_port does, and handed out again while nothing holds it. A port
+// the server hands out is checked as a lease's is (free on TCP and UDP,
+// [registry.CanBind]): one in use (stale, or another program's) is passed
+// over and the server asked again, a few times; a server that hands out
+// nothing but ports in use fails the test, saying so. When the server
+// does not answer, the test says so with tb.Log and gets a lease from the
+// registry instead.
 package registrytest
 
 import (

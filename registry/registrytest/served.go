@@ -2,7 +2,10 @@ package registrytest
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +17,12 @@ import (
 // askTimeout bounds one request to a port server: one that accepts and
 // never answers must not hang the test.
 const askTimeout = 10 * time.Second
+
+// asks bounds how many ports servedPorts asks a port server for in a row
+// to get one that can be bound: a server may hand out a port in use (one
+// it thinks free, a stale one, or another user's process's), but one that
+// hands out nothing else is broken, and the test fails saying so.
+const asks = 5
 
 // served keeps, by server address, the ports port servers gave this
 // process that tests handed back: the server holds them for this process
@@ -47,20 +56,60 @@ func servedPorts(tb testing.TB, n int) (ports []int, ok bool) {
 	for len(ports) < n {
 		p, ok := reuse(addr)
 		if !ok {
-			ctx, cancel := context.WithTimeout(tb.Context(), askTimeout)
+			var busy []int
 			var err error
-			p, err = portserverclient.Ask(ctx, addr, os.Getpid())
-			cancel()
+			// The ports in use are not kept for later calls: a server that
+			// hands one out twice would have it handed out twice here.
+			p, busy, err = askBindable(tb, addr)
 			if err != nil {
 				giveBack(addr, ports)
 				tb.Logf("registrytest: %v: leasing from the registry instead", err)
 				return nil, false
+			}
+			if p == 0 {
+				giveBack(addr, ports)
+				tb.Fatalf("registrytest: port server %s handed out only ports in use, %d times in a row (%s): "+
+					"is it handing out stale ports? (unset %s to lease from the registry instead)",
+					addr, len(busy), portList(busy), portserverclient.EnvAddress)
 			}
 		}
 		ports = append(ports, p)
 	}
 	tb.Cleanup(func() { giveBack(addr, ports) })
 	return ports, true
+}
+
+// askBindable asks the port server at addr for a port that can be bound
+// now, on TCP and UDP (registry.CanBind), up to asks times. It returns the
+// port, or 0 when every port the server answered was in use, and those
+// ports; err when the server did not answer.
+func askBindable(tb testing.TB, addr string) (port int, busy []int, err error) {
+	for range asks {
+		ctx, cancel := context.WithTimeout(tb.Context(), askTimeout)
+		p, err := portserverclient.Ask(ctx, addr, os.Getpid())
+		cancel()
+		if err != nil {
+			return 0, busy, err
+		}
+		ok, err := registry.CanBind(p, registry.TCP|registry.UDP)
+		if err != nil {
+			return 0, busy, fmt.Errorf("port server %s: port %d: %w", addr, p, err)
+		}
+		if ok {
+			return p, busy, nil
+		}
+		busy = append(busy, p)
+	}
+	return 0, busy, nil
+}
+
+// portList lists ports for a message: "8000, 8001, 8000".
+func portList(ports []int) string {
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = strconv.Itoa(p)
+	}
+	return strings.Join(s, ", ")
 }
 
 // reuse takes a port handed back earlier that nothing holds now (a test

@@ -136,3 +136,67 @@ func TestWithoutAnAnswerTheRegistryServes(t *testing.T) {
 		t.Error("no port")
 	}
 }
+
+// hold binds port on 127.0.0.1 for proto ("tcp" or "udp") until the test
+// ends: another program's server on a port the port server hands out.
+func hold(t *testing.T, proto string, port int) {
+	t.Helper()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	var c interface{ Close() error }
+	var err error
+	if proto == "udp" {
+		c, err = net.ListenPacket("udp4", addr)
+	} else {
+		c, err = net.Listen("tcp4", addr)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+}
+
+func TestAPortServerPortInUseIsNotHandedOut(t *testing.T) {
+	free := registrytest.Ports(t, 3)
+	hold(t, "tcp", free[0])
+	hold(t, "udp", free[1])
+	s := startProtoServer(t, free)
+	t.Setenv("PORTSERVER_ADDRESS", s.addr)
+	t.Run("test", func(t *testing.T) {
+		if p := registrytest.Port(t); p != free[2] {
+			t.Errorf("port %d, want %d: the server's %d (TCP) and %d (UDP) are in use", p, free[2], free[0], free[1])
+		}
+	})
+	if n := len(s.asked()); n != 3 {
+		t.Errorf("the server was asked %d times, want 3", n)
+	}
+}
+
+// TestAPortServerOfPortsInUseFailsTheTest runs TestBusyServerChild against
+// a port server that hands out one port in use, again and again: the
+// child asks a bounded number of times, then fails saying why.
+func TestAPortServerOfPortsInUseFailsTheTest(t *testing.T) {
+	busy := registrytest.Port(t)
+	hold(t, "tcp", busy)
+	s := startProtoServer(t, slices.Repeat([]int{busy}, 50))
+	out, err := childTest(t.Context(), "TestBusyServerChild", "busy-server", []string{"PORTSERVER_ADDRESS=" + s.addr}).CombinedOutput()
+	if err == nil {
+		t.Fatalf("the child passed:\n%s", out)
+	}
+	want := fmt.Sprintf("registrytest: port server %s handed out only ports in use", s.addr)
+	if !strings.Contains(string(out), want) || !strings.Contains(string(out), strconv.Itoa(busy)) {
+		t.Errorf("the child's failure does not say %q and name port %d:\n%s", want, busy, out)
+	}
+	if n := len(s.asked()); n < 2 || n >= 50 {
+		t.Errorf("the server was asked %d times, want a few", n)
+	}
+}
+
+// TestBusyServerChild asks for a port (see
+// TestAPortServerOfPortsInUseFailsTheTest).
+func TestBusyServerChild(t *testing.T) {
+	if os.Getenv(childEnv) != "busy-server" {
+		t.Skip("a child of TestAPortServerOfPortsInUseFailsTheTest")
+	}
+	port := registrytest.Port(t)
+	t.Errorf("got port %d", port)
+}
