@@ -29,7 +29,11 @@ import (
 type ListenOptions struct {
 	// Address is the IP address to bind. "" and "localhost" mean
 	// 127.0.0.1, the IPv4 loopback address only (as `portfor run --listen`
-	// binds; clients that resolve localhost to ::1 first fall back to it).
+	// binds). A client that resolves localhost to ::1 first reaches it
+	// only when nothing listens on [::1] at that port: a known name's
+	// Listen binds its address and checks no other (a new name's port is
+	// chosen free on all four loopback and wildcard addresses), so a
+	// stranger on [::1]:PORT is not noticed; `portfor who PORT` shows it.
 	// Otherwise an IP literal, IPv6 with or without brackets and with a
 	// zone where it needs one: "0.0.0.0" is every IPv4 address of the
 	// host, "::" every address, IPv4 and IPv6 (dual-stack, as Go's
