@@ -32,18 +32,22 @@ func Peek(path, id string) (e Entry, ok bool, gen Generation, err error) {
 		return Entry{}, false, Generation{}, fmt.Errorf("registry %s: %w", path, err)
 	}
 	r, ids, gen, err := openPeek(path)
-	if errors.Is(err, errBboltLocked) {
+	if errors.Is(err, errBboltLocked) || errors.Is(err, errTooBig) {
 		return peekOpened(path, id)
 	}
 	if err != nil {
 		return fail(err)
 	}
 	defer r.f.Close()
-	v, _, err := r.bucketGetOne(ids, []byte(id))
+	v, isBucket, err := r.bucketGetOne(ids, []byte(id))
+	if errors.Is(err, errTooBig) {
+		r.f.Close()
+		return peekOpened(path, id)
+	}
 	if err != nil {
 		return fail(err)
 	}
-	if v == nil {
+	if v == nil || isBucket { // bbolt's Get gives no value for a nested bucket
 		return Entry{}, false, gen, nil
 	}
 	if err := e.UnmarshalBinary(v); err != nil {
@@ -58,7 +62,7 @@ func Peek(path, id string) (e Entry, ok bool, gen Generation, err error) {
 // The same lock rules hold.
 func PeekEach(path string, fn func(Entry) error) (Generation, error) {
 	r, ids, gen, err := openPeek(path)
-	if errors.Is(err, errBboltLocked) {
+	if errors.Is(err, errBboltLocked) || errors.Is(err, errTooBig) {
 		return peekEachOpened(path, fn)
 	}
 	if err != nil {
@@ -66,7 +70,9 @@ func PeekEach(path string, fn func(Entry) error) (Generation, error) {
 	}
 	defer r.f.Close()
 	budget := r.high // no page is read twice in a sound tree
+	var last []byte  // the key of the last entry given to fn
 	err = r.each(bucketRoot(ids), 0, &budget, func(k, v []byte) error {
+		last = append(last[:0], k...)
 		var e Entry
 		if err := e.UnmarshalBinary(v); err != nil {
 			return fmt.Errorf("entry %q: %w", k, err)
@@ -74,6 +80,20 @@ func PeekEach(path string, fn func(Entry) error) (Generation, error) {
 		e.ID = string(k)
 		return fn(e)
 	})
+	if errors.Is(err, errTooBig) {
+		// bbolt reads the rest: the entries after the last one given.
+		r.f.Close()
+		if last == nil {
+			return peekEachOpened(path, fn)
+		}
+		after := string(last)
+		return peekEachOpened(path, func(e Entry) error {
+			if e.ID <= after {
+				return nil
+			}
+			return fn(e)
+		})
+	}
 	if err != nil {
 		return Generation{}, err
 	}
@@ -82,6 +102,17 @@ func PeekEach(path string, fn func(Entry) error) (Generation, error) {
 
 // errBboltLocked says bbolt's own lock on the file is held exclusively.
 var errBboltLocked = errors.New("bbolt's lock is held")
+
+// errTooBig says a page (its page size, or its overflow pages) is larger
+// than Peek reads into memory: bbolt maps the file and reads only what it
+// touches, so Peek hands such a file to it. A registry's pages are 4 KiB
+// and its entries a few hundred bytes; a hostile writer of a shared
+// registry could otherwise make a reader allocate gigabytes (a page
+// claiming a million overflow pages in a sparse file).
+var errTooBig = errors.New("page larger than Peek reads")
+
+// maxPeekPage bounds what one page, with its overflow pages, may take.
+const maxPeekPage = 1 << 20
 
 // openPeek opens the file at path, takes bbolt's lock shared, reads its
 // header and checks its schema: the reader, the ids bucket's header (and
@@ -173,8 +204,11 @@ type pageReader struct {
 // schema checks the registry's schema as checkSchema does and returns
 // the ids bucket's header (and inline page), copied.
 func (r *pageReader) schema(root uint64) ([]byte, error) {
-	if r.pageSize < 1024 || r.pageSize > 1<<20 {
+	if r.pageSize < pageHeaderSize+metaSize {
 		return nil, errDamaged
+	}
+	if r.pageSize > maxPeekPage {
+		return nil, errTooBig
 	}
 	// The three buckets are in the root bucket's tree, which for a
 	// registry is one leaf: their headers are copied, as later reads
@@ -234,11 +268,10 @@ func (r *pageReader) each(from walkFrom, depth int, budget *uint64, fn func(k, v
 			return errDamaged
 		}
 		*budget--
-		q, err := r.page(from.page)
-		if err != nil {
+		var err error
+		if p, err = r.page(from.page); err != nil {
 			return err
 		}
-		p = bytes.Clone(q) // the walk below reads other pages into r.buf
 	}
 	if len(p) < pageHeaderSize {
 		return errDamaged
@@ -248,15 +281,23 @@ func (r *pageReader) each(from walkFrom, depth int, budget *uint64, fn func(k, v
 	if pageHeaderSize+count*elementSize > len(p) {
 		return errDamaged
 	}
-	for i := range count {
-		el := pageHeaderSize + i*elementSize
-		switch {
-		case flags&branchPageFlag != 0:
-			child := binary.LittleEndian.Uint64(p[el+8:])
-			if err := r.each(walkFrom{page: child}, depth+1, budget, fn); err != nil {
+	switch {
+	case flags&branchPageFlag != 0:
+		// The children are noted before the walk reads them into r.buf,
+		// over p: eight bytes each, not a copy of the page.
+		children := make([]uint64, count)
+		for i := range children {
+			children[i] = binary.LittleEndian.Uint64(p[pageHeaderSize+i*elementSize+8:])
+		}
+		for _, c := range children {
+			if err := r.each(walkFrom{page: c}, depth+1, budget, fn); err != nil {
 				return err
 			}
-		case flags&leafPageFlag != 0:
+		}
+	case flags&leafPageFlag != 0:
+		// fn reads no page, so p stays as it is through the loop.
+		for i := range count {
+			el := pageHeaderSize + i*elementSize
 			k, ok := leafKey(p, i)
 			if !ok {
 				return errDamaged
@@ -272,9 +313,9 @@ func (r *pageReader) each(from walkFrom, depth int, budget *uint64, fn func(k, v
 			if err := fn(k, v); err != nil {
 				return err
 			}
-		default:
-			return errDamaged
 		}
+	default:
+		return errDamaged
 	}
 	return nil
 }
@@ -437,8 +478,11 @@ func (r *pageReader) page(id uint64) ([]byte, error) {
 	if overflow == 0 {
 		return p, nil
 	}
-	if overflow >= r.high-id || overflow > 1<<30/uint64(r.pageSize) {
+	if overflow >= r.high-id {
 		return nil, errDamaged
+	}
+	if overflow >= maxPeekPage/uint64(r.pageSize) {
+		return nil, errTooBig
 	}
 	n := int(overflow+1) * r.pageSize
 	big := make([]byte, n)
