@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Kind says how a port is held.
@@ -62,7 +63,9 @@ const entryVersion = 1
 // ErrBadEntry is returned when a stored entry cannot be decoded.
 var ErrBadEntry = errors.New("bad registry entry")
 
-// maxEntryString bounds Dir and Command when decoding.
+// maxEntryString bounds Dir, Command and Request: longer strings are not
+// decoded, so a longer Command is cut when encoding and a longer Dir or
+// Request refused.
 const maxEntryString = 1 << 16
 
 // MarshalBinary encodes e (without its ID, which is the key) as a version
@@ -71,6 +74,18 @@ const maxEntryString = 1 << 16
 func (e Entry) MarshalBinary() ([]byte, error) {
 	if e.Port < 1 || e.Port > 65535 {
 		return nil, fmt.Errorf("encode entry %q: port %d out of range", e.ID, e.Port)
+	}
+	if len(e.Dir) > maxEntryString || len(e.Request) > maxEntryString {
+		return nil, fmt.Errorf("encode entry %q: a string of more than %d bytes", e.ID, maxEntryString)
+	}
+	// A command line is only shown, and can be as long as the OS allows
+	// (2 MiB on Linux): cut, it still decodes.
+	if len(e.Command) > maxEntryString {
+		cut := maxEntryString
+		for cut > 0 && !utf8.RuneStart(e.Command[cut]) {
+			cut--
+		}
+		e.Command = e.Command[:cut]
 	}
 	b := make([]byte, 0, 48+len(e.Dir)+len(e.Command))
 	b = append(b, entryVersion, byte(e.Kind))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -384,6 +385,33 @@ func TestEntryRoundTrip(t *testing.T) {
 		}
 	}
 	_, err = store.Entry{Port: 0}.MarshalBinary()
+	assert.Error(t, err)
+}
+
+// TestALongCommandLineIsCutNotLost: a lease's owner may have a command
+// line of megabytes (Linux allows 2 MiB). It is cut at a character's
+// start, so the entry decodes and the registry stays readable; a Dir that
+// long cannot be a path and is refused.
+func TestALongCommandLineIsCutNotLost(t *testing.T) {
+	path := regPath(t)
+	db := mustOpen(t, path)
+	long := strings.Repeat("é", 1<<20) // 2 MiB, two bytes a character
+	e := stable("runner", 40000)
+	e.Kind, e.Command = store.Lease, "go test "+long
+	require.NoError(t, db.Update(func(tx *store.Tx) error { return tx.Put(e) }))
+	var got store.Entry
+	require.NoError(t, db.View(func(tx *store.Tx) (err error) {
+		got, _, err = tx.Get("runner")
+		return err
+	}))
+	assert.True(t, strings.HasPrefix(e.Command, got.Command))
+	assert.LessOrEqual(t, len(got.Command), 1<<16)
+	assert.Greater(t, len(got.Command), 1<<16-4)
+	assert.True(t, utf8.ValidString(got.Command), "cut inside a character")
+	require.NoError(t, db.View(func(tx *store.Tx) error { return tx.ForEach(func(store.Entry) error { return nil }) }))
+
+	e.Dir = "/" + long
+	_, err := e.MarshalBinary()
 	assert.Error(t, err)
 }
 
