@@ -12,13 +12,16 @@ package main
 import (
 	"os"
 	"runtime"
+	"strconv"
 
 	_ "github.com/portfor/portfor/cmd/portfor/internal/startup" // first: see its doc
 )
 
 func main() {
-	if _, set := os.LookupEnv("GOMAXPROCS"); set {
-		runtime.SetDefaultGOMAXPROCS() // the user's choice over internal/startup's
+	// The user's choice over internal/startup's. (SetDefaultGOMAXPROCS
+	// would not do: it ignores the variable.)
+	if n, err := strconv.Atoi(os.Getenv("GOMAXPROCS")); err == nil && n > 0 {
+		runtime.GOMAXPROCS(n)
 	}
 	ctx := newSignalContext()
 	code := run(ctx, os.Args, os.Stdout, os.Stderr)
