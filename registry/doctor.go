@@ -70,14 +70,17 @@ func (r *Report) add(s Severity, format string, args ...any) {
 type DoctorOptions struct {
 	// Fix repairs what has one right answer: permissions wider than
 	// portfor's, index drift (the port index is rebuilt from the
-	// assignments), and the leftovers of processes that are gone (dead
-	// leases, abandoned requests, lease files of earlier boots).
+	// assignments), a live lease on a port a name holds (the name is the
+	// lasting claim: the lease is ended), and the leftovers of processes
+	// that are gone (dead leases, abandoned requests, lease files of
+	// earlier boots).
 	Fix bool
 }
 
 // Doctor checks the registry: the files' permissions and owner, schema,
 // bbolt's page structure and the agreement of the id and port indexes in
-// both files, leased ports held by processes other than the owner (or its
+// both files, ports both a name and a live lease hold (one in each file),
+// leased ports held by processes other than the owner (or its
 // descendants), and what processes that are gone left behind. It reads
 // under the shared lock, for as short a time as copying the entries takes,
 // looks at processes and sockets without the lock, and takes the exclusive
@@ -208,13 +211,32 @@ func (r *Registry) readStore(s *storeSnapshot, rep *Report) error {
 type repairs struct {
 	chmod      []storeSnapshot // wider than portfor's
 	drift      []storeSnapshot // index drift, in a file without page damage
+	clashes    []clash         // live leases on names' ports, in files without page damage
 	deadLeases map[string][]store.Entry
 	requests   []queue.Entry // abandoned by callers that are gone, or of an older portfor and stale
 	oldFiles   []string      // lease files of earlier boots
 }
 
 func (f repairs) empty() bool {
-	return len(f.chmod)+len(f.drift)+len(f.deadLeases)+len(f.requests)+len(f.oldFiles) == 0
+	return len(f.chmod)+len(f.drift)+len(f.clashes)+len(f.deadLeases)+len(f.requests)+len(f.oldFiles) == 0
+}
+
+// clash is a live lease on the port of a name held in another file: each
+// file's port index is sound, but the two together give the port twice
+// (the registry file restored from a copy older than the lease).
+type clash struct {
+	name, lease claim
+}
+
+// claim is an entry and the file it was read in.
+type claim struct {
+	path, file string // the file's path and name
+	e          store.Entry
+}
+
+func (c clash) String() string {
+	return fmt.Sprintf("port %d is held by the name %q in %s and leased to pid %d (%s) in %s",
+		c.name.e.Port, c.name.e.ID, c.name.file, c.lease.e.OwnerPID, c.lease.e.Command, c.lease.file)
 }
 
 // examine looks at what the snapshot holds, without the lock: processes,
@@ -223,11 +245,7 @@ func (f repairs) empty() bool {
 func (r *Registry) examine(rep *Report, snaps []storeSnapshot) repairs {
 	fix := repairs{deadLeases: map[string][]store.Entry{}}
 	var ports []int
-	type live struct {
-		name string
-		e    store.Entry
-	}
-	var leases, stable []live
+	var leases, stable []claim
 	for _, s := range snaps {
 		if s.wideMode != 0 {
 			fix.chmod = append(fix.chmod, s)
@@ -239,7 +257,7 @@ func (r *Registry) examine(rep *Report, snaps []storeSnapshot) repairs {
 		for _, e := range s.entries {
 			ports = append(ports, e.Port)
 			if e.Kind != store.Lease {
-				stable = append(stable, live{s.name, e})
+				stable = append(stable, claim{s.path, s.name, e})
 				continue
 			}
 			owner := leaseOwner(e)
@@ -249,12 +267,13 @@ func (r *Registry) examine(rep *Report, snaps []storeSnapshot) repairs {
 				aliveOwners[owner] = a
 			}
 			if a {
-				leases = append(leases, live{s.name, e})
+				leases = append(leases, claim{s.path, s.name, e})
 			} else if !s.damaged {
 				fix.deadLeases[s.path] = append(fix.deadLeases[s.path], e)
 			}
 		}
 	}
+	fix.clashes = clashes(rep, stable, leases, snaps)
 	// One lookup for every port (netlink; on macOS one run of lsof). Where
 	// sockets cannot be looked up (an unsupported system), the checks that
 	// need them are skipped.
@@ -272,7 +291,7 @@ func (r *Registry) examine(rep *Report, snaps []storeSnapshot) repairs {
 		for _, pid := range holders[l.e.Port] {
 			if !procinfo.Descends(pid, l.e.OwnerPID) {
 				rep.add(SeverityProblem, "%s: port %d is leased to pid %d (%s) but held by pid %d (%s)",
-					l.name, l.e.Port, l.e.OwnerPID, l.e.Command, pid, procinfo.Command(pid))
+					l.file, l.e.Port, l.e.OwnerPID, l.e.Command, pid, procinfo.Command(pid))
 			}
 		}
 	}
@@ -314,6 +333,36 @@ func (r *Registry) examine(rep *Report, snaps []storeSnapshot) repairs {
 	return fix
 }
 
+// clashes finds the live leases on ports that names hold in another file
+// (within one file, the port index check finds two claims). It reports
+// those in a file with page damage, which is never written to, and
+// returns the others, which a repair can end.
+func clashes(rep *Report, stable, leases []claim, snaps []storeSnapshot) []clash {
+	names := map[int][]claim{}
+	for _, n := range stable {
+		names[n.e.Port] = append(names[n.e.Port], n)
+	}
+	damaged := map[string]bool{}
+	for _, s := range snaps {
+		damaged[s.path] = s.damaged
+	}
+	var out []clash
+	for _, l := range leases {
+		for _, n := range names[l.e.Port] {
+			if n.path == l.path {
+				continue
+			}
+			c := clash{name: n, lease: l}
+			if damaged[l.path] {
+				rep.add(SeverityProblem, "%s: each will find it taken (the lease file has page damage: end the lease's process)", c)
+				continue
+			}
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // report lists what a repair would do, without doing it.
 func (f repairs) report(rep *Report) {
 	for _, s := range f.chmod {
@@ -323,6 +372,9 @@ func (f repairs) report(rep *Report) {
 		for _, p := range s.drift {
 			rep.add(SeverityProblem, "%s: index drift: %s", s.name, p.Text)
 		}
+	}
+	for _, c := range f.clashes {
+		rep.add(SeverityProblem, "%s: each will find it taken (portfor doctor --fix ends the lease: the name is the lasting claim)", c)
 	}
 	f.notes(rep, SeverityNote, "")
 }
@@ -358,6 +410,7 @@ func (r *Registry) repair(ctx context.Context, rep *Report, f repairs) error {
 	for _, s := range f.drift {
 		r.rebuildIndex(rep, s)
 	}
+	r.endClashes(rep, f.clashes)
 	var freed []store.Entry
 	for path, dead := range f.deadLeases {
 		err := r.updateFile(path, func(tx *store.Tx) error {
@@ -399,6 +452,72 @@ func (r *Registry) repair(ctx context.Context, rep *Report, f repairs) error {
 		rep.add(SeverityFixed, "removed %d lease files of earlier boots", removed)
 	}
 	return nil
+}
+
+// endClashes ends the leases on names' ports, each only if the name still
+// holds the port and the lease is still its owner's, read again under the
+// exclusive lock the caller holds.
+func (r *Registry) endClashes(rep *Report, cs []clash) {
+	byFile := map[string][]clash{} // by the names' file, read once
+	for _, c := range cs {
+		byFile[c.name.path] = append(byFile[c.name.path], c)
+	}
+	var still []clash
+	for path, cs := range byFile {
+		err := withStore(path, store.Options{ReadOnly: true}, func(db *store.DB) error {
+			return db.View(func(tx *store.Tx) error {
+				for _, c := range cs {
+					e, ok, err := tx.Get(c.name.e.ID)
+					if err != nil {
+						return err
+					}
+					if ok && e.Kind == store.Stable && e.Port == c.name.e.Port {
+						still = append(still, c)
+					}
+				}
+				return nil
+			})
+		})
+		if err != nil {
+			rep.add(SeverityProblem, "%s: reading it again to end %d leases failed: %v", filepath.Base(path), len(cs), err)
+		}
+	}
+	slices.SortFunc(still, func(a, b clash) int { return a.lease.e.Port - b.lease.e.Port })
+	byLeaseFile := map[string][]clash{}
+	var leaseFiles []string
+	for _, c := range still {
+		if byLeaseFile[c.lease.path] == nil {
+			leaseFiles = append(leaseFiles, c.lease.path)
+		}
+		byLeaseFile[c.lease.path] = append(byLeaseFile[c.lease.path], c)
+	}
+	for _, path := range leaseFiles {
+		var ended []clash
+		err := r.updateFile(path, func(tx *store.Tx) error {
+			for _, c := range byLeaseFile[path] {
+				cur, ok, err := tx.Get(c.lease.e.ID)
+				if err != nil {
+					return err
+				}
+				if !ok || cur.Kind != store.Lease || cur.Port != c.lease.e.Port || leaseOwner(cur) != leaseOwner(c.lease.e) {
+					continue // changed since it was read: not ours to end
+				}
+				if _, _, err := tx.Delete(cur.ID); err != nil {
+					return err
+				}
+				ended = append(ended, c)
+			}
+			return nil
+		})
+		if err != nil {
+			rep.add(SeverityProblem, "%s: ending %d leases on names' ports failed: %v", filepath.Base(path), len(byLeaseFile[path]), err)
+			continue
+		}
+		for _, c := range ended {
+			rep.add(SeverityFixed, "ended the lease on port %d of pid %d (%s) in %s: the name %q holds the port in %s",
+				c.lease.e.Port, c.lease.e.OwnerPID, c.lease.e.Command, c.lease.file, c.name.e.ID, c.name.file)
+		}
+	}
 }
 
 func (r *Registry) noteRepair(rep *Report, err error, format string, args ...any) {

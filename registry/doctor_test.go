@@ -156,3 +156,56 @@ func TestDoctorLeavesWhatIsNotARegistryAlone(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A name and a live lease on one port, each in its own file (the registry
+// file restored from a copy older than the lease), is a problem: each
+// holder will find the port taken. The name is the lasting claim, so
+// --fix ends the lease.
+func TestDoctorFindsANameAndALeaseOnOnePort(t *testing.T) {
+	reg := mustOpen(t)
+	_, err := reg.ForwardPort(ctx, "api", 0)
+	require.NoError(t, err)
+	a, err := reg.Lease(ctx, registry.LeaseOptions{})
+	require.NoError(t, err)
+	kept, err := reg.Lease(ctx, registry.LeaseOptions{})
+	require.NoError(t, err)
+
+	// The copy restored: web holds the leased port there.
+	older, err := registry.Open(filepath.Join(t.TempDir(), "registry.db"), registry.Options{})
+	require.NoError(t, err)
+	require.NoError(t, older.Bind(ctx, "web", a.Port))
+	b, err := os.ReadFile(older.Path())
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(reg.Path(), b, 0o600))
+
+	rep, err := reg.Doctor(ctx, registry.DoctorOptions{})
+	require.NoError(t, err)
+	problems := texts(rep, registry.SeverityProblem)
+	require.Len(t, problems, 1, "%v", rep.Findings)
+	assert.Contains(t, problems[0], fmt.Sprintf(`port %d is held by the name "web" in registry.db and leased to pid %d`, a.Port, os.Getpid()))
+	list, err := reg.List(ctx)
+	require.NoError(t, err)
+	assert.Len(t, list, 3, "checking changed nothing")
+
+	rep, err = reg.Doctor(ctx, registry.DoctorOptions{Fix: true})
+	require.NoError(t, err)
+	assert.Zero(t, rep.Problems(), "%v", rep.Findings)
+	fixed := texts(rep, registry.SeverityFixed)
+	require.Len(t, fixed, 1, "%v", rep.Findings)
+	assert.Contains(t, fixed[0], fmt.Sprintf("ended the lease on port %d of pid %d", a.Port, os.Getpid()))
+	assert.Contains(t, fixed[0], `the name "web" holds the port in registry.db`)
+
+	rep, err = reg.Doctor(ctx, registry.DoctorOptions{})
+	require.NoError(t, err)
+	assert.Zero(t, rep.Problems(), "%v", rep.Findings)
+	list, err = reg.List(ctx)
+	require.NoError(t, err)
+	var got []string
+	for _, e := range list {
+		got = append(got, fmt.Sprintf("%s %d", e.Kind, e.Port))
+	}
+	assert.ElementsMatch(t, []string{fmt.Sprintf("%s %d", registry.Stable, a.Port), fmt.Sprintf("%s %d", registry.Lease, kept.Port)}, got,
+		"the name stays, and the lease on another port")
+	assert.ErrorIs(t, reg.ReleaseLease(ctx, a), registry.ErrNotFound, "the lease is gone")
+	require.NoError(t, reg.ReleaseLease(ctx, kept))
+}

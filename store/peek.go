@@ -141,7 +141,7 @@ func openPeek(path string) (*pageReader, []byte, Generation, error) {
 		f.Close()
 		return nil, nil, Generation{}, err
 	}
-	return r, ids, Generation{file: fi, txid: m.txid}, nil
+	return r, ids, generationOf(fi, m), nil
 }
 
 // peekEachOpened is PeekEach through Open and a transaction.

@@ -223,14 +223,35 @@ func newestMeta(f *os.File) (metaInfo, os.FileInfo, error) {
 
 // Generation identifies one committed state of a registry file: it changes
 // with every commit and when the file is replaced by another.
+//
+// It is the file's identity (device and inode), bbolt's transaction id and
+// the file's status change time (ctime). The first two alone do not tell a
+// replaced file from the old one: another registry copied over it in place
+// keeps the inode, a new file may be given the inode of one just removed,
+// and registries made alike have the same transaction ids. Every write
+// sets the ctime to now, and no user can set it back (only the clock), so
+// a replaced file has a later one. On a kernel whose timestamps are coarse
+// (Linux before 6.13, whose ticks are milliseconds; since then a change
+// after a stat gets a fine-grained time), a replacement within the tick of
+// the file's last change still passes for it. A changed ctime with nothing
+// else changed (a chmod, an open that writes nothing) is a false change,
+// which costs a caller a read of the file and nothing worse.
 type Generation struct {
-	file os.FileInfo
-	txid uint64
+	file  os.FileInfo
+	txid  uint64
+	ctime int64 // nanoseconds; the modification time where the OS gives no ctime
+}
+
+// generationOf is the state of the file fi describes, whose newest header
+// is m: the one way a Generation is made, so that every maker records all
+// of it.
+func generationOf(fi os.FileInfo, m metaInfo) Generation {
+	return Generation{file: fi, txid: m.txid, ctime: changeTime(fi)}
 }
 
 // Same reports whether g and h are the same state of the same file.
 func (g Generation) Same(h Generation) bool {
-	return g.file != nil && h.file != nil && g.txid == h.txid && os.SameFile(g.file, h.file)
+	return g.file != nil && h.file != nil && g.txid == h.txid && g.ctime == h.ctime && os.SameFile(g.file, h.file)
 }
 
 // ReadGeneration reads which committed state the file at path is in, from
@@ -246,7 +267,7 @@ func ReadGeneration(path string) (Generation, error) {
 	if err != nil {
 		return Generation{}, fmt.Errorf("registry %s: %w", path, err)
 	}
-	return Generation{file: fi, txid: m.txid}, nil
+	return generationOf(fi, m), nil
 }
 
 func readMeta(f *os.File, off int64, buf []byte) (metaInfo, bool) {

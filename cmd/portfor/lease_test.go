@@ -197,6 +197,32 @@ func TestDoctorCommand(t *testing.T) {
 	assert.Equal(t, 0, portfor(t, db, "doctor").code)
 }
 
+// TestDoctorFindsANameAndALeaseOnOnePort: a registry file restored from a
+// copy older than a lease gives the leased port to a name too. Doctor
+// exits 1; --fix ends the lease, since the name is the lasting claim.
+func TestDoctorFindsANameAndALeaseOnOnePort(t *testing.T) {
+	db := newDB(t)
+	o := portfor(t, db, "pick", strconv.Itoa(os.Getpid()))
+	require.Equal(t, 0, o.code, o.stderr)
+	port := strings.TrimSpace(o.stdout)
+	older := newDB(t)
+	require.Equal(t, outcome{"", "", 0}, portfor(t, older, "bind", "web", port))
+	b, err := os.ReadFile(older)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(db, b, 0o600))
+
+	o = portfor(t, db, "doctor")
+	assert.Equal(t, 1, o.code)
+	assert.Contains(t, o.stdout, fmt.Sprintf(`problem: port %s is held by the name "web" in registry.db and leased to pid %d`, port, os.Getpid()))
+	assert.Equal(t, "portfor: 1 problem(s) in "+db+" (portfor doctor --fix repairs the safe ones)\n", o.stderr)
+	o = portfor(t, db, "doctor", "--fix")
+	assert.Equal(t, 0, o.code, o.stderr)
+	assert.Contains(t, o.stdout, fmt.Sprintf("fixed: ended the lease on port %s of pid %d", port, os.Getpid()))
+	assert.Equal(t, 0, portfor(t, db, "doctor").code)
+	assert.Equal(t, outcome{port + "\n", "", 0}, portfor(t, db, "get", "web"))
+	assert.NotRegexp(t, `(?m)^`+port+` `, portfor(t, db, "list", "--leases").stdout, "the lease is gone")
+}
+
 // TestDoctorPassesAfterKilledCallers: what killed processes leave behind
 // is cleaned up by portfor itself, so doctor notes it and exits 0.
 func TestDoctorPassesAfterKilledCallers(t *testing.T) {

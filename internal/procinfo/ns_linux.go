@@ -234,10 +234,13 @@ func lookupIn(peer, pid int) (Identity, error) {
 // Where this /proc is the initial namespace's and shows every process, each
 // process is in view whatever namespace it lives in, with its pid in every
 // namespace from the initial one down (NSpid): the owner runs if and only if
-// some process has id.PID below the initial namespace's level and id.Start
-// as its start time (see judgeFromInit). That needs no namespace links, which
-// only the process's owner or root may read. Elsewhere judge decides, and a
-// namespace out of sight keeps its owners alive.
+// some process has id.PID below the initial namespace's level, id.Start as
+// its start time and, where its namespace link can be read (the process's
+// owner or root may), id.NS as its namespace at that level (see
+// judgeFromInit). Without the links, which the scan does not read, a
+// container's leases are freed once it is gone, by any user; with them, also
+// while a sibling whose process has the pid and start time runs. Elsewhere
+// judge decides, and a namespace out of sight keeps its owners alive.
 //
 // A cross-namespace identity without a start time cannot be told from a
 // later process with its pid, nor proven gone by a scan cached for others:
@@ -256,7 +259,7 @@ func aliveElsewhere(id Identity) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		return judgeFromInit(procs, id, start), nil
+		return judgeFromInit(procs, id, start, nsAbove), nil
 	}
 	procs, err := scans.get(id, true)
 	if err != nil {
@@ -268,10 +271,15 @@ func aliveElsewhere(id Identity) (bool, error) {
 // judgeFromInit decides whether the process id names runs, given a scan of
 // the initial namespace's /proc that shows every process and began after
 // the owner did, if it runs: a process whose pid in some namespace below the
-// initial one is id.PID and whose start time is id.Start. A process whose
-// pids cannot be read counts if its start time matches; one whose start
-// time cannot be read counts if its pids do (or cannot be read either).
-func judgeFromInit(procs []procEntry, id Identity, start func(pid int) (uint64, error)) bool {
+// initial one is id.PID, whose start time is id.Start, and whose namespace
+// at that level is id.NS (nsAt gives the namespace up levels above a
+// process's own). Two containers' inits started in one tick have the same
+// pid and start time: only the namespace tells them apart. What cannot be
+// read counts for the owner: a process whose pids cannot be read counts if
+// its start time matches, one whose start time cannot be read if its pids
+// do, and one whose namespace cannot be read (another user's, without root)
+// on its pid and start time alone.
+func judgeFromInit(procs []procEntry, id Identity, start func(pid int) (uint64, error), nsAt func(pid, up int) (uint64, error)) bool {
 	for _, p := range procs {
 		if p.nspid != nil && (len(p.nspid) < 2 || !slices.Contains(p.nspid[1:], id.PID)) {
 			continue
@@ -280,11 +288,65 @@ func judgeFromInit(procs []procEntry, id Identity, start func(pid int) (uint64, 
 		if errors.Is(err, ErrNoProcess) {
 			continue // exited since the scan
 		}
-		if err != nil || s == 0 || startMatches(id.Start, s) {
+		if err == nil && s != 0 && !startMatches(id.Start, s) {
+			continue
+		}
+		if p.nspid == nil || inNamespace(p, id, nsAt) {
 			return true
 		}
 	}
 	return false
+}
+
+// inNamespace reports whether p, whose pid is id.PID at one or more levels
+// below the initial namespace, has it in id.NS, or may have: a namespace
+// that cannot be read counts, one of a process that has exited does not.
+func inNamespace(p procEntry, id Identity, nsAt func(pid, up int) (uint64, error)) bool {
+	own := len(p.nspid) - 1
+	for level := 1; level <= own; level++ {
+		if p.nspid[level] != id.PID {
+			continue
+		}
+		ns, err := nsAt(p.pid, own-level)
+		switch {
+		case err == nil && ns == id.NS:
+			return true
+		case err == nil:
+		case exited(err):
+			return false
+		default:
+			return true
+		}
+	}
+	return false
+}
+
+// nsAbove returns the pid namespace up levels above pid's own: its own
+// through the link /proc/PID/ns/pid, its ancestors through NS_GET_PARENT
+// (Linux 4.9) on it. Only the process's owner or root may open the link.
+func nsAbove(pid, up int) (uint64, error) {
+	path := "/proc/" + strconv.Itoa(pid) + "/ns/pid"
+	if up == 0 {
+		return nsOf(path)
+	}
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	for i := range up {
+		parent, err := unix.IoctlRetInt(fd, unix.NS_GET_PARENT)
+		unix.Close(fd)
+		if err != nil {
+			return 0, fmt.Errorf("%s: the namespace %d levels up: %w", path, i+1, err)
+		}
+		fd = parent
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, fmt.Errorf("%s: the namespace %d levels up: %w", path, up, err)
+	}
+	return st.Ino, nil
 }
 
 // seesAll reports whether /proc lists every process for this one: true

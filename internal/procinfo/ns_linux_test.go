@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -396,9 +397,10 @@ func TestJudge(t *testing.T) {
 }
 
 // TestJudgeFromInit covers the rule for an identity of another namespace
-// seen from the initial one, which needs no namespace links.
+// seen from the initial one: the pid and start time, and the namespace
+// where its link can be read.
 func TestJudgeFromInit(t *testing.T) {
-	starts := map[int]uint64{1: 1, 500: 50, 501: 51, 600: 60, 700: 70, 900: 90}
+	starts := map[int]uint64{1: 1, 500: 50, 501: 51, 600: 50, 700: 70, 900: 90}
 	start := func(pid int) (uint64, error) {
 		s, ok := starts[pid]
 		if !ok {
@@ -406,33 +408,117 @@ func TestJudgeFromInit(t *testing.T) {
 		}
 		return s, nil
 	}
+	// The pid namespaces of each process, its own first, then each parent.
+	namespaces := map[int][]uint64{1: {initPIDNS}, 7: {initPIDNS}, 500: {100}, 501: {100}, 600: {200}, 700: {300, 100}, 900: {400, 200}}
+	nsAt := func(pid, up int) (uint64, error) {
+		if ns, ok := namespaces[pid]; ok && up < len(ns) {
+			return ns[up], nil
+		}
+		return 0, syscall.EACCES
+	}
+	unreadable := func(int, int) (uint64, error) { return 0, syscall.EACCES }
+	exitedSince := func(int, int) (uint64, error) { return 0, syscall.ENOENT }
 	base := []procEntry{
 		{pid: 1, nspid: []int{1}},
 		{pid: 7, nspid: []int{7}},            // the host's pid 7
 		{pid: 500, nspid: []int{500, 1}},     // a container's init
 		{pid: 501, nspid: []int{501, 7}},     // its pid 7
-		{pid: 700, nspid: []int{700, 9, 1}},  // its pid 9, in a namespace nested in it
+		{pid: 600, nspid: []int{600, 1}},     // another container's init, started in the same tick
+		{pid: 700, nspid: []int{700, 9, 1}},  // the first one's pid 9, in a namespace nested in it
 		{pid: 800, nspid: []int{800, 3}},     // exits before its start is read
 		{pid: 900, nspid: []int{900, 7, 12}}, // pid 7 of another container, with a nested one
 	}
+	without500 := slices.DeleteFunc(slices.Clone(base), func(p procEntry) bool { return p.pid == 500 })
 	for _, tc := range []struct {
 		name  string
 		procs []procEntry
 		id    Identity
+		nsAt  func(pid, up int) (uint64, error)
 		want  bool
 	}{
-		{"pid 7 of a container", base, Identity{PID: 7, Start: 51, NS: 100}, true},
-		{"pid 7 somewhere, started then", base, Identity{PID: 7, Start: 90, NS: 100}, true},
-		{"pid reused", base, Identity{PID: 7, Start: 99, NS: 100}, false},
-		{"the host's pid 7 does not count", []procEntry{{pid: 7, nspid: []int{7}}}, Identity{PID: 7, Start: 51, NS: 100}, false},
-		{"nested", base, Identity{PID: 9, Start: 70, NS: 100}, true},
-		{"gone", base, Identity{PID: 2, Start: 51, NS: 100}, false},
-		{"exited since the scan", base, Identity{PID: 3, Start: 80, NS: 100}, false},
-		{"pids unreadable, start matches", append(base, procEntry{pid: 501}), Identity{PID: 8, Start: 51, NS: 100}, true},
-		{"pids unreadable, start differs", append(base, procEntry{pid: 501}), Identity{PID: 8, Start: 53, NS: 100}, false},
+		{"pid 7 of a container", base, Identity{PID: 7, Start: 51, NS: 100}, nsAt, true},
+		{"pid 7 of another container, started then", base, Identity{PID: 7, Start: 90, NS: 100}, nsAt, false},
+		{"pid 7 of another container, namespaces unreadable", base, Identity{PID: 7, Start: 90, NS: 100}, unreadable, true},
+		{"pid reused", base, Identity{PID: 7, Start: 99, NS: 100}, nsAt, false},
+		{"the host's pid 7 does not count", []procEntry{{pid: 7, nspid: []int{7}}}, Identity{PID: 7, Start: 51, NS: 100}, nsAt, false},
+		{"nested", base, Identity{PID: 9, Start: 70, NS: 100}, nsAt, true},
+		{"nested in another container", base, Identity{PID: 9, Start: 70, NS: 200}, nsAt, false},
+		{"gone", base, Identity{PID: 2, Start: 51, NS: 100}, nsAt, false},
+		{"exited since the scan", base, Identity{PID: 3, Start: 80, NS: 100}, nsAt, false},
+		{"exited before its namespace was read", base, Identity{PID: 7, Start: 51, NS: 100}, exitedSince, false},
+		{"pids unreadable, start matches", append(slices.Clone(base), procEntry{pid: 501}), Identity{PID: 8, Start: 51, NS: 100}, nsAt, true},
+		{"pids unreadable, start differs", append(slices.Clone(base), procEntry{pid: 501}), Identity{PID: 8, Start: 53, NS: 100}, nsAt, false},
+		{"one init of two started in one tick", base, Identity{PID: 1, Start: 50, NS: 100}, nsAt, true},
+		{"the other init", base, Identity{PID: 1, Start: 50, NS: 200}, nsAt, true},
+		{"an init gone, its twin running", without500, Identity{PID: 1, Start: 50, NS: 100}, nsAt, false},
+		{"an init gone, its twin's namespace unreadable", without500, Identity{PID: 1, Start: 50, NS: 100}, unreadable, true},
 	} {
-		assert.Equal(t, tc.want, judgeFromInit(tc.procs, tc.id, start), tc.name)
+		assert.Equal(t, tc.want, judgeFromInit(tc.procs, tc.id, start, tc.nsAt), tc.name)
 	}
+}
+
+// forgetScan empties the cache of the last scan of /proc, so that the
+// next Alive of another namespace's identity scans again.
+func forgetScan(t *testing.T) {
+	scans.mu.Lock()
+	scans.procs = nil
+	scans.mu.Unlock()
+}
+
+// Two containers whose inits have the same pid (1), and a start time that
+// matches: those started in one tick record that. Once the first is gone,
+// its init's lease must end while the second runs, where the namespaces can
+// be read; the record here is the first init's, with the second's start
+// time (a real pair in one tick cannot be made on demand).
+func TestAliveTellsTwinContainersApart(t *testing.T) {
+	if procNS() != initPIDNS || !seesAll() {
+		t.Skip("not in the initial pid namespace with every process in view: other containers are out of sight")
+	}
+	first, second := startNS(t, true), startNS(t, true)
+	gone, twin := first.report.Init, second.report.Init
+	require.Equal(t, 1, gone.PID)
+	require.Equal(t, 1, twin.PID)
+	require.NotEqual(t, gone.NS, twin.NS)
+	if _, err := nsOf(fmt.Sprintf("/proc/%d/ns/pid", second.cmd.Process.Pid)); err != nil {
+		t.Skipf("the second container's namespace cannot be read here (%v): its twin's leases are kept, as they were", err)
+	}
+	record := Identity{PID: 1, Start: twin.Start, NS: gone.NS}
+	forgetScan(t)
+	alive, err := Alive(gone)
+	require.NoError(t, err)
+	assert.True(t, alive, "the first container runs")
+
+	first.stop()
+	forgetScan(t)
+	alive, err = Alive(record)
+	require.NoError(t, err)
+	assert.False(t, alive, "the first container is gone; the second's init is not its owner")
+	alive, err = Alive(gone)
+	require.NoError(t, err)
+	assert.False(t, alive, "the first container's init, as recorded")
+	alive, err = Alive(twin)
+	require.NoError(t, err)
+	assert.True(t, alive, "the second container runs")
+}
+
+// nsAbove reads a process's own pid namespace from its link and the
+// namespaces above it through NS_GET_PARENT.
+func TestNSAbove(t *testing.T) {
+	c := startNS(t, true)
+	initPID := c.cmd.Process.Pid // the container's init, as /proc numbers it
+	ns, err := nsAbove(initPID, 0)
+	require.NoError(t, err)
+	assert.Equal(t, c.report.Init.NS, ns, "its own")
+	ns, err = nsAbove(initPID, 1)
+	if errors.Is(err, syscall.ENOTTY) {
+		t.Skip("no NS_GET_PARENT (Linux < 4.9)")
+	}
+	require.NoError(t, err)
+	assert.Equal(t, procNS(), ns, "the one it was made in: ours")
+	_, err = nsAbove(initPID, 64)
+	assert.Error(t, err, "more levels than there are")
+	_, err = nsAbove(1<<22+1, 0) // above pid_max's limit: no such process
+	assert.True(t, exited(err), "%v", err)
 }
 
 // A flood of identities naming namespaces that do not exist (queue files
