@@ -14,11 +14,10 @@ import (
 	"github.com/portfor/portfor/internal/portserverclient"
 )
 
-// A server that reads the pid and never answers must not hold Ask past its
-// context's end, deadline or not: `portfor pick` passes a context that
-// SIGTERM cancels and that has no deadline, and hung on such a server
-// until killed a second time.
-func TestAskEndsWhenItsContextIsCancelled(t *testing.T) {
+// silentServer listens on a Unix socket in t's directory for a server the
+// test keeps from answering. Ask needs a kernel that tells who runs it.
+func silentServer(t *testing.T) (string, net.Listener) {
+	t.Helper()
 	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
 		t.Skip("Ask trusts a server only where the kernel tells who runs it")
 	}
@@ -27,6 +26,15 @@ func TestAskEndsWhenItsContextIsCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return addr, l
+}
+
+// A server that reads the pid and never answers must not hold Ask past its
+// context's end, deadline or not: `portfor pick` passes a context that
+// SIGTERM cancels and that has no deadline, and hung on such a server
+// until killed a second time.
+func TestAskEndsWhenItsContextIsCancelled(t *testing.T) {
+	addr, l := silentServer(t)
 	defer l.Close()
 	asked := make(chan net.Conn, 1)
 	go func() {
@@ -66,14 +74,7 @@ func TestAskEndsWhenItsContextIsCancelled(t *testing.T) {
 // when the connection's own deadline, the same instant, is seen first:
 // `portfor pick` tells "no answer within --timeout" by it.
 func TestAskEndsAtItsDeadline(t *testing.T) {
-	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
-		t.Skip("Ask trusts a server only where the kernel tells who runs it")
-	}
-	addr := filepath.Join(t.TempDir(), "silent.sock")
-	l, err := net.Listen("unix", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	addr, l := silentServer(t)
 	conns := make(chan net.Conn, 100)
 	go func() {
 		for {
