@@ -102,14 +102,20 @@ func (r *Registry) Who(ctx context.Context, ports ...int) ([]Holder, error) {
 	if len(ports) == 0 {
 		return []Holder{}, nil
 	}
-	socks, err := sockdiag.Holding(ports...)
+	socks, err := holding(ctx, ports)
 	if err != nil {
 		return nil, fmt.Errorf("who %d: %w", ports[0], err)
 	}
-	if err := ctx.Err(); err != nil {
+	return sortHolders(r.holders(ctx, socks)), nil
+}
+
+// holding is the sockets on ports, with their pids, unless ctx has ended.
+func holding(ctx context.Context, ports []int) ([]sockdiag.Socket, error) {
+	socks, err := sockdiag.Holding(ports...)
+	if err != nil {
 		return nil, err
 	}
-	return sortHolders(r.holders(ctx, socks)), nil
+	return socks, ctx.Err()
 }
 
 // sortHolders sorts hs by port, then protocol and address, and returns it.
@@ -134,23 +140,11 @@ func (r *Registry) WhoOf(ctx context.Context, list []Assignment) ([]Holder, erro
 	if len(ports) == 0 {
 		return []Holder{}, nil
 	}
-	socks, err := sockdiag.Holding(ports...)
+	socks, err := holding(ctx, ports)
 	if err != nil {
 		return nil, fmt.Errorf("who: %w", err)
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	byPort := map[int]*Assignment{}
-	var stable []Assignment
-	for i, a := range list {
-		if a.Kind == Stable {
-			stable = append(stable, a)
-		}
-		if old := byPort[a.Port]; old == nil || a.ID < old.ID {
-			byPort[a.Port] = &list[i]
-		}
-	}
+	byPort, stable := named(list, nil)
 	return sortHolders(describe(socks, byPort, stable)), nil
 }
 
@@ -169,24 +163,32 @@ func (r *Registry) holders(ctx context.Context, socks []sockdiag.Socket) []Holde
 	for _, s := range socks {
 		want[int(s.Local.Port())] = true
 	}
-	byPort := map[int]*Assignment{}
-	var stable []Assignment
+	var list []Assignment
 	r.each(ctx, func(e store.Entry) error {
-		if e.Kind != store.Stable && !want[e.Port] {
-			return nil
-		}
-		a := fromEntry(e)
-		if e.Kind == store.Stable {
-			stable = append(stable, a)
-		}
-		// Of two names on one port (a stable name and a lease), the first
-		// in id order is shown, as List would order them.
-		if old := byPort[a.Port]; want[a.Port] && (old == nil || a.ID < old.ID) {
-			byPort[a.Port] = &a
+		if e.Kind == store.Stable || want[e.Port] {
+			list = append(list, fromEntry(e))
 		}
 		return nil
 	})
+	byPort, stable := named(list, want)
 	return describe(socks, byPort, stable)
+}
+
+// named gives each port of list (those want holds, or all when want is
+// nil) its name, and picks out the stable names, whose directories tell
+// where a holder runs. Of two names on one port (a stable name and a
+// lease), the first in id order is shown, as List would order them.
+func named(list []Assignment, want map[int]bool) (byPort map[int]*Assignment, stable []Assignment) {
+	byPort = map[int]*Assignment{}
+	for i, a := range list {
+		if a.Kind == Stable {
+			stable = append(stable, a)
+		}
+		if old := byPort[a.Port]; (want == nil || want[a.Port]) && (old == nil || a.ID < old.ID) {
+			byPort[a.Port] = &list[i]
+		}
+	}
+	return byPort, stable
 }
 
 // describe makes a Holder of each socket, in the same order: its user, its

@@ -224,7 +224,12 @@ func (r *pageReader) schema(root uint64) ([]byte, error) {
 		}
 		buckets[string(name)] = bytes.Clone(v)
 	}
-	app, schema, err := r.bucketGet(buckets[string(bucketMeta)], keyApp, keySchema)
+	app, _, err := r.bucketGetOne(buckets[string(bucketMeta)], keyApp)
+	if err != nil {
+		return nil, err
+	}
+	app = bytes.Clone(app) // the next read reuses the buffer
+	schema, _, err := r.bucketGetOne(buckets[string(bucketMeta)], keySchema)
 	if err != nil {
 		return nil, err
 	}
@@ -318,18 +323,6 @@ func (r *pageReader) each(from walkFrom, depth int, budget *uint64, fn func(k, v
 		return errDamaged
 	}
 	return nil
-}
-
-// bucketGet returns the values of two keys of the bucket whose header
-// (and inline page) is b, copied.
-func (r *pageReader) bucketGet(b, k1, k2 []byte) ([]byte, []byte, error) {
-	v1, _, err := r.bucketGetOne(b, k1)
-	if err != nil {
-		return nil, nil, err
-	}
-	v1 = bytes.Clone(v1)
-	v2, _, err := r.bucketGetOne(b, k2)
-	return v1, bytes.Clone(v2), err
 }
 
 // bucketGetOne returns key's value in the bucket whose header is b; the
