@@ -78,29 +78,21 @@ func TestAsksAgainAreServedFromPortsLeasedAhead(t *testing.T) {
 	}
 }
 
-// oneAheadAndBound returns a batcher of a new registry holding one port
-// leased ahead, after two asks, with a listener bound on that port until
-// the test ends.
-func oneAheadAndBound(t *testing.T) (*batcher, int) {
-	t.Helper()
-	b := &batcher{reg: Registry(t)}
+func TestAPortLeasedAheadAndTakenMeanwhileIsPassedOver(t *testing.T) {
+	reg := Registry(t)
+	b := &batcher{reg: reg}
 	b.lease(1)
 	b.lease(1) // leases one ahead
 	if len(b.ahead) != 1 {
 		t.Fatalf("%d ports leased ahead, want 1", len(b.ahead))
 	}
-	port := b.ahead[0].Port
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	taken := b.ahead[0].Port
+	// Another program binds it, after the check of its lease has grown old.
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(taken)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	return b, port
-}
-
-func TestAPortLeasedAheadAndTakenMeanwhileIsPassedOver(t *testing.T) {
-	// Another program binds it, after the check of its lease has grown old.
-	b, taken := oneAheadAndBound(t)
+	defer l.Close()
 	b.ahead[0].at = time.Now().Add(-fresh)
 	got, err := b.lease(1)
 	if err != nil {
@@ -109,15 +101,27 @@ func TestAPortLeasedAheadAndTakenMeanwhileIsPassedOver(t *testing.T) {
 	if got[0].Port == taken {
 		t.Fatalf("port %d was handed out while another program listened on it", taken)
 	}
-	if leased(t, b.reg)[taken] {
+	if leased(t, reg)[taken] {
 		t.Errorf("port %d, passed over, is still leased to this process", taken)
 	}
 }
 
 func TestAPortLeasedAheadIsNotCheckedAgainWhileFresh(t *testing.T) {
+	reg := Registry(t)
+	b := &batcher{reg: reg}
+	b.lease(1)
+	b.lease(1)
+	if len(b.ahead) != 1 {
+		t.Fatalf("%d ports leased ahead, want 1", len(b.ahead))
+	}
 	// A socket of this very test on the port: a check would see it. Within
 	// fresh the port goes out as leased, as a lease hands out its port.
-	b, want := oneAheadAndBound(t)
+	want := b.ahead[0].Port
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(want)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
 	b.ahead[0].at = time.Now()
 	if got, err := b.lease(1); err != nil || got[0].Port != want {
 		t.Fatalf("got %v, %v, want port %d, leased ahead", got, err, want)
