@@ -27,12 +27,7 @@
 // the same port, and neither do `portfor pick` and the servers `portfor`
 // started. The test binary's process owns the leases: if it is killed
 // before its cleanups run, portfor takes them back as for any process that
-// is gone. A test binary that keeps asking (a port per test) leases a few
-// ports ahead, up to 7, and hands them out at its next asks, each checked
-// again as a lease is when it has waited over a second: most ports then
-// cost no registry transaction. The ports it hands out still go back to
-// the registry at tb.Cleanup; those leased ahead and never handed out end
-// with the process.
+// is gone.
 //
 // Where the user's registry cannot be opened or written (a read-only HOME in
 // a sandbox), leases come from the registry in the directory "portfor-UID"
