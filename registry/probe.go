@@ -149,7 +149,8 @@ func IsFree(ctx context.Context, addr HostPort) (bool, error) {
 
 // CanBind reports whether a server could bind port on this host now, for
 // each of protos (TCP when zero): on 0.0.0.0, 127.0.0.1, [::] (dual-stack)
-// and [::1], skipping a family the host lacks. For TCP a socket with
+// and [::1], skipping a family the host lacks (on Linux the wildcard
+// addresses answer for the others: docs/design.md). For TCP a socket with
 // SO_REUSEADDR binds and listens, so connections in TIME_WAIT do not count;
 // EACCES counts as taken. This is the stricter sense of free. The answer can
 // be stale the moment it is returned.

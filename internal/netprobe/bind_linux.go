@@ -8,6 +8,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// wildcardMeetsAll says that a bind of a family's wildcard address (and
+// listen, for TCP) is refused whenever a bind of one of the family's own
+// addresses would be: Linux checks a new socket against every socket on the
+// port whose address overlaps its own, with the same rules for reuse
+// whatever the addresses, and the wildcard overlaps them all. So once
+// 0.0.0.0 (or [::]) could be bound, 127.0.0.1 (or ::1) need not be tried:
+// four sockets a probe instead of eight. BSD and Windows let a specific
+// address be bound beside a wildcard one (SO_REUSEADDR there), so they try
+// every address. TestWildcardAnswersForItsFamily holds the kernel to it.
+const wildcardMeetsAll = true
+
 // bindOnce binds (and for TCP listens on) one address with raw system calls
 // (cheaper than the net package, and with full control of the options) and
 // closes the socket.

@@ -10,6 +10,10 @@ import (
 	"syscall"
 )
 
+// wildcardMeetsAll is false here: a wildcard bind does not answer for the
+// family's other addresses (see bind_linux.go).
+const wildcardMeetsAll = false
+
 // bindOnce falls back to the net package where raw sockets are not wired
 // up: a listener (or UDP socket) on the address, closed at once.
 func bindOnce(ip netip.Addr, port int, p Proto) (bool, error) {
