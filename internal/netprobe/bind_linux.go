@@ -8,15 +8,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// wildcardMeetsAll says that a bind of a family's wildcard address (and
-// listen, for TCP) is refused whenever a bind of one of the family's own
-// addresses would be: Linux checks a new socket against every socket on the
-// port whose address overlaps its own, with the same rules for reuse
-// whatever the addresses, and the wildcard overlaps them all. So once
-// 0.0.0.0 (or [::]) could be bound, 127.0.0.1 (or ::1) need not be tried:
-// four sockets a probe instead of eight. BSD and Windows let a specific
-// address be bound beside a wildcard one (SO_REUSEADDR there), so they try
-// every address. TestWildcardAnswersForItsFamily holds the kernel to it.
+// wildcardMeetsAll says that a TCP bind (and listen) of a family's
+// wildcard address is refused whenever one of the family's own addresses
+// would be: Linux checks a new TCP socket against every socket on the port
+// whose address overlaps its own, with the same rules for reuse whatever
+// the addresses, and the wildcard overlaps them all. So once 0.0.0.0 (or
+// [::]) could be bound, 127.0.0.1 (or ::1) need not be tried: two TCP
+// sockets a probe instead of four. UDP still tries every address: kernels
+// without commit e537dd15 ("udp: Fix wildcard bind conflict check when
+// using hash2", 2026) check a wildcard UDP bind only against the
+// wildcard's own slot once more than 10 sockets share the port's, and miss
+// a holder on 127.0.0.1. BSD and Windows let a specific address be bound
+// beside a wildcard one (SO_REUSEADDR there), so they try every address.
+// TestWildcardAnswersForItsFamily holds the kernel to it.
 const wildcardMeetsAll = true
 
 // bindOnce binds (and for TCP listens on) one address with raw system calls

@@ -49,7 +49,7 @@ func ServerAddrs() []netip.Addr { a := serverAddrs; return a[:] }
 
 // CanBind reports whether a server could bind port now, for each protocol in
 // protos (TCP when zero), on every one of [ServerAddrs] (on Linux, binding
-// the wildcard addresses answers for the others). A family the host
+// the wildcard addresses answers for the others over TCP). A family the host
 // lacks (no IPv6, or no ::1 on loopback) is skipped. A bind refused with
 // EADDRINUSE or EACCES means the port is taken (false, nil); other failures
 // are returned as errors.
@@ -62,9 +62,9 @@ func CanBind(port int, protos Proto) (bool, error) {
 }
 
 // CanBindAddrs is [CanBind] on the given addresses; addresses this host does
-// not have are skipped. On Linux an address is not tried once its family's
-// wildcard address, earlier in addrs, could be bound: the answer would be
-// the same (see wildcardMeetsAll).
+// not have are skipped. On Linux a TCP probe does not try an address once
+// its family's wildcard address, earlier in addrs, could be bound: the
+// answer would be the same (see wildcardMeetsAll).
 func CanBindAddrs(addrs []netip.Addr, port int, protos Proto) (bool, error) {
 	if protos == 0 {
 		protos = TCP
@@ -76,7 +76,7 @@ func CanBindAddrs(addrs []netip.Addr, port int, protos Proto) (bool, error) {
 		var any4, any6 bool // the family's wildcard address could be bound
 		for _, ip := range addrs {
 			ip = ip.Unmap()
-			if wildcardMeetsAll && (ip.Is4() && any4 || ip.Is6() && any6) {
+			if wildcardMeetsAll && p == TCP && (ip.Is4() && any4 || ip.Is6() && any6) {
 				continue
 			}
 			ok, err := BindAddr(ip, port, p)

@@ -133,3 +133,55 @@ func TestWildcardAnswersForItsFamily(t *testing.T) {
 	// The holders must have held something, or the test proves nothing.
 	assert.Greater(t, taken, len(holders)/2, "ports taken by %d holders of %d", taken, len(holders))
 }
+
+// TestCrowdedPortsAnswerAlike puts many sockets on one port: past 10 in
+// its slot, kernels without commit e537dd15 check a wildcard UDP bind
+// against the wildcard's own slot only, and would miss these holders on
+// loopback, which is why UDP probes try every address. TCP wildcard binds
+// walk every socket on the port, however many.
+func TestCrowdedPortsAnswerAlike(t *testing.T) {
+	many := func(p netprobe.Proto, addrs []string, reuseAddr, reusePort, listen bool) []holder {
+		var hs []holder
+		for _, a := range addrs {
+			hs = append(hs, holder{p, a, false, reuseAddr, reusePort, listen})
+		}
+		return hs
+	}
+	repeat := func(addr string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = addr
+		}
+		return out
+	}
+	var spread []string // 127.0.0.1 to 127.0.0.40
+	for i := 1; i <= 40; i++ {
+		spread = append(spread, netip.AddrFrom4([4]byte{127, 0, 0, byte(i)}).String())
+	}
+	cases := []struct {
+		name string
+		p    netprobe.Proto
+		hs   []holder
+	}{
+		{"11 UDP SO_REUSEPORT on 127.0.0.1", netprobe.UDP, many(netprobe.UDP, repeat("127.0.0.1", 11), false, true, false)},
+		{"11 UDP SO_REUSEPORT on ::1", netprobe.UDP, many(netprobe.UDP, repeat("::1", 11), false, true, false)},
+		{"11 UDP SO_REUSEADDR on 127.0.0.1", netprobe.UDP, many(netprobe.UDP, repeat("127.0.0.1", 11), true, false, false)},
+		{"UDP on 127.0.0.1 to 127.0.0.40", netprobe.UDP, many(netprobe.UDP, spread, false, false, false)},
+		{"40 TCP SO_REUSEPORT listeners on 127.0.0.1", netprobe.TCP, many(netprobe.TCP, repeat("127.0.0.1", 40), true, true, true)},
+		{"40 TCP SO_REUSEPORT listeners on ::1", netprobe.TCP, many(netprobe.TCP, repeat("::1", 40), true, true, true)},
+		{"TCP listeners on 127.0.0.1 to 127.0.0.40", netprobe.TCP, many(netprobe.TCP, spread, true, false, true)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			port := freeEverywhere(t)
+			for _, h := range c.hs {
+				h.hold(t, port)
+			}
+			want := everyAddress(t, port, c.p)
+			got, err := netprobe.CanBind(port, c.p)
+			require.NoError(t, err)
+			assert.False(t, want, "the holders did not take port %d", port)
+			assert.Equal(t, want, got, "CanBind says %v; a bind of every address says %v", got, want)
+		})
+	}
+}
