@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -73,13 +74,17 @@ func (h holder) hold(t *testing.T, port int) {
 		t.Skipf("no %s socket here: %v", h.addr, err)
 	}
 	t.Cleanup(func() { unix.Close(fd) })
+	v6only := 0
+	if h.v6only {
+		v6only = 1
+	}
 	for _, o := range []struct {
 		on             bool
 		level, opt, to int
 	}{
 		{h.reuseAddr, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1},
 		{h.reusePort, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1},
-		{family == unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, map[bool]int{true: 1}[h.v6only]},
+		{family == unix.AF_INET6, unix.IPPROTO_IPV6, unix.IPV6_V6ONLY, v6only},
 	} {
 		if o.on {
 			require.NoError(t, unix.SetsockoptInt(fd, o.level, o.opt, o.to))
@@ -147,29 +152,21 @@ func TestCrowdedPortsAnswerAlike(t *testing.T) {
 		}
 		return hs
 	}
-	repeat := func(addr string, n int) []string {
-		out := make([]string, n)
-		for i := range out {
-			out[i] = addr
-		}
-		return out
-	}
 	var spread []string // 127.0.0.1 to 127.0.0.40
 	for i := 1; i <= 40; i++ {
 		spread = append(spread, netip.AddrFrom4([4]byte{127, 0, 0, byte(i)}).String())
 	}
 	cases := []struct {
 		name string
-		p    netprobe.Proto
 		hs   []holder
 	}{
-		{"11 UDP SO_REUSEPORT on 127.0.0.1", netprobe.UDP, many(netprobe.UDP, repeat("127.0.0.1", 11), false, true, false)},
-		{"11 UDP SO_REUSEPORT on ::1", netprobe.UDP, many(netprobe.UDP, repeat("::1", 11), false, true, false)},
-		{"11 UDP SO_REUSEADDR on 127.0.0.1", netprobe.UDP, many(netprobe.UDP, repeat("127.0.0.1", 11), true, false, false)},
-		{"UDP on 127.0.0.1 to 127.0.0.40", netprobe.UDP, many(netprobe.UDP, spread, false, false, false)},
-		{"40 TCP SO_REUSEPORT listeners on 127.0.0.1", netprobe.TCP, many(netprobe.TCP, repeat("127.0.0.1", 40), true, true, true)},
-		{"40 TCP SO_REUSEPORT listeners on ::1", netprobe.TCP, many(netprobe.TCP, repeat("::1", 40), true, true, true)},
-		{"TCP listeners on 127.0.0.1 to 127.0.0.40", netprobe.TCP, many(netprobe.TCP, spread, true, false, true)},
+		{"11 UDP SO_REUSEPORT on 127.0.0.1", many(netprobe.UDP, slices.Repeat([]string{"127.0.0.1"}, 11), false, true, false)},
+		{"11 UDP SO_REUSEPORT on ::1", many(netprobe.UDP, slices.Repeat([]string{"::1"}, 11), false, true, false)},
+		{"11 UDP SO_REUSEADDR on 127.0.0.1", many(netprobe.UDP, slices.Repeat([]string{"127.0.0.1"}, 11), true, false, false)},
+		{"UDP on 127.0.0.1 to 127.0.0.40", many(netprobe.UDP, spread, false, false, false)},
+		{"40 TCP SO_REUSEPORT listeners on 127.0.0.1", many(netprobe.TCP, slices.Repeat([]string{"127.0.0.1"}, 40), true, true, true)},
+		{"40 TCP SO_REUSEPORT listeners on ::1", many(netprobe.TCP, slices.Repeat([]string{"::1"}, 40), true, true, true)},
+		{"TCP listeners on 127.0.0.1 to 127.0.0.40", many(netprobe.TCP, spread, true, false, true)},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -177,8 +174,9 @@ func TestCrowdedPortsAnswerAlike(t *testing.T) {
 			for _, h := range c.hs {
 				h.hold(t, port)
 			}
-			want := everyAddress(t, port, c.p)
-			got, err := netprobe.CanBind(port, c.p)
+			p := c.hs[0].p
+			want := everyAddress(t, port, p)
+			got, err := netprobe.CanBind(port, p)
 			require.NoError(t, err)
 			assert.False(t, want, "the holders did not take port %d", port)
 			assert.Equal(t, want, got, "CanBind says %v; a bind of every address says %v", got, want)
